@@ -1,0 +1,115 @@
+//! Reusable determinism checks, in the spirit of Gymnasium's
+//! `check_reset_seed_determinism` and `check_step_determinism`.
+//!
+//! Every scenario's tests call [`check_determinism`]: the same seed and actions
+//! must give the same trajectory bit for bit, also on a second instance of the
+//! env and after the env has been used for another episode, and a different
+//! seed must give a different trajectory.
+
+use crate::{Env, Observation, seed::rng_from_seed};
+use rand::RngExt;
+use thiserror::Error;
+
+/// How a determinism check failed.
+#[derive(Debug, Error, PartialEq)]
+pub enum DeterminismError {
+    /// Two runs with the same seed and actions differ.
+    #[error("same seed {seed} gave different trajectories ({what}), first at step {step}")]
+    SameSeedDiffers {
+        /// The seed.
+        seed: u64,
+        /// Which comparison failed.
+        what: &'static str,
+        /// First step at which they differ (0 is the reset observation).
+        step: usize,
+    },
+    /// Two different seeds gave the same trajectory.
+    #[error("seeds {a} and {b} gave identical trajectories over {steps} steps")]
+    SeedIgnored {
+        /// First seed.
+        a: u64,
+        /// Second seed.
+        b: u64,
+        /// Steps compared.
+        steps: usize,
+    },
+}
+
+/// One recorded step: observation bits, reward bits, flags and metric bits.
+type Record = (Vec<u32>, u64, bool, bool, Vec<u64>);
+
+fn bits(obs: &Observation) -> Vec<u32> {
+    obs.features.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Runs one episode of at most `max_steps` steps from `seed`, taking actions
+/// drawn uniformly from a generator seeded with `action_seed`, and records it
+/// bit for bit.
+pub fn trajectory<E: Env + ?Sized>(
+    env: &mut E,
+    seed: u64,
+    action_seed: u64,
+    max_steps: usize,
+) -> Vec<Record> {
+    let n = env.action_space().n();
+    let mut actions = rng_from_seed(action_seed);
+    let first = env.reset(seed);
+    let mut out = vec![(bits(&first), 0, false, false, Vec::new())];
+    for _ in 0..max_steps {
+        let step = env.step(actions.random_range(0..n));
+        let done = step.done();
+        out.push((
+            bits(&step.obs),
+            step.reward.to_bits(),
+            step.terminated,
+            step.truncated,
+            step.info.iter().map(|x| x.to_bits()).collect(),
+        ));
+        if done {
+            break;
+        }
+    }
+    out
+}
+
+fn first_difference(a: &[Record], b: &[Record]) -> Option<usize> {
+    (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))
+}
+
+/// Checks that `seed` reproduces its trajectory on `env` (reset twice, with
+/// another episode in between) and on the fresh instance `twin`, and that
+/// `other_seed` gives a different trajectory.
+pub fn check_determinism<E: Env + ?Sized>(
+    env: &mut E,
+    twin: &mut E,
+    seed: u64,
+    other_seed: u64,
+    max_steps: usize,
+) -> Result<(), DeterminismError> {
+    let first = trajectory(env, seed, seed ^ 0xA5A5, max_steps);
+    let other = trajectory(env, other_seed, seed ^ 0xA5A5, max_steps);
+    let again = trajectory(env, seed, seed ^ 0xA5A5, max_steps);
+    if let Some(step) = first_difference(&first, &again) {
+        return Err(DeterminismError::SameSeedDiffers {
+            seed,
+            what: "reset on the same instance",
+            step,
+        });
+    }
+    let twin_run = trajectory(twin, seed, seed ^ 0xA5A5, max_steps);
+    if let Some(step) = first_difference(&first, &twin_run) {
+        return Err(DeterminismError::SameSeedDiffers {
+            seed,
+            what: "a second instance",
+            step,
+        });
+    }
+    if first_difference(&first, &other).is_none() {
+        return Err(DeterminismError::SeedIgnored {
+            a: seed,
+            b: other_seed,
+            steps: first.len(),
+        });
+    }
+    Ok(())
+}

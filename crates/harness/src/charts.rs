@@ -1,0 +1,471 @@
+//! Charts of a run, as PNG and SVG: learning curves with confidence bands,
+//! regret, final performance with intervals, and learned-policy heatmaps.
+//!
+//! Text is drawn with DejaVu Sans, shipped with the crate and registered with
+//! plotters' `ab_glyph` backend before the first chart, so charts render the
+//! same on a machine with no font libraries.
+
+use crate::report::{Curve, PolicyTable, Report};
+use plotters::{coord::Shift, prelude::*, style::text_anchor::Pos};
+use std::{path::Path, sync::Once};
+
+/// What went wrong while drawing a chart.
+pub type ChartError = String;
+
+static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // The font is a valid TrueType file shipped with the crate.
+            let _ = plotters::style::register_font("sans-serif", style, FONT);
+        }
+    });
+}
+
+/// Distinct colours for up to ten policies, then repeating (Tableau 10).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+const SIZE: (u32, u32) = (1200, 750);
+
+/// The charts of a run.
+#[derive(Debug, Clone, Copy)]
+enum Chart {
+    /// Return per episode, mean and band per policy.
+    Reward,
+    /// Regret per episode against the oracle.
+    Regret,
+    /// Final performance with intervals.
+    Final,
+    /// Greedy action heatmaps of state-dependent policies.
+    Tables,
+}
+
+impl Chart {
+    fn file_stem(self) -> &'static str {
+        match self {
+            Self::Reward => "reward_curve",
+            Self::Regret => "regret_curve",
+            Self::Final => "final_comparison",
+            Self::Tables => "policy_tables",
+        }
+    }
+
+    fn size(self, report: &Report) -> (u32, u32) {
+        match self {
+            Self::Tables => (520 * report.tables.len() as u32 + 140, 620),
+            _ => SIZE,
+        }
+    }
+
+    fn render<DB: DrawingBackend>(
+        self,
+        report: &Report,
+        area: DrawingArea<DB, Shift>,
+    ) -> Result<(), ChartError> {
+        let level = format!("{:.0}%", report.confidence * 100.0);
+        let name = &report.scenario;
+        match self {
+            Self::Reward => curves(
+                area,
+                &report.curves,
+                &format!("{name}: return per episode (mean over seeds, {level} bootstrap band)"),
+                "return per episode",
+                report.optimal_value,
+                false,
+            ),
+            Self::Regret => curves(
+                area,
+                &report.curves,
+                &format!(
+                    "{name}: regret per episode vs the oracle's expected return ({level} band)"
+                ),
+                "regret (V* − return)",
+                Some(0.0),
+                true,
+            ),
+            Self::Final => final_comparison(
+                area,
+                report,
+                &format!(
+                    "{name}: final performance (last episodes, mean over seeds, {level} interval)"
+                ),
+            ),
+            Self::Tables => heatmaps(
+                area,
+                &report.tables,
+                &format!("{name}: greedy action of each policy by state"),
+            ),
+        }
+    }
+}
+
+/// Draws every chart of `report` into `dir`, as `<name>.png` and `<name>.svg`;
+/// returns the file names written.
+pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<String>, ChartError> {
+    register_font();
+    let mut charts = vec![Chart::Reward];
+    if report.optimal_value.is_some() {
+        charts.push(Chart::Regret);
+    }
+    charts.push(Chart::Final);
+    if !report.tables.is_empty() {
+        charts.push(Chart::Tables);
+    }
+    let mut written = Vec::new();
+    for chart in charts {
+        let size = chart.size(report);
+        let png = format!("{}.png", chart.file_stem());
+        chart.render(
+            report,
+            BitMapBackend::new(&dir.join(&png), size).into_drawing_area(),
+        )?;
+        let mut svg = String::new();
+        chart.render(
+            report,
+            SVGBackend::with_string(&mut svg, size).into_drawing_area(),
+        )?;
+        let svg_name = format!("{}.svg", chart.file_stem());
+        std::fs::write(dir.join(&svg_name), svg).map_err(|e| e.to_string())?;
+        written.push(png);
+        written.push(svg_name);
+    }
+    Ok(written)
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> ChartError {
+    format!("{e:?}")
+}
+
+/// Mean ± band curves, one per policy, with an optional reference line.
+fn curves<DB: DrawingBackend>(
+    area: DrawingArea<DB, Shift>,
+    curves: &[Curve],
+    title: &str,
+    y_label: &str,
+    reference: Option<f64>,
+    regret: bool,
+) -> Result<(), ChartError> {
+    area.fill(&WHITE).map_err(err)?;
+    let pick = |p: &crate::report::CurvePoint| {
+        if regret {
+            p.regret
+                .expect("regret curves are drawn only with an oracle")
+        } else {
+            p.ret
+        }
+    };
+    let points = curves.iter().flat_map(|c| c.points.iter());
+    let x_max = points.clone().map(|p| p.episode_end).max().unwrap_or(1) as f64;
+    let (mut lo, mut hi) = points
+        .clone()
+        .map(pick)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), e| {
+            (l.min(e.low), h.max(e.high))
+        });
+    if let Some(r) = reference {
+        lo = lo.min(r);
+        hi = hi.max(r);
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-9);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(50)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0.0..x_max, (lo - pad)..(hi + pad))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_desc("training episode")
+        .y_desc(y_label)
+        .axis_desc_style(("sans-serif", 18))
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    for (i, c) in curves.iter().enumerate() {
+        if c.points.is_empty() {
+            continue;
+        }
+        let mid = |p: &crate::report::CurvePoint| f64::from(p.episode_start + p.episode_end) / 2.0;
+        let band: Vec<(f64, f64)> = c
+            .points
+            .iter()
+            .map(|p| (mid(p), pick(p).high))
+            .chain(c.points.iter().rev().map(|p| (mid(p), pick(p).low)))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                colour(i).mix(0.2).filled(),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                c.points.iter().map(|p| (mid(p), pick(p).mean)),
+                colour(i).stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(c.name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour(i).stroke_width(3))
+            });
+    }
+    if let Some(r) = reference {
+        let label = if regret {
+            "zero regret (oracle)".to_string()
+        } else {
+            format!("oracle expected return V* = {r:.2}")
+        };
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, r), (x_max, r)],
+                10,
+                6,
+                BLACK.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(label)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(if regret {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::LowerRight
+        })
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    area.present().map_err(err)
+}
+
+/// Final performance per policy: mean with interval whiskers, oracle line.
+fn final_comparison<DB: DrawingBackend>(
+    area: DrawingArea<DB, Shift>,
+    report: &Report,
+    title: &str,
+) -> Result<(), ChartError> {
+    area.fill(&WHITE).map_err(err)?;
+    let n = report.summaries.len();
+    let estimates: Vec<_> = report.summaries.iter().map(|s| s.final_return).collect();
+    let (mut lo, mut hi) = estimates
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), e| {
+            (l.min(e.low), h.max(e.high))
+        });
+    if let Some(v) = report.optimal_value {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-9);
+    let names: Vec<String> = report.summaries.iter().map(|s| s.name.clone()).collect();
+    let mut chart = ChartBuilder::on(&area)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5..(n as f64 - 0.5), (lo - pad)..(hi + pad))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n.max(1))
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
+                names[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .x_desc("policy")
+        .y_desc("mean return per episode, final episodes")
+        .axis_desc_style(("sans-serif", 18))
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    for (i, e) in estimates.iter().enumerate() {
+        if let Some(e) = e {
+            let x = i as f64;
+            chart
+                .draw_series(std::iter::once(ErrorBar::new_vertical(
+                    x,
+                    e.low,
+                    e.mean,
+                    e.high,
+                    colour(i).stroke_width(2),
+                    14,
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Circle::new(
+                    (x, e.mean),
+                    4,
+                    colour(i).filled(),
+                )))
+                .map_err(err)?;
+        }
+    }
+    if let Some(v) = report.optimal_value {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(-0.5, v), (n as f64 - 0.5, v)],
+                10,
+                6,
+                BLACK.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(format!("oracle expected return V* = {v:.2}"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+    }
+    area.present().map_err(err)
+}
+
+/// A blue-to-yellow colour for `t` in `[0, 1]` (a coarse viridis).
+fn viridis(t: f64) -> RGBColor {
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let x = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |u: f64, v: f64| (u + (v - u) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// One heatmap per policy table, side by side, sharing a colour scale.
+fn heatmaps<DB: DrawingBackend>(
+    area: DrawingArea<DB, Shift>,
+    tables: &[PolicyTable],
+    title: &str,
+) -> Result<(), ChartError> {
+    area.fill(&WHITE).map_err(err)?;
+    let area = area.titled(title, ("sans-serif", 24)).map_err(err)?;
+    let (panels, legend) = area.split_horizontally(area.dim_in_pixel().0 - 140);
+    let (lo, hi) = tables
+        .iter()
+        .flat_map(|t| t.table.values.iter().flatten())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    let span = (hi - lo).max(1e-9);
+    for (panel, t) in panels.split_evenly((1, tables.len())).iter().zip(tables) {
+        let g = &t.table;
+        let (nr, nc) = (g.rows.len(), g.cols.len());
+        let mut chart = ChartBuilder::on(panel)
+            .caption(
+                format!("{} (mean over {} seeds)", t.name, t.seeds),
+                ("sans-serif", 18),
+            )
+            .margin(10)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..nc as f64, 0.0..nr as f64)
+            .map_err(err)?;
+        let cols = g.cols.clone();
+        let rows = g.rows.clone();
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(g.col_name)
+            .y_desc(g.row_name)
+            .axis_desc_style(("sans-serif", 16))
+            .label_style(("sans-serif", 13))
+            .x_label_formatter(&|x| {
+                cols.get(x.floor() as usize)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            })
+            .y_label_formatter(&|y| {
+                rows.get(y.floor() as usize)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            })
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(g.values.iter().enumerate().flat_map(|(i, row)| {
+                row.iter().enumerate().map(move |(j, &v)| {
+                    Rectangle::new(
+                        [(j as f64, i as f64), (j as f64 + 1.0, i as f64 + 1.0)],
+                        viridis((v - lo) / span).filled(),
+                    )
+                })
+            }))
+            .map_err(err)?;
+    }
+    // Colour bar with its scale.
+    let (_, h) = legend.dim_in_pixel();
+    let (top, bottom, left) = (60i32, h as i32 - 60, 20i32);
+    let steps = 100;
+    for k in 0..steps {
+        let y0 = bottom - (bottom - top) * k / steps;
+        let y1 = bottom - (bottom - top) * (k + 1) / steps;
+        legend
+            .draw(&Rectangle::new(
+                [(left, y1), (left + 30, y0)],
+                viridis(f64::from(k) / f64::from(steps)).filled(),
+            ))
+            .map_err(err)?;
+    }
+    let style = TextStyle::from(("sans-serif", 14).into_font()).pos(Pos::new(
+        plotters::style::text_anchor::HPos::Left,
+        plotters::style::text_anchor::VPos::Center,
+    ));
+    for k in 0..=4 {
+        let v = lo + span * f64::from(k) / 4.0;
+        let y = bottom - (bottom - top) * k / 4;
+        legend
+            .draw(&Text::new(format!("{v:.2}"), (left + 38, y), style.clone()))
+            .map_err(err)?;
+    }
+    legend
+        .draw(&Text::new(
+            tables[0].table.value_name,
+            (left, top - 25),
+            ("sans-serif", 15).into_font(),
+        ))
+        .map_err(err)?;
+    Ok(())
+}

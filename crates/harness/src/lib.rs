@@ -1,0 +1,334 @@
+//! The shoplab harness: from a scenario file to a run folder.
+//!
+//! The path of a run, one module a step:
+//! 1. [`scenario`] parses the TOML file and [`prepared`] validates it whole —
+//!    every key, every rule, every policy's settings, the oracle solved —
+//!    so bad input is refused before any work, naming the file, key and rule;
+//! 2. [`runner`] trains every policy on every seed in parallel (rayon), each
+//!    run deterministic and independent, a failing run reported, not fatal;
+//! 3. [`report`] turns episodes into tidy CSV tables and estimates across
+//!    seeds with bootstrap intervals ([`stats`]);
+//! 4. [`charts`] draws them as PNG and SVG;
+//! 5. [`execute`] writes the run folder `results/<scenario>/<run-id>/`
+//!    atomically (built aside, then renamed into place) and never over an
+//!    earlier run; [`reproduce`] re-runs a folder's resolved scenario and
+//!    compares every CSV byte for byte.
+#![deny(missing_docs)]
+
+pub mod charts;
+pub mod prepared;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod stats;
+
+use prepared::Prepared;
+use report::Report;
+use scenario::ScenarioError;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+use thiserror::Error;
+
+/// The resolved scenario's file name inside a run folder.
+pub const SCENARIO_FILE: &str = "scenario.toml";
+
+/// What can stop the harness.
+#[derive(Debug, Error)]
+pub enum HarnessError {
+    /// The scenario was refused.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A CSV table could not be written.
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+    /// A chart could not be drawn.
+    #[error("drawing charts: {0}")]
+    Chart(String),
+    /// A folder is not a run folder.
+    #[error("{0}: not a run folder (no {SCENARIO_FILE} in it)")]
+    NotARun(PathBuf),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
+    move |source| HarnessError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads and validates a scenario file.
+pub fn load(file: &Path) -> Result<Prepared, ScenarioError> {
+    Prepared::new(scenario::read(file)?, file)
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Finished {
+    /// The run folder.
+    pub dir: PathBuf,
+    /// What it reports.
+    pub report: Report,
+    /// Files written, by name.
+    pub files: Vec<String>,
+    /// Seconds spent running (not writing).
+    pub run_seconds: f64,
+}
+
+/// The tables of one execution: the report and its CSV files.
+struct Tables {
+    report: Report,
+    csv: Vec<(String, Vec<u8>)>,
+    run_seconds: f64,
+}
+
+fn compute(prepared: &Prepared, progress: &(dyn Fn(u64) + Sync)) -> Result<Tables, HarnessError> {
+    let start = Instant::now();
+    let results = runner::run_all(prepared, progress);
+    let run_seconds = start.elapsed().as_secs_f64();
+    let report = report::build(prepared, &results);
+    let csv = report::csv_files(prepared, &results, &report)?;
+    Ok(Tables {
+        report,
+        csv,
+        run_seconds,
+    })
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC for a Unix time (Hinnant's civil-from-days).
+fn utc_stamp(unix_seconds: u64) -> String {
+    let days = (unix_seconds / 86_400) as i64;
+    let secs = unix_seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Claims a new, empty run folder under `parent` by creating it: creation
+/// fails if the name exists, so an earlier run is never reused.
+fn claim_run_dir(parent: &Path, stamp: &str) -> Result<PathBuf, HarnessError> {
+    fs::create_dir_all(parent).map_err(io(parent))?;
+    for k in 1.. {
+        let id = if k == 1 {
+            stamp.to_string()
+        } else {
+            format!("{stamp}-{k}")
+        };
+        let dir = parent.join(id);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(&dir)(e)),
+        }
+    }
+    unreachable!("the loop only ends by returning")
+}
+
+#[derive(Serialize)]
+struct ManifestFile {
+    name: String,
+    bytes: usize,
+    sha256: String,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    shoplab_version: &'static str,
+    scenario: &'a str,
+    scenario_source: String,
+    run_id: String,
+    created_utc: String,
+    seeds: &'a [u64],
+    episodes: u32,
+    policies: &'a [String],
+    oracle_value: Option<f64>,
+    threads: usize,
+    run_seconds: f64,
+    failures: Vec<String>,
+    csv_files: Vec<ManifestFile>,
+    charts: Vec<String>,
+    reproduce: String,
+}
+
+/// Runs a prepared scenario and writes its run folder under
+/// `results_root/<scenario>/`. The folder is built under a hidden name and
+/// renamed into place at the end, so it appears whole or not at all.
+pub fn execute(
+    prepared: &Prepared,
+    results_root: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Finished, HarnessError> {
+    let tables = compute(prepared, progress)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stamp = utc_stamp(now);
+    let parent = results_root.join(&prepared.scenario.name);
+    let dir = claim_run_dir(&parent, &stamp)?;
+    let run_id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = parent.join(format!(".{run_id}.partial"));
+    let result = write_folder(prepared, &tables, &staging, &dir, &run_id, &stamp);
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+        let _ = fs::remove_dir(&dir);
+    }
+    let files = result?;
+    Ok(Finished {
+        dir,
+        report: tables.report,
+        files,
+        run_seconds: tables.run_seconds,
+    })
+}
+
+fn write_folder(
+    prepared: &Prepared,
+    tables: &Tables,
+    staging: &Path,
+    dir: &Path,
+    run_id: &str,
+    stamp: &str,
+) -> Result<Vec<String>, HarnessError> {
+    fs::create_dir_all(staging).map_err(io(staging))?;
+    let mut files = vec![SCENARIO_FILE.to_string()];
+    let scenario_path = staging.join(SCENARIO_FILE);
+    fs::write(&scenario_path, prepared.scenario.to_toml()).map_err(io(&scenario_path))?;
+    let mut manifest_files = Vec::new();
+    for (name, bytes) in &tables.csv {
+        let path = staging.join(name);
+        fs::write(&path, bytes).map_err(io(&path))?;
+        files.push(name.clone());
+        manifest_files.push(ManifestFile {
+            name: name.clone(),
+            bytes: bytes.len(),
+            sha256: format!("{:x}", Sha256::digest(bytes)),
+        });
+    }
+    let charts = charts::draw_all(&tables.report, staging).map_err(HarnessError::Chart)?;
+    files.extend(charts.iter().cloned());
+    let manifest = Manifest {
+        shoplab_version: env!("CARGO_PKG_VERSION"),
+        scenario: &prepared.scenario.name,
+        scenario_source: prepared.source.display().to_string(),
+        run_id: run_id.to_string(),
+        created_utc: stamp.to_string(),
+        seeds: &prepared.scenario.run.seeds,
+        episodes: prepared.scenario.run.episodes,
+        policies: &prepared.names,
+        oracle_value: tables.report.optimal_value,
+        threads: rayon::current_num_threads(),
+        run_seconds: tables.run_seconds,
+        failures: tables
+            .report
+            .failures
+            .iter()
+            .map(|(p, s, r)| format!("{p} seed {s}: {r}"))
+            .collect(),
+        csv_files: manifest_files,
+        charts,
+        reproduce: format!("shoplab reproduce {}", dir.display()),
+    };
+    let manifest_path = staging.join("manifest.json");
+    let json = serde_json::to_string_pretty(&manifest).expect("the manifest serialises");
+    fs::write(&manifest_path, json + "\n").map_err(io(&manifest_path))?;
+    files.push("manifest.json".into());
+    // `dir` is the empty folder this run claimed; renaming onto an empty
+    // directory replaces it atomically.
+    fs::rename(staging, dir).map_err(io(dir))?;
+    Ok(files)
+}
+
+/// The comparison of one CSV file on reproduction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileCheck {
+    /// The file name.
+    pub name: String,
+    /// Identical to the byte.
+    pub identical: bool,
+    /// What differs, for people.
+    pub detail: String,
+}
+
+/// Re-runs the resolved scenario saved in run folder `dir` and compares every
+/// CSV file it produces with the folder's, byte for byte. Writes nothing.
+pub fn reproduce(
+    dir: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<FileCheck>, HarnessError> {
+    let file = dir.join(SCENARIO_FILE);
+    if !file.is_file() {
+        return Err(HarnessError::NotARun(dir.to_path_buf()));
+    }
+    let prepared = load(&file)?;
+    let tables = compute(&prepared, progress)?;
+    let mut checks = Vec::new();
+    for (name, bytes) in &tables.csv {
+        let path = dir.join(name);
+        let check = match fs::read(&path) {
+            Ok(old) if old == *bytes => FileCheck {
+                name: name.clone(),
+                identical: true,
+                detail: format!("{} bytes, identical", bytes.len()),
+            },
+            Ok(old) => {
+                let line = old
+                    .split(|&b| b == b'\n')
+                    .zip(bytes.split(|&b| b == b'\n'))
+                    .position(|(a, b)| a != b)
+                    .map_or_else(
+                        || "in length".to_string(),
+                        |i| format!("first at line {}", i + 1),
+                    );
+                FileCheck {
+                    name: name.clone(),
+                    identical: false,
+                    detail: format!("differs {line} ({} vs {} bytes)", old.len(), bytes.len()),
+                }
+            }
+            Err(e) => FileCheck {
+                name: name.clone(),
+                identical: false,
+                detail: format!("missing from the run folder: {e}"),
+            },
+        };
+        checks.push(check);
+    }
+    Ok(checks)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_stamp_matches_known_dates() {
+        assert_eq!(super::utc_stamp(0), "19700101-000000");
+        assert_eq!(super::utc_stamp(1_795_944_930), "20261129-083530");
+    }
+}

@@ -1,0 +1,396 @@
+//! From run results to tidy tables: per-episode rows, learning curves with
+//! confidence bands, final-performance summaries, and learned-policy tables.
+//!
+//! A run's *final performance* is its mean return over the last
+//! `final_fraction` of its episodes; a policy's summary is the mean of that
+//! over seeds, with a bootstrap interval. Curves average each run's episodes in
+//! `curve_points` windows first, then estimate across seeds window by window.
+//! Regret is `V* − return` against the oracle's exact expected return, where
+//! the scenario has one. Failed runs are listed in `runs.csv` and left out of
+//! every estimate.
+
+use crate::{
+    prepared::{GreedyTable, Prepared},
+    runner::RunResult,
+    stats::{Estimate, estimate},
+};
+use shoplab_env::seed::derive_seed;
+
+/// The summary of one policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySummary {
+    /// Report name.
+    pub name: String,
+    /// Runs that finished.
+    pub seeds_ok: usize,
+    /// Runs that failed.
+    pub seeds_failed: usize,
+    /// Final performance across seeds (None when every run failed).
+    pub final_return: Option<Estimate>,
+    /// Final performance as a percentage of the oracle's expected return.
+    pub pct_of_oracle: Option<Estimate>,
+    /// Mean over seeds of each metric's per-episode final mean, in metric order.
+    pub final_metrics: Vec<f64>,
+}
+
+/// One point of a learning curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurvePoint {
+    /// First episode of the window.
+    pub episode_start: u32,
+    /// One past the last episode of the window.
+    pub episode_end: u32,
+    /// Return across seeds.
+    pub ret: Estimate,
+    /// Regret across seeds, where an oracle exists.
+    pub regret: Option<Estimate>,
+}
+
+/// A policy's learning curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// Report name.
+    pub name: String,
+    /// Windows in episode order.
+    pub points: Vec<CurvePoint>,
+}
+
+/// A state-dependent policy's greedy actions, averaged over seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyTable {
+    /// Report name.
+    pub name: String,
+    /// Seeds averaged.
+    pub seeds: usize,
+    /// The averaged table.
+    pub table: GreedyTable,
+}
+
+/// Everything a run folder reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Confidence level of the intervals.
+    pub confidence: f64,
+    /// The oracle's expected return per episode, where computable.
+    pub optimal_value: Option<f64>,
+    /// Names of the env's metrics.
+    pub metric_names: Vec<&'static str>,
+    /// One per policy, in scenario order.
+    pub summaries: Vec<PolicySummary>,
+    /// One per policy, in scenario order.
+    pub curves: Vec<Curve>,
+    /// State-dependent policies' tables.
+    pub tables: Vec<PolicyTable>,
+    /// Failed runs: policy name, seed, reason.
+    pub failures: Vec<(String, u64, String)>,
+}
+
+/// Summarises run results.
+pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
+    let run = &prepared.scenario.run;
+    let episodes = run.episodes as usize;
+    let final_count = ((run.final_fraction * episodes as f64).ceil() as usize).clamp(1, episodes);
+    let windows = (run.curve_points as usize).min(episodes);
+    let optimal = prepared.optimal_value();
+    let metric_names = prepared.make_env().metric_names().to_vec();
+    let boot_seed = |name: &str, what: &str, index: usize| {
+        derive_seed(
+            run.seeds[0],
+            &format!("bootstrap/{name}/{what}"),
+            index as u64,
+        )
+    };
+    let est = |values: &[f64], name: &str, what: &str, index: usize| {
+        estimate(
+            values,
+            run.confidence,
+            run.bootstrap_resamples,
+            boot_seed(name, what, index),
+        )
+    };
+
+    let mut summaries = Vec::new();
+    let mut curves = Vec::new();
+    let mut tables = Vec::new();
+    let mut failures = Vec::new();
+    for (p, name) in prepared.names.iter().enumerate() {
+        let runs: Vec<&RunResult> = results.iter().filter(|r| r.policy == p).collect();
+        for r in runs.iter().filter(|r| r.failure.is_some()) {
+            failures.push((name.clone(), r.seed, r.failure.clone().unwrap_or_default()));
+        }
+        let ok: Vec<&RunResult> = runs
+            .iter()
+            .copied()
+            .filter(|r| r.failure.is_none())
+            .collect();
+        let finals: Vec<f64> = ok
+            .iter()
+            .map(|r| crate::stats::mean(&returns(r)[episodes - final_count..]))
+            .collect();
+        let final_return = (!ok.is_empty()).then(|| est(&finals, name, "final", 0));
+        let pct_of_oracle = match (final_return, optimal) {
+            (Some(e), Some(v)) if v.abs() > 0.0 => Some(Estimate {
+                mean: 100.0 * e.mean / v,
+                std: 100.0 * e.std / v.abs(),
+                low: 100.0 * e.low.min(e.high) / v,
+                high: 100.0 * e.high.max(e.low) / v,
+                n: e.n,
+            }),
+            _ => None,
+        };
+        let final_metrics = (0..metric_names.len())
+            .map(|m| {
+                let per_run: Vec<f64> = ok
+                    .iter()
+                    .map(|r| {
+                        r.episodes[episodes - final_count..]
+                            .iter()
+                            .map(|e| e.metrics[m])
+                            .sum::<f64>()
+                            / final_count as f64
+                    })
+                    .collect();
+                crate::stats::mean(&per_run)
+            })
+            .collect();
+        summaries.push(PolicySummary {
+            name: name.clone(),
+            seeds_ok: ok.len(),
+            seeds_failed: runs.len() - ok.len(),
+            final_return,
+            pct_of_oracle,
+            final_metrics,
+        });
+
+        let points = if ok.is_empty() {
+            Vec::new()
+        } else {
+            (0..windows)
+                .map(|w| {
+                    let (start, end) = (w * episodes / windows, (w + 1) * episodes / windows);
+                    let per_run: Vec<f64> = ok
+                        .iter()
+                        .map(|r| crate::stats::mean(&returns(r)[start..end]))
+                        .collect();
+                    let regret = optimal.map(|v| {
+                        let gaps: Vec<f64> = per_run.iter().map(|x| v - x).collect();
+                        est(&gaps, name, "regret", w)
+                    });
+                    CurvePoint {
+                        episode_start: start as u32,
+                        episode_end: end as u32,
+                        ret: est(&per_run, name, "curve", w),
+                        regret,
+                    }
+                })
+                .collect()
+        };
+        curves.push(Curve {
+            name: name.clone(),
+            points,
+        });
+
+        let learned: Vec<&GreedyTable> = ok.iter().filter_map(|r| r.table.as_ref()).collect();
+        if let Some(first) = learned.first() {
+            let mut table = (*first).clone();
+            for (i, row) in table.values.iter_mut().enumerate() {
+                for (j, cell) in row.iter_mut().enumerate() {
+                    *cell =
+                        learned.iter().map(|t| t.values[i][j]).sum::<f64>() / learned.len() as f64;
+                }
+            }
+            tables.push(PolicyTable {
+                name: name.clone(),
+                seeds: learned.len(),
+                table,
+            });
+        }
+    }
+    Report {
+        scenario: prepared.scenario.name.clone(),
+        confidence: run.confidence,
+        optimal_value: optimal,
+        metric_names,
+        summaries,
+        curves,
+        tables,
+        failures,
+    }
+}
+
+fn returns(run: &RunResult) -> Vec<f64> {
+    run.episodes.iter().map(|e| e.ret).collect()
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// Renders the tidy CSV files of a run folder, as (file name, bytes), in a fixed order.
+pub fn csv_files(
+    prepared: &Prepared,
+    results: &[RunResult],
+    report: &Report,
+) -> Result<Vec<(String, Vec<u8>)>, csv::Error> {
+    let mut files = Vec::new();
+    let optimal = report.optimal_value;
+    let scenario = &report.scenario;
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["scenario", "policy", "seed", "episode", "return", "regret"];
+    header.extend(report.metric_names.iter().copied());
+    w.write_record(&header)?;
+    for r in results {
+        let name = &prepared.names[r.policy];
+        for (e, rec) in r.episodes.iter().enumerate() {
+            let mut row = vec![
+                scenario.clone(),
+                name.clone(),
+                r.seed.to_string(),
+                e.to_string(),
+                rec.ret.to_string(),
+                opt(optimal.map(|v| v - rec.ret)),
+            ];
+            row.extend(rec.metrics.iter().map(|m| m.to_string()));
+            w.write_record(&row)?;
+        }
+    }
+    files.push(("episodes.csv".to_string(), finish(w)?));
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "scenario",
+        "policy",
+        "seed",
+        "status",
+        "episodes_completed",
+        "reason",
+    ])?;
+    for r in results {
+        w.write_record([
+            scenario.as_str(),
+            &prepared.names[r.policy],
+            &r.seed.to_string(),
+            if r.failure.is_some() { "failed" } else { "ok" },
+            &r.episodes.len().to_string(),
+            r.failure.as_deref().unwrap_or(""),
+        ])?;
+    }
+    files.push(("runs.csv".to_string(), finish(w)?));
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "scenario",
+        "policy",
+        "seeds_ok",
+        "seeds_failed",
+        "final_return_mean",
+        "final_return_std",
+        "final_return_ci_low",
+        "final_return_ci_high",
+        "oracle_value",
+        "pct_of_oracle",
+        "pct_of_oracle_ci_low",
+        "pct_of_oracle_ci_high",
+        "final_regret_mean",
+    ];
+    let metric_columns: Vec<String> = report
+        .metric_names
+        .iter()
+        .map(|m| format!("final_{m}_per_episode"))
+        .collect();
+    header.extend(metric_columns.iter().map(String::as_str));
+    w.write_record(&header)?;
+    for s in &report.summaries {
+        let f = s.final_return;
+        let mut row = vec![
+            scenario.clone(),
+            s.name.clone(),
+            s.seeds_ok.to_string(),
+            s.seeds_failed.to_string(),
+            opt(f.map(|e| e.mean)),
+            opt(f.map(|e| e.std)),
+            opt(f.map(|e| e.low)),
+            opt(f.map(|e| e.high)),
+            opt(optimal),
+            opt(s.pct_of_oracle.map(|e| e.mean)),
+            opt(s.pct_of_oracle.map(|e| e.low)),
+            opt(s.pct_of_oracle.map(|e| e.high)),
+            opt(optimal.zip(f).map(|(v, e)| v - e.mean)),
+        ];
+        row.extend(s.final_metrics.iter().map(|m| m.to_string()));
+        w.write_record(&row)?;
+    }
+    files.push(("summary.csv".to_string(), finish(w)?));
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "scenario",
+        "policy",
+        "window",
+        "episode_start",
+        "episode_end",
+        "seeds",
+        "return_mean",
+        "return_ci_low",
+        "return_ci_high",
+        "regret_mean",
+        "regret_ci_low",
+        "regret_ci_high",
+    ])?;
+    for c in &report.curves {
+        for (i, p) in c.points.iter().enumerate() {
+            w.write_record([
+                scenario.clone(),
+                c.name.clone(),
+                i.to_string(),
+                p.episode_start.to_string(),
+                p.episode_end.to_string(),
+                p.ret.n.to_string(),
+                p.ret.mean.to_string(),
+                p.ret.low.to_string(),
+                p.ret.high.to_string(),
+                opt(p.regret.map(|e| e.mean)),
+                opt(p.regret.map(|e| e.low)),
+                opt(p.regret.map(|e| e.high)),
+            ])?;
+        }
+    }
+    files.push(("curves.csv".to_string(), finish(w)?));
+
+    if !report.tables.is_empty() {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let first = &report.tables[0].table;
+        let value_column = format!("mean_greedy_{}", first.value_name);
+        w.write_record([
+            "scenario",
+            "policy",
+            "seeds",
+            first.row_name,
+            first.col_name,
+            value_column.as_str(),
+        ])?;
+        for t in &report.tables {
+            for (i, row) in t.table.values.iter().enumerate() {
+                for (j, v) in row.iter().enumerate() {
+                    w.write_record([
+                        scenario.clone(),
+                        t.name.clone(),
+                        t.seeds.to_string(),
+                        t.table.rows[i].to_string(),
+                        t.table.cols[j].to_string(),
+                        v.to_string(),
+                    ])?;
+                }
+            }
+        }
+        files.push(("policy_tables.csv".to_string(), finish(w)?));
+    }
+    Ok(files)
+}
+
+fn finish(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
+    w.into_inner().map_err(|e| e.into_error().into())
+}

@@ -1,0 +1,138 @@
+//! Running policies on seeded envs, in parallel across runs.
+//!
+//! A run is one policy trained on one seed for the scenario's episodes. Runs
+//! are independent and deterministic: the env of episode `e` is reset with
+//! `derive_seed(seed, "env", e)` (so every policy meets the same shoppers on
+//! the same seed — common random numbers, which sharpens comparisons) and the
+//! policy's generator with `derive_seed(seed, "policy/<name>", 0)`. Rayon
+//! spreads runs over threads and collects results in job order, so the output
+//! does not depend on the thread count or on scheduling.
+//!
+//! A run whose return is not finite, or that panics, is stopped and reported
+//! with its reason; the other runs finish.
+
+use crate::prepared::{GreedyTable, Prepared};
+use rayon::prelude::*;
+use shoplab_env::seed::derive_seed;
+use shoplab_policy::Transition;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Steps after which an episode that has not ended is truncated.
+pub const MAX_EPISODE_STEPS: usize = 1_000_000;
+
+/// One training episode's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeRecord {
+    /// Sum of rewards.
+    pub ret: f64,
+    /// Sums of the env's per-step metrics.
+    pub metrics: Vec<f64>,
+}
+
+/// One run's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// Index of the policy in the scenario's list.
+    pub policy: usize,
+    /// The run's seed.
+    pub seed: u64,
+    /// The episodes completed.
+    pub episodes: Vec<EpisodeRecord>,
+    /// Why the run stopped early, if it did.
+    pub failure: Option<String>,
+    /// The policy's greedy actions at the end, for state-dependent policies.
+    pub table: Option<GreedyTable>,
+}
+
+/// Trains policy `policy` on `seed`, calling `progress` with finished episode counts.
+pub fn run_one(
+    prepared: &Prepared,
+    policy: usize,
+    seed: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> RunResult {
+    let mut result = RunResult {
+        policy,
+        seed,
+        episodes: Vec::new(),
+        failure: None,
+        table: None,
+    };
+    let episodes = prepared.scenario.run.episodes as usize;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let name = &prepared.names[policy];
+        let mut agent = prepared
+            .make_policy(policy, derive_seed(seed, &format!("policy/{name}"), 0))
+            .map_err(|e| format!("could not build the policy: {e}"))?;
+        let mut env = prepared.make_env();
+        let n_metrics = env.metric_names().len();
+        for episode in 0..episodes {
+            agent.begin_episode(episode, episodes);
+            let mut obs = env.reset(derive_seed(seed, "env", episode as u64));
+            let mut record = EpisodeRecord {
+                ret: 0.0,
+                metrics: vec![0.0; n_metrics],
+            };
+            for step_index in 0.. {
+                let action = agent.act(&obs);
+                let step = env.step(action);
+                let truncated = step.truncated || step_index + 1 >= MAX_EPISODE_STEPS;
+                agent.learn(&Transition {
+                    obs: &obs,
+                    action,
+                    reward: step.reward,
+                    next_obs: &step.obs,
+                    terminated: step.terminated,
+                    truncated,
+                });
+                record.ret += step.reward;
+                for (m, v) in record.metrics.iter_mut().zip(&step.info) {
+                    *m += v;
+                }
+                if step.terminated || truncated {
+                    break;
+                }
+                obs = step.obs;
+            }
+            if !record.ret.is_finite() {
+                return Err(format!(
+                    "episode {episode}: the return is not finite ({}); run stopped",
+                    record.ret
+                ));
+            }
+            result.episodes.push(record);
+            if episode % 64 == 63 {
+                progress(64);
+            }
+        }
+        progress((episodes % 64) as u64);
+        if prepared.scenario.policies[policy].is_state_dependent() {
+            result.table = Some(prepared.greedy_table(agent.as_ref()));
+        }
+        Ok(())
+    }));
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => result.failure = Some(reason),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            result.failure = Some(format!("the run panicked: {message}"));
+        }
+    }
+    result
+}
+
+/// Runs every policy on every seed, in parallel; results come in
+/// policy-major, seed-minor order whatever the thread count.
+pub fn run_all(prepared: &Prepared, progress: &(dyn Fn(u64) + Sync)) -> Vec<RunResult> {
+    let jobs: Vec<(usize, u64)> = (0..prepared.scenario.policies.len())
+        .flat_map(|p| prepared.scenario.run.seeds.iter().map(move |&s| (p, s)))
+        .collect();
+    jobs.par_iter()
+        .map(|&(policy, seed)| run_one(prepared, policy, seed, progress))
+        .collect()
+}

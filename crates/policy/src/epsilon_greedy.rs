@@ -1,0 +1,76 @@
+//! ε-greedy over actions, ignoring the state: a context-free bandit.
+//!
+//! Each arm is pulled once; after that, with probability ε a uniformly random
+//! arm, otherwise the arm with the highest mean reward so far.
+
+use crate::{Policy, PolicyError, Transition, argmax, arms::Arms};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use shoplab_env::{
+    Observation,
+    seed::{SimRng, rng_from_seed},
+};
+
+/// Settings of [`EpsilonGreedy`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EpsilonGreedyConfig {
+    /// Probability of a random arm, in `[0, 1]`.
+    pub epsilon: f64,
+}
+
+impl Default for EpsilonGreedyConfig {
+    fn default() -> Self {
+        Self { epsilon: 0.1 }
+    }
+}
+
+/// The ε-greedy bandit.
+#[derive(Debug)]
+pub struct EpsilonGreedy {
+    config: EpsilonGreedyConfig,
+    arms: Arms,
+    rng: SimRng,
+}
+
+impl EpsilonGreedy {
+    /// An ε-greedy bandit over `n_actions` arms, seeded with `seed`.
+    pub fn new(
+        config: EpsilonGreedyConfig,
+        n_actions: usize,
+        seed: u64,
+    ) -> Result<Self, PolicyError> {
+        if !(0.0..=1.0).contains(&config.epsilon) {
+            return Err(PolicyError::invalid(
+                "epsilon",
+                format!("must be a probability in [0, 1] (found {})", config.epsilon),
+            ));
+        }
+        Ok(Self {
+            config,
+            arms: Arms::new(n_actions),
+            rng: rng_from_seed(seed),
+        })
+    }
+}
+
+impl Policy for EpsilonGreedy {
+    fn act(&mut self, _obs: &Observation) -> usize {
+        if let Some(arm) = self.arms.unpulled() {
+            return arm;
+        }
+        if self.rng.random_bool(self.config.epsilon) {
+            self.rng.random_range(0..self.arms.counts.len())
+        } else {
+            argmax(&self.arms.means)
+        }
+    }
+
+    fn greedy(&self, _obs: &Observation) -> usize {
+        argmax(&self.arms.means)
+    }
+
+    fn learn(&mut self, t: &Transition<'_>) {
+        self.arms.record(t.action, t.reward);
+    }
+}

@@ -1,0 +1,36 @@
+//! Uniformly random actions: the floor every learner must clear.
+
+use crate::Policy;
+use rand::RngExt;
+use shoplab_env::{
+    Observation,
+    seed::{SimRng, rng_from_seed},
+};
+
+/// Draws each action uniformly at random.
+#[derive(Debug)]
+pub struct UniformRandom {
+    n_actions: usize,
+    rng: SimRng,
+}
+
+impl UniformRandom {
+    /// A random policy over `n_actions` actions, seeded with `seed`.
+    pub fn new(n_actions: usize, seed: u64) -> Self {
+        Self {
+            n_actions,
+            rng: rng_from_seed(seed),
+        }
+    }
+}
+
+impl Policy for UniformRandom {
+    fn act(&mut self, _obs: &Observation) -> usize {
+        self.rng.random_range(0..self.n_actions)
+    }
+
+    /// A random policy has no preferred action; it reports action 0.
+    fn greedy(&self, _obs: &Observation) -> usize {
+        0
+    }
+}

@@ -1,0 +1,45 @@
+//! The shopper simulator behind shoplab's scenarios, built on `bevy_ecs`.
+//!
+//! Shoppers are ECS entities: each arrival is spawned with the components that
+//! describe it (its population segment and its willingness to pay), systems
+//! decide what it does, and it leaves at the end of the period. A scenario is a
+//! `World` plus a `Schedule` of free-function systems in an explicit order, run
+//! single-threaded: parallelism in shoplab comes from running many seeded
+//! worlds at once, never from inside one, so a world's trajectory depends only
+//! on its seed and the actions it is given.
+//!
+//! Randomness: each world owns one generator ([`WorldRng`]), reseeded on every
+//! reset. Draws happen in spawn order inside exclusive systems, never in query
+//! order, and systems that iterate queries only count or compare, so the
+//! result cannot depend on how bevy lays out its tables.
+//!
+//! The pieces:
+//! - [`population`]: willingness-to-pay distributions and segment mixtures, with
+//!   their exact survival functions `P(wtp ≥ p)` for oracles and tests;
+//! - [`arrivals`]: the arrival-rate patterns `λ(t)` of the Poisson shopper stream;
+//! - [`pricing`]: the dynamic-pricing scenario as an [`Env`](shoplab_env::Env);
+//! - [`config`]: validation errors shared by the scenario configs.
+#![deny(missing_docs)]
+
+pub mod arrivals;
+pub mod config;
+pub mod population;
+pub mod pricing;
+
+use bevy_ecs::prelude::*;
+use shoplab_env::seed::SimRng;
+
+/// The world's only source of randomness, reseeded on every reset.
+#[derive(Resource)]
+pub struct WorldRng(pub SimRng);
+
+/// Marks an entity as a shopper, with the population segment it was drawn from.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Shopper {
+    /// Index of the shopper's segment in the scenario's population.
+    pub segment: u16,
+}
+
+/// The most a shopper will pay for one unit, in currency units.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct WillingnessToPay(pub f64);
