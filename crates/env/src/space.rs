@@ -94,7 +94,8 @@ pub enum DiscretiserError {
 pub struct Discretiser {
     bins: Vec<usize>,
     low: Vec<f32>,
-    width: Vec<f32>,
+    /// Bins per unit of the feature: the reciprocal of a bin's width.
+    scale: Vec<f32>,
     n_states: usize,
 }
 
@@ -136,7 +137,7 @@ impl Discretiser {
                 limit: max_states,
             });
         }
-        let width = space
+        let scale = space
             .features
             .iter()
             .zip(&bins)
@@ -147,13 +148,13 @@ impl Discretiser {
                 } else {
                     f.high - f.low
                 };
-                span.max(f32::MIN_POSITIVE) / b as f32
+                b as f32 / span.max(f32::MIN_POSITIVE)
             })
             .collect();
         Ok(Self {
             low: space.features.iter().map(|f| f.low).collect(),
             bins,
-            width,
+            scale,
             n_states: states as usize,
         })
     }
@@ -169,6 +170,7 @@ impl Discretiser {
     }
 
     /// The state index of a feature vector.
+    #[inline]
     pub fn state(&self, features: &[f32]) -> usize {
         let mut index = 0;
         for (i, &x) in features.iter().enumerate() {
@@ -176,8 +178,10 @@ impl Discretiser {
             let bin = if b == 1 {
                 0
             } else {
-                let raw = ((x - self.low[i]) / self.width[i]).floor();
-                (raw.max(0.0) as usize).min(b - 1)
+                // Casting truncates toward zero, which is `floor` for the
+                // non-negative values left after `max` (and maps NaN to 0).
+                let raw = ((x - self.low[i]) * self.scale[i]).max(0.0);
+                (raw as usize).min(b - 1)
             };
             index = index * b + bin;
         }

@@ -156,6 +156,18 @@ impl ScenarioError {
     }
 }
 
+/// Rewrites serde's wording for a negative number in an unsigned field as a rule.
+fn plain_rule(message: &str) -> String {
+    let negative = message
+        .strip_prefix("invalid value: integer `-")
+        .and_then(|rest| rest.split_once('`'))
+        .filter(|(_, tail)| tail.starts_with(", expected u"));
+    match negative {
+        Some((digits, _)) => format!("must be a whole number ≥ 0 (found -{digits})"),
+        None => message.trim().to_string(),
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -165,7 +177,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
     let parse_error = |location: String, e: &toml::de::Error| ScenarioError::Parse {
         file: file.to_path_buf(),
         location,
-        message: e.message().trim().to_string(),
+        message: plain_rule(e.message()),
     };
     let deserializer = toml::Deserializer::parse(text).map_err(|e| {
         let location = e
@@ -296,5 +308,19 @@ impl Scenario {
     /// of exactly what ran.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a scenario always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negative_numbers_read_as_rules() {
+        assert_eq!(
+            plain_rule("invalid value: integer `-5`, expected u32"),
+            "must be a whole number ≥ 0 (found -5)"
+        );
+        assert_eq!(plain_rule("invalid type: string \"x\""), "invalid type: string \"x\"");
     }
 }

@@ -30,6 +30,9 @@ use std::collections::BTreeMap;
 /// Largest Q table, in entries (states × actions).
 pub const MAX_TABLE_ENTRIES: usize = 10_000_000;
 
+/// Visit counts whose learning rate is cached.
+const RATE_CACHE: u32 = 4_096;
+
 /// Settings of [`TabularQ`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -102,6 +105,8 @@ pub struct TabularQ {
     n_actions: usize,
     q: Vec<f64>,
     visits: Vec<u32>,
+    /// `alpha / n^ω` for small `n`, cached: `powf` would dominate an update.
+    rates: Vec<f64>,
     epsilon: f64,
     rng: SimRng,
 }
@@ -120,7 +125,11 @@ impl TabularQ {
         let discretiser = Discretiser::new(space, &overrides, MAX_TABLE_ENTRIES / n_actions.max(1))
             .map_err(|e| PolicyError::invalid("bins", e.to_string()))?;
         let entries = discretiser.n_states() * n_actions;
+        let rates = (0..RATE_CACHE)
+            .map(|n| config.alpha / f64::from(n.max(1)).powf(config.alpha_exponent))
+            .collect();
         Ok(Self {
+            rates,
             q: vec![config.initial_q; entries],
             visits: vec![0; entries],
             epsilon: config.epsilon.start,
@@ -146,6 +155,7 @@ impl TabularQ {
     }
 
     /// The Q-learning update on state indices.
+    #[inline]
     pub fn update(&mut self, state: usize, action: usize, reward: f64, next: Option<usize>) {
         let bootstrap = next.map_or(0.0, |s| {
             self.row(s)
@@ -156,10 +166,10 @@ impl TabularQ {
         let target = reward + self.config.gamma * bootstrap;
         let i = state * self.n_actions + action;
         self.visits[i] = self.visits[i].saturating_add(1);
-        let alpha = if self.config.alpha_exponent == 0.0 {
-            self.config.alpha
-        } else {
-            self.config.alpha / f64::from(self.visits[i]).powf(self.config.alpha_exponent)
+        let n = self.visits[i];
+        let alpha = match self.rates.get(n as usize) {
+            Some(&rate) => rate,
+            None => self.config.alpha / f64::from(n).powf(self.config.alpha_exponent),
         };
         self.q[i] += alpha * (target - self.q[i]);
     }

@@ -22,7 +22,7 @@
 //! makes the optimal policy exactly computable by dynamic programming.
 //!
 //! The systems of one period, in order: [`arrive_shoppers`] →
-//! [`decide_purchases`] → [`settle_sales`] → [`depart_shoppers`].
+//! [`decide_purchases`] → [`settle_sales`].
 
 use crate::{
     Shopper, WillingnessToPay, WorldRng,
@@ -180,26 +180,51 @@ pub struct Demand {
     pub population: Population,
 }
 
-/// Spawns this period's shoppers: a Poisson number of them, each with a
-/// segment and a WTP drawn in spawn order from the world's generator.
-pub fn arrive_shoppers(world: &mut World, mut arrivals: Local<Vec<(Shopper, WillingnessToPay)>>) {
-    arrivals.clear();
-    world.resource_scope(|world, mut rng: Mut<WorldRng>| {
-        let season = *world.resource::<Season>();
-        let demand = world.resource::<Demand>();
-        let rate = demand.arrival_rate.rate(season.period, season.horizon);
-        let count = if rate > 0.0 {
-            Poisson::new(rate).map_or(0.0, |d| d.sample(&mut rng.0)) as usize
+/// This period's shoppers arrive: a Poisson number of them, each with a
+/// segment and a WTP drawn from the world's generator.
+///
+/// Shopper entities are pooled: last period's shoppers left, and their
+/// entities are reused for this period's arrivals (surplus ones despawned,
+/// missing ones spawned), which saves a spawn and a despawn per shopper.
+/// Draws are taken in one sequence from the world's generator; which pooled
+/// entity receives which draw follows query order, which cannot change any
+/// outcome, since shoppers are exchangeable and only the count of buyers matters.
+pub fn arrive_shoppers(
+    mut rng: ResMut<WorldRng>,
+    demand: Res<Demand>,
+    season: Res<Season>,
+    mut outcome: ResMut<PeriodOutcome>,
+    mut pool: Query<(Entity, &mut Shopper, &mut WillingnessToPay)>,
+    mut commands: Commands,
+) {
+    let rate = demand.arrival_rate.rate(season.period, season.horizon);
+    let arrivals = if rate > 0.0 {
+        Poisson::new(rate).map_or(0.0, |d| d.sample(&mut rng.0)) as usize
+    } else {
+        0
+    };
+    outcome.shoppers = arrivals as u32;
+    let mut placed = 0;
+    pool.iter_mut().for_each(|(entity, mut shopper, mut wtp)| {
+        if placed < arrivals {
+            let (segment, value) = demand.population.sample(&mut rng.0);
+            shopper.segment = segment;
+            wtp.0 = value;
+            placed += 1;
         } else {
-            0
-        };
-        arrivals.extend((0..count).map(|_| {
-            let (segment, wtp) = demand.population.sample(&mut rng.0);
-            (Shopper { segment }, WillingnessToPay(wtp))
-        }));
+            commands.entity(entity).despawn();
+        }
     });
-    world.resource_mut::<PeriodOutcome>().shoppers = arrivals.len() as u32;
-    world.spawn_batch(arrivals.drain(..));
+    if placed < arrivals {
+        let population = &demand.population;
+        let fresh: Vec<(Shopper, WillingnessToPay)> = (placed..arrivals)
+            .map(|_| {
+                let (segment, value) = population.sample(&mut rng.0);
+                (Shopper { segment }, WillingnessToPay(value))
+            })
+            .collect();
+        commands.spawn_batch(fresh);
+    }
 }
 
 /// Each shopper decides: it wants a unit when its WTP is at least the posted price.
@@ -216,15 +241,11 @@ pub fn decide_purchases(
 }
 
 /// Sells `min(stock, buyers)` units; which buyers get them does not matter,
-/// since all pay the posted price.
+/// since all pay the posted price. Shoppers then leave; their entities wait in
+/// the pool for the next period's arrivals.
 pub fn settle_sales(mut season: ResMut<Season>, mut outcome: ResMut<PeriodOutcome>) {
     outcome.sales = outcome.buyers.min(season.stock);
     season.stock -= outcome.sales;
-}
-
-/// Shoppers leave at the end of the period.
-pub fn depart_shoppers(world: &mut World) {
-    world.despawn_all::<With<Shopper>>();
 }
 
 /// The dynamic-pricing scenario as an [`Env`].
@@ -260,15 +281,7 @@ impl PricingEnv {
         world.insert_resource(WorldRng(rng_from_seed(0)));
         let mut schedule = Schedule::default();
         schedule.set_executor(SingleThreadedExecutor::default());
-        schedule.add_systems(
-            (
-                arrive_shoppers,
-                decide_purchases,
-                settle_sales,
-                depart_shoppers,
-            )
-                .chain(),
-        );
+        schedule.add_systems((arrive_shoppers, decide_purchases, settle_sales).chain());
         let space = ObservationSpace {
             features: vec![
                 Feature {

@@ -1,0 +1,100 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+/// A fresh, empty folder under the system's temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "shoplab-test-{label}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the `shoplab` binary with `args` from the repository root.
+pub fn shoplab(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shoplab"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the shoplab binary runs")
+}
+
+/// A small but complete pricing scenario, `episodes` long, named `name`.
+pub fn small_pricing(name: &str, episodes: u32) -> String {
+    format!(
+        r#"
+name = "{name}"
+[run]
+seeds = [1, 2, 3, 4]
+episodes = {episodes}
+bootstrap_resamples = 200
+curve_points = 10
+
+[pricing]
+horizon = 8
+inventory = 12
+cost = 0.4
+salvage_value = 0.1
+price_grid = [1.0, 1.5, 2.0, 2.5, 3.0]
+arrival_rate = {{ kind = "ramp", start = 2.0, end = 4.0 }}
+
+[[pricing.segments]]
+share = 0.6
+wtp = {{ kind = "logit", alpha = 2.0, beta = 1.0 }}
+
+[[pricing.segments]]
+share = 0.4
+wtp = {{ kind = "uniform", low = 0.5, high = 3.5 }}
+
+[[policies]]
+kind = "fixed"
+price = 2.0
+
+[[policies]]
+kind = "random"
+
+[[policies]]
+kind = "ucb1"
+
+[[policies]]
+kind = "q_learning"
+
+[[policies]]
+kind = "oracle"
+"#
+    )
+}
+
+/// The run folders under `results/<scenario>/`.
+pub fn run_dirs(results: &Path, scenario: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(results.join(scenario))
+        .map(|e| e.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}

@@ -1,0 +1,171 @@
+//! The pricing scenario against the math: purchase rates, the closed-form
+//! logit price, the simulator against the DP oracle, and learning to ≥ 90%
+//! of the optimum.
+
+use shoplab_env::{Env, Observation, seed::derive_seed};
+use shoplab_harness::{prepared::Prepared, runner, scenario, stats};
+use shoplab_policy::Policy;
+use shoplab_sim::{
+    arrivals::ArrivalRate,
+    population::{Population, Segment, Wtp},
+    pricing::{PricingConfig, PricingEnv},
+};
+use std::path::Path;
+
+fn segments() -> Vec<Segment> {
+    vec![
+        Segment {
+            name: "logit".into(),
+            share: 0.7,
+            wtp: Wtp::Logit {
+                alpha: 2.0,
+                beta: 1.0,
+            },
+        },
+        Segment {
+            name: "lognormal".into(),
+            share: 0.3,
+            wtp: Wtp::Lognormal {
+                mu: 1.1,
+                sigma: 0.35,
+            },
+        },
+    ]
+}
+
+/// With stock that never runs out, buyers / shoppers at a fixed price is a
+/// binomial proportion with success probability `1 − F(p) = Σ share·S(p)`.
+/// About 40,000 shoppers per price; the bound is 4 binomial standard errors
+/// (two-sided false-alarm probability ≈ 6e-5 per price).
+#[test]
+fn simulated_purchase_rate_matches_survival_function() {
+    let grid = vec![0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0];
+    let config = PricingConfig {
+        horizon: 40,
+        inventory: 200_000,
+        cost: 0.0,
+        salvage_value: 0.0,
+        price_grid: grid.clone(),
+        arrival_rate: ArrivalRate::Constant { rate: 1_000.0 },
+        segments: segments(),
+    };
+    let population = Population::new(&config.segments).unwrap();
+    let mut env = PricingEnv::new(config.validate().unwrap());
+    for (a, &price) in grid.iter().enumerate() {
+        env.reset(100 + a as u64);
+        let (mut shoppers, mut buyers) = (0.0, 0.0);
+        loop {
+            let step = env.step(a);
+            shoppers += step.info[0];
+            buyers += step.info[1];
+            assert_eq!(step.info[1], step.info[2], "stock never binds here");
+            if step.done() {
+                break;
+            }
+        }
+        let q = population.purchase_probability(price);
+        let hat = buyers / shoppers;
+        let se = (q * (1.0 - q) / shoppers).sqrt();
+        assert!(
+            (hat - q).abs() < 4.0 * se,
+            "price {price}: simulated {hat:.5}, exact {q:.5} (se {se:.5})"
+        );
+    }
+}
+
+fn prepare(text: &str) -> Prepared {
+    let file = Path::new("inline.toml");
+    Prepared::new(scenario::parse(text, file).unwrap(), file).unwrap()
+}
+
+/// Unlimited stock, logit purchase probability 1/(1 + e^−(2 − p)), grid
+/// 0.5, 1.0, …, 4.0: the best price is 2.0 with purchase probability 0.5 and
+/// expected revenue 1.0 per shopper (p* = (1 + W(e^(α−1)))/β = 2 exactly).
+#[test]
+fn oracle_finds_the_closed_form_logit_price() {
+    let prepared = prepare(
+        r#"
+[run]
+seeds = [1]
+episodes = 1
+[pricing]
+horizon = 1
+inventory = 100000
+cost = 0.0
+salvage_value = 0.0
+price_grid = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
+arrival_rate = { kind = "constant", rate = 10.0 }
+[[pricing.segments]]
+share = 1.0
+wtp = { kind = "logit", alpha = 2.0, beta = 1.0 }
+[[policies]]
+kind = "oracle"
+"#,
+    );
+    let v = prepared.optimal_value().unwrap();
+    assert!((v - 10.0).abs() < 1e-9, "V* = {v}, expected 10 shoppers × 1.0");
+    let oracle = prepared.make_policy(0, 0).unwrap();
+    let action = oracle.greedy(&Observation {
+        features: vec![0.0, 100_000.0, 0.0],
+    });
+    assert_eq!(action, 3, "price index 3 is 2.0");
+}
+
+/// The simulator and the oracle's model agree: the oracle's mean simulated
+/// return over 4,000 seasons of `scenarios/pricing.toml` lies within 4
+/// standard errors of its exact expected return V*.
+#[test]
+fn simulated_oracle_return_matches_dp_value() {
+    let file = Path::new("scenarios/pricing.toml");
+    let mut s = scenario::read(file).unwrap();
+    s.policies.retain(|p| matches!(p, scenario::PolicySpec::Oracle {}));
+    let prepared = Prepared::new(s, file).unwrap();
+    let v = prepared.optimal_value().unwrap();
+    let mut oracle = prepared.make_policy(0, 0).unwrap();
+    let mut env = prepared.make_env();
+    let returns: Vec<f64> = (0..4_000)
+        .map(|e| {
+            let mut obs = env.reset(derive_seed(99, "env", e));
+            let mut total = 0.0;
+            loop {
+                let step = env.step(oracle.act(&obs));
+                total += step.reward;
+                if step.done() {
+                    return total;
+                }
+                obs = step.obs;
+            }
+        })
+        .collect();
+    let mean = stats::mean(&returns);
+    let se = stats::std_dev(&returns) / (returns.len() as f64).sqrt();
+    assert!(
+        (mean - v).abs() < 4.0 * se,
+        "simulated {mean:.3} vs V* {v:.3} (se {se:.3})"
+    );
+}
+
+/// Tabular Q-learning on `scenarios/pricing.toml` (its own settings, 6 seeds)
+/// reaches ≥ 90% of the oracle's expected return over the last 10% of
+/// episodes, after starting well below it.
+#[test]
+fn q_learning_reaches_ninety_percent_of_the_oracle() {
+    let file = Path::new("scenarios/pricing.toml");
+    let mut s = scenario::read(file).unwrap();
+    s.policies
+        .retain(|p| matches!(p, scenario::PolicySpec::QLearning(_)));
+    s.run.seeds = (1..=6).collect();
+    let episodes = s.run.episodes as usize;
+    let prepared = Prepared::new(s, file).unwrap();
+    let v = prepared.optimal_value().unwrap();
+    let results = runner::run_all(&prepared, &|_| {});
+    let tail = episodes / 10;
+    let window = |r: &runner::RunResult, range: std::ops::Range<usize>| {
+        stats::mean(&r.episodes[range].iter().map(|e| e.ret).collect::<Vec<_>>())
+    };
+    let last: Vec<f64> = results.iter().map(|r| window(r, episodes - tail..episodes)).collect();
+    let first: Vec<f64> = results.iter().map(|r| window(r, 0..tail / 5)).collect();
+    let (last, first) = (stats::mean(&last), stats::mean(&first));
+    assert!(last >= 0.9 * v, "Q-learning {last:.2} < 90% of V* {v:.2}");
+    assert!(first < 0.75 * v, "the curve should start well below: {first:.2} vs V* {v:.2}");
+}
