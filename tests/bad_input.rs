@@ -25,7 +25,10 @@ fn refused(text: &str) -> String {
     assert!(!out.status.success(), "accepted:\n{text}");
     assert!(!results.exists(), "something was written under results/");
     let message = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(message.contains("bad.toml"), "the file is not named: {message}");
+    assert!(
+        message.contains("bad.toml"),
+        "the file is not named: {message}"
+    );
     assert_eq!(message.trim().lines().count(), 1, "one message: {message}");
     message
 }
@@ -57,7 +60,10 @@ fn wrong_type() {
 #[test]
 fn negative_inventory() {
     let m = refused(&with("inventory = 12", "inventory = -5"));
-    assert_names(&m, &["pricing.inventory", "must be a whole number ≥ 0 (found -5)"]);
+    assert_names(
+        &m,
+        &["pricing.inventory", "must be a whole number ≥ 0 (found -5)"],
+    );
 }
 
 #[test]
@@ -68,7 +74,10 @@ fn zero_inventory() {
 
 #[test]
 fn empty_price_grid() {
-    let m = refused(&with("price_grid = [1.0, 1.5, 2.0, 2.5, 3.0]", "price_grid = []"));
+    let m = refused(&with(
+        "price_grid = [1.0, 1.5, 2.0, 2.5, 3.0]",
+        "price_grid = []",
+    ));
     assert_names(&m, &["pricing.price_grid", "at least one price"]);
 }
 
@@ -108,7 +117,9 @@ fn empty_seed_list() {
 fn sizes_that_would_exhaust_memory() {
     let m = refused(&with("inventory = 12", "inventory = 5000000000"));
     assert_names(&m, &["pricing.inventory"]);
-    let m = refused(&with("inventory = 12", "inventory = 900000\n").replace("horizon = 8", "horizon = 100"));
+    let m = refused(
+        &with("inventory = 12", "inventory = 900000\n").replace("horizon = 8", "horizon = 100"),
+    );
     assert_names(&m, &["pricing.inventory", "exceed the limit"]);
     let m = refused(&with("episodes = 10", "episodes = 9000000"));
     assert_names(&m, &["run.episodes", "exceed the limit"]);
@@ -148,5 +159,9 @@ fn missing_file() {
 #[test]
 fn shipped_scenarios_are_valid() {
     let out = shoplab(&["validate", "scenarios/pricing.toml"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

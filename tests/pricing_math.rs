@@ -103,7 +103,10 @@ kind = "oracle"
 "#,
     );
     let v = prepared.optimal_value().unwrap();
-    assert!((v - 10.0).abs() < 1e-9, "V* = {v}, expected 10 shoppers × 1.0");
+    assert!(
+        (v - 10.0).abs() < 1e-9,
+        "V* = {v}, expected 10 shoppers × 1.0"
+    );
     let oracle = prepared.make_policy(0, 0).unwrap();
     let action = oracle.greedy(&Observation {
         features: vec![0.0, 100_000.0, 0.0],
@@ -118,7 +121,8 @@ kind = "oracle"
 fn simulated_oracle_return_matches_dp_value() {
     let file = Path::new("scenarios/pricing.toml");
     let mut s = scenario::read(file).unwrap();
-    s.policies.retain(|p| matches!(p, scenario::PolicySpec::Oracle {}));
+    s.policies
+        .retain(|p| matches!(p, scenario::PolicySpec::Oracle {}));
     let prepared = Prepared::new(s, file).unwrap();
     let v = prepared.optimal_value().unwrap();
     let mut oracle = prepared.make_policy(0, 0).unwrap();
@@ -163,9 +167,15 @@ fn q_learning_reaches_ninety_percent_of_the_oracle() {
     let window = |r: &runner::RunResult, range: std::ops::Range<usize>| {
         stats::mean(&r.episodes[range].iter().map(|e| e.ret).collect::<Vec<_>>())
     };
-    let last: Vec<f64> = results.iter().map(|r| window(r, episodes - tail..episodes)).collect();
+    let last: Vec<f64> = results
+        .iter()
+        .map(|r| window(r, episodes - tail..episodes))
+        .collect();
     let first: Vec<f64> = results.iter().map(|r| window(r, 0..tail / 5)).collect();
     let (last, first) = (stats::mean(&last), stats::mean(&first));
     assert!(last >= 0.9 * v, "Q-learning {last:.2} < 90% of V* {v:.2}");
-    assert!(first < 0.75 * v, "the curve should start well below: {first:.2} vs V* {v:.2}");
+    assert!(
+        first < 0.75 * v,
+        "the curve should start well below: {first:.2} vs V* {v:.2}"
+    );
 }

@@ -25,7 +25,11 @@ fn same_scenario_same_bytes_with_any_thread_count() {
             &["run", f, "--results", r, "--quiet"],
             &[("RAYON_NUM_THREADS", threads)],
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let dirs = run_dirs(&results, "repro");
     assert_eq!(dirs.len(), 3, "each run gets its own folder: {dirs:?}");
@@ -45,7 +49,11 @@ fn same_scenario_same_bytes_with_any_thread_count() {
     // `reproduce` re-runs the folder and agrees with it ...
     let dir = dirs[0].to_str().unwrap();
     let out = shoplab(&["reproduce", dir, "--quiet"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("byte-identical"));
 
     // ... and fails once a CSV has been altered.
@@ -74,18 +82,30 @@ fn run_folder_is_complete() {
         ],
         &[],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dirs = run_dirs(&results, "folder");
     assert_eq!(dirs.len(), 1, "no staging folder is left behind: {dirs:?}");
     let dir = &dirs[0];
     for name in CSVS.iter().chain(&["scenario.toml", "manifest.json"]) {
         assert!(dir.join(name).is_file(), "missing {name}");
     }
-    let charts = ["reward_curve", "regret_curve", "final_comparison", "policy_tables"];
+    let charts = [
+        "reward_curve",
+        "regret_curve",
+        "final_comparison",
+        "policy_tables",
+    ];
     for chart in charts {
         for ext in ["png", "svg"] {
             let path = dir.join(format!("{chart}.{ext}"));
-            assert!(std::fs::metadata(&path).unwrap().len() > 1_000, "{path:?} is empty");
+            assert!(
+                std::fs::metadata(&path).unwrap().len() > 1_000,
+                "{path:?} is empty"
+            );
         }
     }
     // Tidy episodes: one row per policy × seed × episode, plus a header.

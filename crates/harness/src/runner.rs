@@ -8,13 +8,14 @@
 //! spreads runs over threads and collects results in job order, so the output
 //! does not depend on the thread count or on scheduling.
 //!
-//! A run whose return is not finite, or that panics, is stopped and reported
-//! with its reason; the other runs finish.
+//! A run whose return is not finite, whose policy reports divergence
+//! ([`Policy::divergence`]), or that panics, is stopped and reported with its
+//! reason; the other runs finish.
 
 use crate::prepared::{GreedyTable, Prepared};
 use rayon::prelude::*;
 use shoplab_env::seed::derive_seed;
-use shoplab_policy::Transition;
+use shoplab_policy::{Policy, PolicyError, Transition};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Steps after which an episode that has not ended is truncated.
@@ -44,9 +45,14 @@ pub struct RunResult {
     pub table: Option<GreedyTable>,
 }
 
+/// Builds policy `index` of the scenario with a seed: [`Prepared::make_policy`]
+/// in every real run; tests pass their own.
+pub type PolicyFactory<'a> = dyn Fn(usize, u64) -> Result<Box<dyn Policy>, PolicyError> + Sync + 'a;
+
 /// Trains policy `policy` on `seed`, calling `progress` with finished episode counts.
 pub fn run_one(
     prepared: &Prepared,
+    make_policy: &PolicyFactory<'_>,
     policy: usize,
     seed: u64,
     progress: &(dyn Fn(u64) + Sync),
@@ -61,8 +67,7 @@ pub fn run_one(
     let episodes = prepared.scenario.run.episodes as usize;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let name = &prepared.names[policy];
-        let mut agent = prepared
-            .make_policy(policy, derive_seed(seed, &format!("policy/{name}"), 0))
+        let mut agent = make_policy(policy, derive_seed(seed, &format!("policy/{name}"), 0))
             .map_err(|e| format!("could not build the policy: {e}"))?;
         let mut env = prepared.make_env();
         let n_metrics = env.metric_names().len();
@@ -100,6 +105,11 @@ pub fn run_one(
                     record.ret
                 ));
             }
+            if let Some(reason) = agent.divergence() {
+                return Err(format!(
+                    "episode {episode}: diverged: {reason}; run stopped"
+                ));
+            }
             result.episodes.push(record);
             if episode % 64 == 63 {
                 progress(64);
@@ -129,10 +139,23 @@ pub fn run_one(
 /// Runs every policy on every seed, in parallel; results come in
 /// policy-major, seed-minor order whatever the thread count.
 pub fn run_all(prepared: &Prepared, progress: &(dyn Fn(u64) + Sync)) -> Vec<RunResult> {
+    run_all_with(
+        prepared,
+        &|index, seed| prepared.make_policy(index, seed),
+        progress,
+    )
+}
+
+/// [`run_all`] with policies built by `make_policy`.
+pub fn run_all_with(
+    prepared: &Prepared,
+    make_policy: &PolicyFactory<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<RunResult> {
     let jobs: Vec<(usize, u64)> = (0..prepared.scenario.policies.len())
         .flat_map(|p| prepared.scenario.run.seeds.iter().map(move |&s| (p, s)))
         .collect();
     jobs.par_iter()
-        .map(|&(policy, seed)| run_one(prepared, policy, seed, progress))
+        .map(|&(policy, seed)| run_one(prepared, make_policy, policy, seed, progress))
         .collect()
 }

@@ -321,6 +321,9 @@ mod tests {
             plain_rule("invalid value: integer `-5`, expected u32"),
             "must be a whole number ≥ 0 (found -5)"
         );
-        assert_eq!(plain_rule("invalid type: string \"x\""), "invalid type: string \"x\"");
+        assert_eq!(
+            plain_rule("invalid type: string \"x\""),
+            "invalid type: string \"x\""
+        );
     }
 }

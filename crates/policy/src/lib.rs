@@ -55,6 +55,11 @@ pub trait Policy: Send {
     fn learn(&mut self, transition: &Transition<'_>) {
         let _ = transition;
     }
+    /// Why the policy can no longer be trusted (say its estimates diverged to
+    /// NaN or infinity), checked after every episode; the run stops with it.
+    fn divergence(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why a policy could not be built.

@@ -107,6 +107,8 @@ pub struct TabularQ {
     visits: Vec<u32>,
     /// `alpha / n^ω` for small `n`, cached: `powf` would dominate an update.
     rates: Vec<f64>,
+    /// The first non-finite Q value produced, if any.
+    diverged: Option<String>,
     epsilon: f64,
     rng: SimRng,
 }
@@ -130,6 +132,7 @@ impl TabularQ {
             .collect();
         Ok(Self {
             rates,
+            diverged: None,
             q: vec![config.initial_q; entries],
             visits: vec![0; entries],
             epsilon: config.epsilon.start,
@@ -172,6 +175,12 @@ impl TabularQ {
             None => self.config.alpha / f64::from(n).powf(self.config.alpha_exponent),
         };
         self.q[i] += alpha * (target - self.q[i]);
+        if !self.q[i].is_finite() && self.diverged.is_none() {
+            self.diverged = Some(format!(
+                "Q(state {state}, action {action}) became {} after a reward of {reward}",
+                self.q[i]
+            ));
+        }
     }
 }
 
@@ -190,6 +199,10 @@ impl Policy for TabularQ {
 
     fn greedy(&self, obs: &Observation) -> usize {
         crate::argmax(self.q_values(obs))
+    }
+
+    fn divergence(&self) -> Option<String> {
+        self.diverged.clone()
     }
 
     fn learn(&mut self, t: &Transition<'_>) {
@@ -284,5 +297,8 @@ mod tests {
         let row = |s: f32| q.q_values(&Observation { features: vec![s] }).to_vec();
         assert_eq!(row(0.0)[0], 1.0);
         assert_eq!(row(1.0)[0], 101.0);
+        assert_eq!(q.divergence(), None);
+        q.update(2, 1, f64::INFINITY, None);
+        assert!(q.divergence().unwrap().contains("state 2, action 1"));
     }
 }
