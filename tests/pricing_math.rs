@@ -4,7 +4,6 @@
 
 use shoplab_env::{Env, Observation, seed::derive_seed};
 use shoplab_harness::{prepared::Prepared, runner, scenario, stats};
-use shoplab_policy::Policy;
 use shoplab_sim::{
     arrivals::ArrivalRate,
     population::{Population, Segment, Wtp},

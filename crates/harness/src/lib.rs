@@ -329,6 +329,7 @@ mod tests {
     #[test]
     fn utc_stamp_matches_known_dates() {
         assert_eq!(super::utc_stamp(0), "19700101-000000");
-        assert_eq!(super::utc_stamp(1_795_944_930), "20261129-083530");
+        assert_eq!(super::utc_stamp(1_795_941_330), "20261129-083530");
+        assert_eq!(super::utc_stamp(1_709_251_199), "20240229-235959");
     }
 }

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 pub const MAX_TABLE_ENTRIES: usize = 10_000_000;
 
 /// Visit counts whose learning rate is cached.
-const RATE_CACHE: u32 = 4_096;
+const RATE_CACHE: u32 = 65_536;
 
 /// Settings of [`TabularQ`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,10 +161,11 @@ impl TabularQ {
     #[inline]
     pub fn update(&mut self, state: usize, action: usize, reward: f64, next: Option<usize>) {
         let bootstrap = next.map_or(0.0, |s| {
+            // A plain comparison is cheaper than `f64::max`; a NaN in the
+            // table is reported by the divergence check below.
             self.row(s)
                 .iter()
-                .copied()
-                .fold(f64::NEG_INFINITY, f64::max)
+                .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
         });
         let target = reward + self.config.gamma * bootstrap;
         let i = state * self.n_actions + action;
