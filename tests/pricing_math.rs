@@ -128,7 +128,7 @@ fn simulated_oracle_return_matches_dp_value() {
     let mut env = prepared.make_env();
     let returns: Vec<f64> = (0..4_000)
         .map(|e| {
-            let mut obs = env.reset(derive_seed(99, "env", e));
+            let (mut obs, _) = env.reset(derive_seed(99, "env", e));
             let mut total = 0.0;
             loop {
                 let step = env.step(oracle.act(&obs));

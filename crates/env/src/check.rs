@@ -53,7 +53,7 @@ pub fn trajectory<E: Env + ?Sized>(
 ) -> Vec<Record> {
     let n = env.action_space().n();
     let mut actions = rng_from_seed(action_seed);
-    let first = env.reset(seed);
+    let (first, _) = env.reset(seed);
     let mut out = vec![(bits(&first), 0, false, false, Vec::new())];
     for _ in 0..max_steps {
         let step = env.step(actions.random_range(0..n));

@@ -2,7 +2,7 @@
 //!
 //! The shape follows Gymnasium, which reinforcement-learning users already know:
 //! an [`Env`] is [`reset`](Env::reset) with a seed and returns the first
-//! [`Observation`]; each [`step`](Env::step) takes a discrete action index and
+//! [`Observation`] and an [`Info`]; each [`step`](Env::step) takes a discrete action index and
 //! returns a [`Step`] with the next observation, the reward, and the two ways an
 //! episode can end — `terminated` (the MDP reached a terminal state, so nothing
 //! is bootstrapped past it) and `truncated` (the episode was cut short by a time
@@ -29,6 +29,9 @@ mod space;
 
 pub use space::{ActionSpace, Discretiser, DiscretiserError, Feature, ObservationSpace};
 
+/// Per-step metrics, aligned with [`Env::metric_names`] (Gymnasium's `info`).
+pub type Info = Vec<f64>;
+
 /// One observation: the feature vector described by the env's [`ObservationSpace`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
@@ -48,7 +51,7 @@ pub struct Step {
     /// The episode was cut by a limit outside the MDP: learners still bootstrap.
     pub truncated: bool,
     /// Per-step metrics, aligned with [`Env::metric_names`]; additive over an episode.
-    pub info: Vec<f64>,
+    pub info: Info,
 }
 
 impl Step {
@@ -70,8 +73,9 @@ pub trait Env {
     fn action_space(&self) -> &ActionSpace;
     /// Names of the per-step metrics reported in [`Step::info`].
     fn metric_names(&self) -> &[&'static str];
-    /// Starts a new episode from `seed` and returns the first observation.
-    fn reset(&mut self, seed: u64) -> Observation;
+    /// Starts a new episode from `seed` and returns the first observation and
+    /// the metrics so far (zero at the start, for every env shoplab ships).
+    fn reset(&mut self, seed: u64) -> (Observation, Info);
     /// Applies `action` (an index into the action space) and advances one step.
     ///
     /// # Panics

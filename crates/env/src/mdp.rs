@@ -5,7 +5,7 @@
 //! a model and an [`Env`].
 
 use crate::{
-    ActionSpace, Env, Feature, Observation, ObservationSpace, Step,
+    ActionSpace, Env, Feature, Info, Observation, ObservationSpace, Step,
     seed::{SimRng, rng_from_seed},
 };
 use rand::RngExt;
@@ -162,13 +162,16 @@ impl Env for NChain {
         &[]
     }
 
-    fn reset(&mut self, seed: u64) -> Observation {
+    fn reset(&mut self, seed: u64) -> (Observation, Info) {
         self.rng = rng_from_seed(seed);
         self.state = 0;
         self.t = 0;
-        Observation {
-            features: vec![0.0],
-        }
+        (
+            Observation {
+                features: vec![0.0],
+            },
+            Vec::new(),
+        )
     }
 
     fn step(&mut self, action: usize) -> Step {

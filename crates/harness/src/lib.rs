@@ -326,6 +326,26 @@ pub fn reproduce(
 
 #[cfg(test)]
 mod tests {
+    /// An existing run folder is never reused: the next claim takes a suffix
+    /// and leaves the earlier folder's contents alone.
+    #[test]
+    fn run_folders_are_never_reused() {
+        let parent = std::env::temp_dir().join(format!("shoplab-claim-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&parent);
+        let first = super::claim_run_dir(&parent, "20260101-000000").unwrap();
+        std::fs::write(first.join("episodes.csv"), "earlier run").unwrap();
+        let second = super::claim_run_dir(&parent, "20260101-000000").unwrap();
+        let third = super::claim_run_dir(&parent, "20260101-000000").unwrap();
+        assert_eq!(first.file_name().unwrap(), "20260101-000000");
+        assert_eq!(second.file_name().unwrap(), "20260101-000000-2");
+        assert_eq!(third.file_name().unwrap(), "20260101-000000-3");
+        assert_eq!(
+            std::fs::read_to_string(first.join("episodes.csv")).unwrap(),
+            "earlier run"
+        );
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
+
     #[test]
     fn utc_stamp_matches_known_dates() {
         assert_eq!(super::utc_stamp(0), "19700101-000000");

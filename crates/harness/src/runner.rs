@@ -73,7 +73,7 @@ pub fn run_one(
         let n_metrics = env.metric_names().len();
         for episode in 0..episodes {
             agent.begin_episode(episode, episodes);
-            let mut obs = env.reset(derive_seed(seed, "env", episode as u64));
+            let (mut obs, _) = env.reset(derive_seed(seed, "env", episode as u64));
             let mut record = EpisodeRecord {
                 ret: 0.0,
                 metrics: vec![0.0; n_metrics],

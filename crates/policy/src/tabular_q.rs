@@ -244,7 +244,7 @@ mod tests {
         let mut q = TabularQ::new(config, env.observation_space(), 2, 1).unwrap();
         for episode in 0..1_000 {
             q.begin_episode(episode, 1_000);
-            let mut obs = env.reset(episode as u64);
+            let (mut obs, _) = env.reset(episode as u64);
             loop {
                 let action = q.act(&obs);
                 let step = env.step(action);

@@ -34,7 +34,7 @@ use bevy_ecs::{prelude::*, schedule::SingleThreadedExecutor};
 use rand_distr::{Distribution, Poisson};
 use serde::{Deserialize, Serialize};
 use shoplab_env::{
-    ActionSpace, Env, Feature, Observation, ObservationSpace, Step, seed::rng_from_seed,
+    ActionSpace, Env, Feature, Info, Observation, ObservationSpace, Step, seed::rng_from_seed,
 };
 
 /// Largest season, in periods.
@@ -351,7 +351,7 @@ impl Env for PricingEnv {
         &METRICS
     }
 
-    fn reset(&mut self, seed: u64) -> Observation {
+    fn reset(&mut self, seed: u64) -> (Observation, Info) {
         self.world.resource_mut::<WorldRng>().0 = rng_from_seed(seed);
         let inventory = self.model.config().inventory;
         let mut season = self.world.resource_mut::<Season>();
@@ -359,7 +359,7 @@ impl Env for PricingEnv {
         season.stock = inventory;
         self.last_sales = 0;
         self.done = false;
-        self.observe()
+        (self.observe(), vec![0.0; METRICS.len()])
     }
 
     fn step(&mut self, action: usize) -> Step {
