@@ -1,5 +1,7 @@
 //! Bad scenario input is refused before any work: a non-zero exit, one clear
 //! message naming the file, the key and the rule, and nothing under `results/`.
+//!
+//! Guards issue #2 (foundation and dynamic pricing, end to end).
 
 mod common;
 

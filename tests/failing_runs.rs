@@ -1,4 +1,6 @@
 //! A failing run is reported with its reason and the other runs finish.
+//!
+//! Guards issue #2 (foundation and dynamic pricing, end to end).
 
 use shoplab_env::Observation;
 use shoplab_harness::{prepared::Prepared, report, runner, scenario};

@@ -1,6 +1,8 @@
 //! The pricing scenario against the math: purchase rates, the closed-form
 //! logit price, the simulator against the DP oracle, and learning to ≥ 90%
 //! of the optimum.
+//!
+//! Guards issue #2 (foundation and dynamic pricing, end to end).
 
 use shoplab_env::{Env, Observation, seed::derive_seed};
 use shoplab_harness::{prepared::Prepared, runner, scenario, stats};

@@ -1,5 +1,7 @@
 //! Determinism end to end: the same scenario gives byte-identical CSVs, with
 //! any thread count, and `shoplab reproduce` checks a run folder.
+//!
+//! Guards issue #2 (foundation and dynamic pricing, end to end).
 
 mod common;
 
