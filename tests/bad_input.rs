@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TempDir, shoplab, small_pricing};
+use common::{TempDir, run_scenario, shoplab, small_pricing};
 
 /// Runs `text` as a scenario and returns the error message, checking that
 /// the run failed and wrote nothing.
@@ -14,16 +14,7 @@ fn refused(text: &str) -> String {
     let file = tmp.path().join("bad.toml");
     std::fs::write(&file, text).unwrap();
     let results = tmp.path().join("results");
-    let out = shoplab(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--results",
-            results.to_str().unwrap(),
-            "--quiet",
-        ],
-        &[],
-    );
+    let out = run_scenario(&file, &results, &[]);
     assert!(!out.status.success(), "accepted:\n{text}");
     assert!(!results.exists(), "something was written under results/");
     let message = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TempDir, run_dirs, shoplab, small_pricing};
+use common::{TempDir, run_dirs, run_scenario, shoplab, small_pricing};
 
 const CSVS: [&str; 5] = [
     "episodes.csv",
@@ -21,12 +21,8 @@ fn same_scenario_same_bytes_with_any_thread_count() {
     let file = tmp.path().join("repro.toml");
     std::fs::write(&file, small_pricing("repro", 300)).unwrap();
     let results = tmp.path().join("results");
-    let (f, r) = (file.to_str().unwrap(), results.to_str().unwrap());
     for threads in ["1", "2", "3"] {
-        let out = shoplab(
-            &["run", f, "--results", r, "--quiet"],
-            &[("RAYON_NUM_THREADS", threads)],
-        );
+        let out = run_scenario(&file, &results, &[("RAYON_NUM_THREADS", threads)]);
         assert!(
             out.status.success(),
             "{}",
@@ -74,16 +70,7 @@ fn run_folder_is_complete() {
     let file = tmp.path().join("folder.toml");
     std::fs::write(&file, small_pricing("folder", 50)).unwrap();
     let results = tmp.path().join("results");
-    let out = shoplab(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--results",
-            results.to_str().unwrap(),
-            "--quiet",
-        ],
-        &[],
-    );
+    let out = run_scenario(&file, &results, &[]);
     assert!(
         out.status.success(),
         "{}",

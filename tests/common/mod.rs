@@ -44,6 +44,20 @@ pub fn shoplab(args: &[&str], envs: &[(&str, &str)]) -> Output {
     cmd.output().expect("the shoplab binary runs")
 }
 
+/// Runs scenario `file` with run folders under `results`, without a progress bar.
+pub fn run_scenario(file: &Path, results: &Path, envs: &[(&str, &str)]) -> Output {
+    shoplab(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+            "--quiet",
+        ],
+        envs,
+    )
+}
+
 /// A small but complete pricing scenario, `episodes` long, named `name`.
 pub fn small_pricing(name: &str, episodes: u32) -> String {
     format!(

@@ -6,7 +6,11 @@
 //! same on a machine with no font libraries.
 
 use crate::report::{Curve, PolicyTable, Report};
-use plotters::{coord::Shift, prelude::*, style::text_anchor::Pos};
+use plotters::{
+    coord::{Shift, types::RangedCoordf64},
+    prelude::*,
+    style::text_anchor::Pos,
+};
 use std::{path::Path, sync::Once};
 
 /// What went wrong while drawing a chart.
@@ -153,6 +157,44 @@ fn err<E: std::fmt::Debug>(e: E) -> ChartError {
     format!("{e:?}")
 }
 
+/// A chart with `f64` axes.
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A dashed black horizontal line at `y` from `x0` to `x1`, in the legend as `label`.
+fn reference_line<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart2d<'a, DB>,
+    (x0, x1): (f64, f64),
+    y: f64,
+    label: String,
+) -> Result<(), ChartError> {
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(x0, y), (x1, y)],
+            10,
+            6,
+            BLACK.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(label)
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+    Ok(())
+}
+
+/// The legend box, at `position`.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart2d<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<(), ChartError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(err)
+}
+
 /// Mean ± band curves, one per policy, with an optional reference line.
 fn curves<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
@@ -237,29 +279,16 @@ fn curves<DB: DrawingBackend>(
         } else {
             format!("oracle expected return V* = {r:.2}")
         };
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(0.0, r), (x_max, r)],
-                10,
-                6,
-                BLACK.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(label)
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+        reference_line(&mut chart, (0.0, x_max), r, label)?;
     }
-    chart
-        .configure_series_labels()
-        .position(if regret {
+    legend(
+        &mut chart,
+        if regret {
             SeriesLabelPosition::UpperRight
         } else {
             SeriesLabelPosition::LowerRight
-        })
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .draw()
-        .map_err(err)?;
+        },
+    )?;
     area.present().map_err(err)
 }
 
@@ -335,24 +364,9 @@ fn final_comparison<DB: DrawingBackend>(
         }
     }
     if let Some(v) = report.optimal_value {
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(-0.5, v), (n as f64 - 0.5, v)],
-                10,
-                6,
-                BLACK.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(format!("oracle expected return V* = {v:.2}"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+        let label = format!("oracle expected return V* = {v:.2}");
+        reference_line(&mut chart, (-0.5, n as f64 - 0.5), v, label)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     area.present().map_err(err)
 }
