@@ -34,12 +34,13 @@ enum Command {
     BenchScenario {
         /// Scenario name, such as `pricing`, or a path to a scenario file.
         name: String,
-        /// Folder holding the scenario files.
-        #[arg(long, default_value = "scenarios")]
-        scenarios: PathBuf,
-        /// Where run folders go.
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
+        /// Folder holding the scenario files [default: `scenarios/` here, else
+        /// the repository's].
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        /// Where run folders go [default: `results/` beside the scenarios folder].
+        #[arg(long)]
+        results: Option<PathBuf>,
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
@@ -86,6 +87,15 @@ fn run(cli: Cli) -> Result<()> {
             results,
             quiet,
         } => {
+            // Run from anywhere in the repository: fall back on the folders
+            // beside this crate's manifest when the working directory has none.
+            let root = if Path::new("scenarios").is_dir() {
+                PathBuf::new()
+            } else {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            };
+            let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
+            let results = results.unwrap_or_else(|| root.join("results"));
             let as_path = PathBuf::from(&name);
             let file = if as_path.extension().is_some_and(|e| e == "toml") {
                 as_path

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// Largest number of episode rows a run may write (policies × seeds × episodes).
-pub const MAX_EPISODE_ROWS: u64 = 20_000_000;
+pub const MAX_EPISODE_ROWS: u64 = 5_000_000;
 
 /// A whole scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
