@@ -6,7 +6,7 @@
 //! env and after the env has been used for another episode, and a different
 //! seed must give a different trajectory.
 
-use crate::{Env, Observation, seed::rng_from_seed};
+use crate::{Env, Observation, batch::BatchEnv, seed::rng_from_seed};
 use rand::RngExt;
 use thiserror::Error;
 
@@ -105,6 +105,98 @@ pub fn check_determinism<E: Env + ?Sized>(
         });
     }
     if first_difference(&first, &other).is_none() {
+        return Err(DeterminismError::SeedIgnored {
+            a: seed,
+            b: other_seed,
+            steps: first.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs one batch episode from `seed` with random distinct slates drawn from a
+/// generator seeded with `action_seed`, and records it bit for bit.
+pub fn batch_trajectory<E: BatchEnv + ?Sized>(
+    env: &mut E,
+    seed: u64,
+    action_seed: u64,
+) -> Vec<Vec<u64>> {
+    let (n, k, actions) = (env.batch_size(), env.slate_size(), env.action_space().n());
+    let mut rng = rng_from_seed(action_seed);
+    let (first, _) = env.reset(seed);
+    let mut out = vec![
+        first
+            .iter()
+            .flat_map(|o| o.features.iter().map(|x| u64::from(x.to_bits())))
+            .collect(),
+    ];
+    let mut slates = Vec::with_capacity(n * k);
+    loop {
+        slates.clear();
+        for _ in 0..n {
+            let start = slates.len();
+            while slates.len() < start + k {
+                let a = rng.random_range(0..actions);
+                if !slates[start..].contains(&a) {
+                    slates.push(a);
+                }
+            }
+        }
+        let step = env.step(&slates);
+        let mut record: Vec<u64> = step
+            .obs
+            .iter()
+            .flat_map(|o| o.features.iter().map(|x| u64::from(x.to_bits())))
+            .collect();
+        record.extend(
+            step.rewards
+                .iter()
+                .chain(&step.item_rewards)
+                .chain(&step.info)
+                .map(|x| x.to_bits()),
+        );
+        record.extend(
+            step.terminated
+                .iter()
+                .chain(&step.truncated)
+                .map(|&b| u64::from(b)),
+        );
+        out.push(record);
+        if step.episode_over {
+            return out;
+        }
+    }
+}
+
+/// [`check_determinism`] for batch envs: the same seed reproduces a whole batch
+/// episode (on the same instance after another episode, and on `twin`), and
+/// `other_seed` changes it.
+pub fn check_batch_determinism<E: BatchEnv + ?Sized>(
+    env: &mut E,
+    twin: &mut E,
+    seed: u64,
+    other_seed: u64,
+) -> Result<(), DeterminismError> {
+    let first = batch_trajectory(env, seed, seed ^ 0x5A5A);
+    let other = batch_trajectory(env, other_seed, seed ^ 0x5A5A);
+    let again = batch_trajectory(env, seed, seed ^ 0x5A5A);
+    let differs =
+        |a: &[Vec<u64>], b: &[Vec<u64>]| (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i));
+    if let Some(step) = differs(&first, &again) {
+        return Err(DeterminismError::SameSeedDiffers {
+            seed,
+            what: "reset on the same instance",
+            step,
+        });
+    }
+    if let Some(step) = differs(&first, &batch_trajectory(twin, seed, seed ^ 0x5A5A)) {
+        return Err(DeterminismError::SameSeedDiffers {
+            seed,
+            what: "a second instance",
+            step,
+        });
+    }
+    if differs(&first, &other).is_none() {
         return Err(DeterminismError::SeedIgnored {
             a: seed,
             b: other_seed,

@@ -18,10 +18,14 @@
 //! [`mdp`] holds small tabular MDPs with exact value iteration, used to test
 //! learners against known optimal values.
 //!
+//! Scenarios with many concurrent sessions implement [`batch::BatchEnv`]
+//! instead: Gymnasium's vector envs with auto-reset.
+//!
 //! This crate knows nothing of bevy (the simulator) or candle (neural policies):
 //! both sides depend on it, and not on each other.
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod check;
 pub mod mdp;
 pub mod seed;

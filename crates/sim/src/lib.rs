@@ -22,9 +22,11 @@
 #![deny(missing_docs)]
 
 pub mod arrivals;
+pub mod catalog;
 pub mod config;
 pub mod population;
 pub mod pricing;
+pub mod recommendation;
 
 use bevy_ecs::prelude::*;
 use shoplab_env::seed::SimRng;

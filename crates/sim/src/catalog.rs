@@ -1,0 +1,342 @@
+//! The item catalog of the recommendation scenarios: feature vectors, topics,
+//! prices, quality and clickbait appeal.
+//!
+//! A catalog is generated from the seed or read from a CSV file. Generated
+//! items cluster around `n_topics` random topic directions: item `i` of topic
+//! `k` has features `normalise(c_k + ε)`, `ε ~ N(0, topic_spread²)` per
+//! dimension, a lognormal price, a normal quality score, and — for a
+//! `clickbait_share` of the items — a clickbait appeal that attracts clicks
+//! without satisfying.
+
+use crate::config::{ConfigError, at_least, probability};
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+use shoplab_env::seed::SimRng;
+use std::path::Path;
+
+/// One item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Unit-length feature vector (`dim` values).
+    pub features: Vec<f32>,
+    /// Topic index, `0..n_topics`.
+    pub topic: u32,
+    /// Price, > 0.
+    pub price: f32,
+    /// Quality: utility every shopper gets from the item.
+    pub quality: f32,
+    /// Clickbait appeal: utility added to the click decision only, ≥ 0.
+    pub clickbait: f32,
+}
+
+/// The items, with their dimension and topic count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    /// Feature dimension.
+    pub dim: usize,
+    /// Number of topics.
+    pub n_topics: usize,
+    /// Topic centres, unit vectors (`n_topics × dim`).
+    pub topic_centres: Vec<Vec<f32>>,
+    /// The items.
+    pub items: Vec<Item>,
+}
+
+/// How a generated catalog looks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeneratedCatalog {
+    /// Standard deviation of an item's features around its topic centre, ≥ 0.
+    pub topic_spread: f64,
+    /// Mean of log price.
+    pub price_log_mean: f64,
+    /// Standard deviation of log price, ≥ 0.
+    pub price_log_sd: f64,
+    /// Standard deviation of item quality (mean 0), ≥ 0.
+    pub quality_sd: f64,
+    /// Share of items that are clickbait, in `[0, 1]`.
+    pub clickbait_share: f64,
+    /// Click utility a clickbait item adds, ≥ 0.
+    pub clickbait_appeal: f64,
+}
+
+impl Default for GeneratedCatalog {
+    fn default() -> Self {
+        Self {
+            topic_spread: 0.3,
+            price_log_mean: 0.0,
+            price_log_sd: 0.5,
+            quality_sd: 0.3,
+            clickbait_share: 0.0,
+            clickbait_appeal: 0.0,
+        }
+    }
+}
+
+impl GeneratedCatalog {
+    /// Checks the parameters (keys relative to the catalog table).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        at_least("topic_spread", self.topic_spread, 0.0)?;
+        if !self.price_log_mean.is_finite() {
+            return Err(ConfigError::new("price_log_mean", "must be finite"));
+        }
+        at_least("price_log_sd", self.price_log_sd, 0.0)?;
+        at_least("quality_sd", self.quality_sd, 0.0)?;
+        probability("clickbait_share", self.clickbait_share)?;
+        at_least("clickbait_appeal", self.clickbait_appeal, 0.0)
+    }
+}
+
+fn normal<R: Rng + ?Sized>(rng: &mut R) -> f32 {
+    let z: f64 = StandardNormal.sample(rng);
+    z as f32
+}
+
+/// Scales `v` to unit length (a zero vector becomes the first basis vector).
+pub fn normalise(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    } else if let Some(first) = v.first_mut() {
+        *first = 1.0;
+    }
+}
+
+/// A random unit vector in `dim` dimensions.
+pub fn random_direction<R: Rng + ?Sized>(dim: usize, rng: &mut R) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..dim).map(|_| normal(rng)).collect();
+    normalise(&mut v);
+    v
+}
+
+/// `normalise(centre + N(0, spread²))`.
+pub fn near<R: Rng + ?Sized>(centre: &[f32], spread: f64, rng: &mut R) -> Vec<f32> {
+    let mut v: Vec<f32> = centre
+        .iter()
+        .map(|c| c + spread as f32 * normal(rng))
+        .collect();
+    normalise(&mut v);
+    v
+}
+
+impl Catalog {
+    /// Generates `n_items` items in `n_topics` topics (items are spread over
+    /// topics in turn: item `i` has topic `i mod n_topics`).
+    pub fn generate(
+        n_items: usize,
+        dim: usize,
+        n_topics: usize,
+        params: &GeneratedCatalog,
+        rng: &mut SimRng,
+    ) -> Self {
+        let topic_centres: Vec<Vec<f32>> =
+            (0..n_topics).map(|_| random_direction(dim, rng)).collect();
+        let n_clickbait = (params.clickbait_share * n_items as f64).round() as usize;
+        let items = (0..n_items)
+            .map(|i| {
+                let topic = i % n_topics;
+                let features = near(&topic_centres[topic], params.topic_spread, rng);
+                let price =
+                    (params.price_log_mean + params.price_log_sd * f64::from(normal(rng))).exp();
+                let quality = params.quality_sd * f64::from(normal(rng));
+                // The clickbait items are spread evenly over the catalog.
+                let clickbait = n_clickbait > 0 && (i * n_clickbait) % n_items < n_clickbait;
+                Item {
+                    features,
+                    topic: topic as u32,
+                    price: price as f32,
+                    quality: quality as f32,
+                    clickbait: if clickbait {
+                        params.clickbait_appeal as f32
+                    } else {
+                        0.0
+                    },
+                }
+            })
+            .collect();
+        Self {
+            dim,
+            n_topics,
+            topic_centres,
+            items,
+        }
+    }
+
+    /// Reads items from a CSV file with a header row and the columns `topic`,
+    /// `price`, `quality`, `clickbait` and `f0 … f{dim−1}` (any order, other
+    /// columns ignored). Features are normalised to unit length; topic
+    /// centres are the normalised mean features of each topic's items.
+    pub fn from_csv(path: &Path, dim: usize) -> Result<Self, ConfigError> {
+        let key = "catalog.path";
+        let fail = |rule: String| ConfigError::new(key, format!("{}: {rule}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        let (_, header) = lines
+            .next()
+            .ok_or_else(|| fail("the file is empty".into()))?;
+        let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+        let find = |name: &str| {
+            columns
+                .iter()
+                .position(|c| *c == name)
+                .ok_or_else(|| fail(format!("missing column `{name}` in the header")))
+        };
+        let topic_col = find("topic")?;
+        let price_col = find("price")?;
+        let quality_col = find("quality")?;
+        let clickbait_col = find("clickbait")?;
+        let feature_cols = (0..dim)
+            .map(|j| find(&format!("f{j}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = Vec::new();
+        for (index, line) in lines {
+            let row = index + 1;
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            if cells.len() != columns.len() {
+                return Err(fail(format!(
+                    "row {row}: {} cells, the header has {}",
+                    cells.len(),
+                    columns.len()
+                )));
+            }
+            let number = |col: usize| -> Result<f64, ConfigError> {
+                cells[col]
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "row {row}, column `{}`: expected a finite number, found {:?}",
+                            columns[col], cells[col]
+                        ))
+                    })
+            };
+            let topic = cells[topic_col].parse::<u32>().map_err(|_| {
+                fail(format!(
+                    "row {row}, column `topic`: expected a whole number ≥ 0, found {:?}",
+                    cells[topic_col]
+                ))
+            })?;
+            let price = number(price_col)?;
+            if price <= 0.0 {
+                return Err(fail(format!(
+                    "row {row}, column `price`: must be > 0 (found {price})"
+                )));
+            }
+            let clickbait = number(clickbait_col)?;
+            if clickbait < 0.0 {
+                return Err(fail(format!(
+                    "row {row}, column `clickbait`: must be ≥ 0 (found {clickbait})"
+                )));
+            }
+            let mut features = feature_cols
+                .iter()
+                .map(|&c| number(c).map(|v| v as f32))
+                .collect::<Result<Vec<_>, _>>()?;
+            normalise(&mut features);
+            items.push(Item {
+                features,
+                topic,
+                price: price as f32,
+                quality: number(quality_col)? as f32,
+                clickbait: clickbait as f32,
+            });
+        }
+        if items.is_empty() {
+            return Err(fail("no item rows after the header".into()));
+        }
+        let n_topics = items
+            .iter()
+            .map(|i| i.topic as usize + 1)
+            .max()
+            .unwrap_or(1);
+        let topic_centres = (0..n_topics)
+            .map(|k| {
+                let mut centre = vec![0.0; dim];
+                for item in items.iter().filter(|i| i.topic as usize == k) {
+                    centre
+                        .iter_mut()
+                        .zip(&item.features)
+                        .for_each(|(c, x)| *c += x);
+                }
+                normalise(&mut centre);
+                centre
+            })
+            .collect();
+        Ok(Self {
+            dim,
+            n_topics,
+            topic_centres,
+            items,
+        })
+    }
+}
+
+/// Checks a catalog size: `n_items ≥ 1`, `dim ≥ 1`, and the topic count.
+pub fn validate_sizes(n_items: u32, dim: u32, n_topics: u32) -> Result<(), ConfigError> {
+    crate::config::in_range("n_items", n_items.into(), 1, 100_000)?;
+    crate::config::in_range("dim", dim.into(), 1, 256)?;
+    crate::config::in_range("n_topics", n_topics.into(), 1, n_items.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoplab_env::seed::rng_from_seed;
+
+    #[test]
+    fn generated_items_are_unit_vectors_near_their_topic() {
+        let params = GeneratedCatalog {
+            clickbait_share: 0.2,
+            clickbait_appeal: 2.0,
+            ..GeneratedCatalog::default()
+        };
+        let c = Catalog::generate(50, 8, 5, &params, &mut rng_from_seed(1));
+        assert_eq!(c.items.len(), 50);
+        assert_eq!(c.items.iter().filter(|i| i.clickbait > 0.0).count(), 10);
+        let mut total_cos = 0.0;
+        for item in &c.items {
+            let norm: f32 = item.features.iter().map(|x| x * x).sum();
+            assert!((norm - 1.0).abs() < 1e-5);
+            let centre = &c.topic_centres[item.topic as usize];
+            total_cos += centre
+                .iter()
+                .zip(&item.features)
+                .map(|(a, b)| a * b)
+                .sum::<f32>();
+        }
+        // Noise of sd 0.3 in 8 dimensions has norm ≈ 0.85, so the expected
+        // cosine to the centre is about 1/√(1 + 0.72) ≈ 0.76.
+        let mean_cos = total_cos / 50.0;
+        assert!(mean_cos > 0.6, "items far from their topics: {mean_cos}");
+    }
+
+    #[test]
+    fn csv_errors_name_row_and_column() {
+        let dir = std::env::temp_dir().join(format!("shoplab-catalog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("items.csv");
+        std::fs::write(
+            &file,
+            "topic,price,quality,clickbait,f0,f1\n0,1.5,0.1,0,1,0\n1,2.0,x,0,0,1\n",
+        )
+        .unwrap();
+        let e = Catalog::from_csv(&file, 2).unwrap_err();
+        assert!(e.rule.contains("row 3, column `quality`"), "{e}");
+        std::fs::write(&file, "topic,price,quality,clickbait,f0\n0,1.5,0.1,0,1\n").unwrap();
+        let e = Catalog::from_csv(&file, 2).unwrap_err();
+        assert!(e.rule.contains("missing column `f1`"), "{e}");
+        std::fs::write(
+            &file,
+            "topic,price,quality,clickbait,f0,f1\n0,1.5,0.1,0,3,4\n",
+        )
+        .unwrap();
+        let c = Catalog::from_csv(&file, 2).unwrap();
+        assert_eq!(c.items[0].features, vec![0.6, 0.8]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
