@@ -169,23 +169,46 @@ impl Discretiser {
         &self.bins
     }
 
+    /// The bin of value `x` of feature `i`.
+    #[inline]
+    pub fn bin(&self, i: usize, x: f32) -> usize {
+        let b = self.bins[i];
+        if b == 1 {
+            0
+        } else {
+            // Casting truncates toward zero, which is `floor` for the
+            // non-negative values left after `max` (and maps NaN to 0).
+            let raw = ((x - self.low[i]) * self.scale[i]).max(0.0);
+            (raw as usize).min(b - 1)
+        }
+    }
+
     /// The state index of a feature vector.
     #[inline]
     pub fn state(&self, features: &[f32]) -> usize {
-        let mut index = 0;
+        features
+            .iter()
+            .enumerate()
+            .fold(0, |index, (i, &x)| index * self.bins[i] + self.bin(i, x))
+    }
+
+    /// One-hot encoding of the bins: for each feature with more than one bin,
+    /// the position of its active bin in the concatenated one-hot vector
+    /// (whose length is [`one_hot_len`](Self::one_hot_len)).
+    pub fn one_hot(&self, features: &[f32], active: &mut Vec<usize>) {
+        active.clear();
+        let mut offset = 0;
         for (i, &x) in features.iter().enumerate() {
-            let b = self.bins[i];
-            let bin = if b == 1 {
-                0
-            } else {
-                // Casting truncates toward zero, which is `floor` for the
-                // non-negative values left after `max` (and maps NaN to 0).
-                let raw = ((x - self.low[i]) * self.scale[i]).max(0.0);
-                (raw as usize).min(b - 1)
-            };
-            index = index * b + bin;
+            if self.bins[i] > 1 {
+                active.push(offset + self.bin(i, x));
+                offset += self.bins[i];
+            }
         }
-        index
+    }
+
+    /// Length of the one-hot encoding: the sum of bins over features with more than one.
+    pub fn one_hot_len(&self) -> usize {
+        self.bins.iter().filter(|&&b| b > 1).sum()
     }
 }
 
@@ -238,6 +261,10 @@ mod tests {
         let d = Discretiser::new(&space(), &[("noise".into(), 2)], 1000).unwrap();
         assert_eq!(d.n_states(), 200);
         assert_eq!(d.state(&[0.0, 0.0, 0.5]), 1);
+        let mut active = Vec::new();
+        d.one_hot(&[3.0, 25.0, 0.5], &mut active);
+        assert_eq!(active, vec![3, 10 + 2, 20 + 1]);
+        assert_eq!(d.one_hot_len(), 22);
         assert!(matches!(
             Discretiser::new(&space(), &[("nope".into(), 2)], 1000),
             Err(DiscretiserError::UnknownFeature { .. })

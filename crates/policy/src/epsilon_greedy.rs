@@ -66,6 +66,25 @@ impl Policy for EpsilonGreedy {
         }
     }
 
+    /// With probability ε a random slate, else the `k` best means (each arm
+    /// is shown once first).
+    fn act_slate(&mut self, _obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
+        if self.arms.unpulled().is_some() {
+            let untried: Vec<usize> = (0..n).filter(|&a| self.arms.counts[a] == 0).collect();
+            slate.clear();
+            slate.extend(untried.iter().copied().take(k));
+            slate.extend(
+                (0..n)
+                    .filter(|a| !untried.contains(a))
+                    .take(k - slate.len()),
+            );
+        } else if self.rng.random_bool(self.config.epsilon) {
+            crate::random_slate(&mut self.rng, n, k, slate);
+        } else {
+            crate::top_k(&self.arms.means, k, slate);
+        }
+    }
+
     fn greedy(&self, _obs: &Observation) -> usize {
         argmax(&self.arms.means)
     }

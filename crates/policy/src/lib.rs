@@ -14,13 +14,18 @@
 pub mod arms;
 pub mod epsilon_greedy;
 pub mod fixed;
+pub mod linucb;
+pub mod most_popular;
+pub mod myopic_oracle;
 pub mod pricing_oracle;
 pub mod random;
 pub mod schedule;
 pub mod tabular_q;
+pub mod thompson;
 pub mod ucb;
 
-use shoplab_env::Observation;
+use rand::RngExt;
+use shoplab_env::{Observation, seed::SimRng};
 use thiserror::Error;
 
 /// One step of experience, as a learner sees it.
@@ -49,8 +54,33 @@ pub trait Policy: Send {
     }
     /// The action to take while training, exploring as the algorithm does.
     fn act(&mut self, obs: &Observation) -> usize;
+    /// Fills `slate` with `k` distinct actions (of `n_actions`) to show at
+    /// once while training, best first. The default, for policies that choose
+    /// a single action, shows [`act`](Policy::act)'s choice followed by the
+    /// next actions in index order; policies that rank actions override it.
+    fn act_slate(&mut self, obs: &Observation, k: usize, n_actions: usize, slate: &mut Vec<usize>) {
+        slate.clear();
+        let first = self.act(obs);
+        slate.push(first);
+        slate.extend(
+            (1..n_actions)
+                .map(|d| (first + d) % n_actions)
+                .take(k.saturating_sub(1)),
+        );
+    }
     /// The action the policy considers best, without exploring.
     fn greedy(&self, obs: &Observation) -> usize;
+    /// True for oracles that read the env's expected immediate rewards, which
+    /// the runner then passes to [`see_expected_rewards`](Policy::see_expected_rewards)
+    /// before every action.
+    fn wants_expected_rewards(&self) -> bool {
+        false
+    }
+    /// The true expected immediate reward of each action in the current state
+    /// (privileged knowledge, for oracles only).
+    fn see_expected_rewards(&mut self, rewards: &[f64]) {
+        let _ = rewards;
+    }
     /// Learns from one transition; policies that do not learn ignore it.
     fn learn(&mut self, transition: &Transition<'_>) {
         let _ = transition;
@@ -88,6 +118,32 @@ impl PolicyError {
     }
 }
 
+/// The `k` indices with the largest scores, best first, the lower index first
+/// among ties.
+pub fn top_k(scores: &[f64], k: usize, out: &mut Vec<usize>) {
+    out.clear();
+    out.extend(0..scores.len());
+    let order = |&a: &usize, &b: &usize| scores[b].total_cmp(&scores[a]).then(a.cmp(&b));
+    let k = k.min(scores.len());
+    if k < scores.len() && k > 0 {
+        out.select_nth_unstable_by(k - 1, order);
+    }
+    out.truncate(k);
+    out.sort_unstable_by(order);
+}
+
+/// Fills `out` with `k` distinct actions of `n`, uniformly at random.
+pub fn random_slate(rng: &mut SimRng, n: usize, k: usize, out: &mut Vec<usize>) {
+    out.clear();
+    let k = k.min(n);
+    while out.len() < k {
+        let a = rng.random_range(0..n);
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+}
+
 /// Index of the largest value, the lowest index among ties.
 pub fn argmax(values: &[f64]) -> usize {
     let mut best = 0;
@@ -101,6 +157,15 @@ pub fn argmax(values: &[f64]) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn top_k_orders_by_score_then_index() {
+        let mut out = Vec::new();
+        super::top_k(&[1.0, 3.0, 3.0, 2.0, 0.5], 3, &mut out);
+        assert_eq!(out, vec![1, 2, 3]);
+        super::top_k(&[1.0, 3.0], 5, &mut out);
+        assert_eq!(out, vec![1, 0]);
+    }
+
     #[test]
     fn argmax_takes_lowest_tie() {
         assert_eq!(super::argmax(&[1.0, 3.0, 3.0, 2.0]), 1);

@@ -29,6 +29,10 @@ impl Policy for UniformRandom {
         self.rng.random_range(0..self.n_actions)
     }
 
+    fn act_slate(&mut self, _obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
+        crate::random_slate(&mut self.rng, n, k, slate);
+    }
+
     /// A random policy has no preferred action; it reports action 0.
     fn greedy(&self, _obs: &Observation) -> usize {
         0

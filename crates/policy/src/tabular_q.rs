@@ -198,6 +198,16 @@ impl Policy for TabularQ {
         }
     }
 
+    /// With probability ε a random slate, else the `k` actions of highest Q.
+    fn act_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
+        if self.rng.random_bool(self.epsilon) {
+            crate::random_slate(&mut self.rng, n, k, slate);
+        } else {
+            let state = self.discretiser.state(&obs.features);
+            crate::top_k(self.row(state), k, slate);
+        }
+    }
+
     fn greedy(&self, obs: &Observation) -> usize {
         crate::argmax(self.q_values(obs))
     }

@@ -50,21 +50,35 @@ impl Ucb1 {
     }
 }
 
-impl Policy for Ucb1 {
-    fn act(&mut self, _obs: &Observation) -> usize {
-        if let Some(arm) = self.arms.unpulled() {
-            return arm;
-        }
-        let log_n = (self.arms.total as f64).ln();
+impl Ucb1 {
+    /// Fills `scores` with each arm's upper confidence bound (unpulled arms: +∞).
+    fn bounds(&mut self) {
+        let log_n = (self.arms.total.max(1) as f64).ln();
         let scale = self.config.c * self.arms.spread();
         for (score, (&mean, &count)) in self
             .scores
             .iter_mut()
             .zip(self.arms.means.iter().zip(&self.arms.counts))
         {
-            *score = mean + scale * (2.0 * log_n / count as f64).sqrt();
+            *score = if count == 0 {
+                f64::INFINITY
+            } else {
+                mean + scale * (2.0 * log_n / count as f64).sqrt()
+            };
         }
+    }
+}
+
+impl Policy for Ucb1 {
+    fn act(&mut self, _obs: &Observation) -> usize {
+        self.bounds();
         argmax(&self.scores)
+    }
+
+    /// The `k` arms with the highest upper confidence bounds.
+    fn act_slate(&mut self, _obs: &Observation, k: usize, _n: usize, slate: &mut Vec<usize>) {
+        self.bounds();
+        crate::top_k(&self.scores, k, slate);
     }
 
     fn greedy(&self, _obs: &Observation) -> usize {

@@ -1,0 +1,40 @@
+//! Most popular: recommend the actions that earned a positive reward (a click)
+//! most often so far. No exploration beyond what the counts bring.
+
+use crate::{Policy, Transition, argmax, top_k};
+use shoplab_env::Observation;
+
+/// Ranks actions by their count of positive rewards.
+#[derive(Debug, Clone)]
+pub struct MostPopular {
+    positives: Vec<f64>,
+}
+
+impl MostPopular {
+    /// A most-popular ranking over `n_actions` actions.
+    pub fn new(n_actions: usize) -> Self {
+        Self {
+            positives: vec![0.0; n_actions],
+        }
+    }
+}
+
+impl Policy for MostPopular {
+    fn act(&mut self, _obs: &Observation) -> usize {
+        argmax(&self.positives)
+    }
+
+    fn act_slate(&mut self, _obs: &Observation, k: usize, _n: usize, slate: &mut Vec<usize>) {
+        top_k(&self.positives, k, slate);
+    }
+
+    fn greedy(&self, _obs: &Observation) -> usize {
+        argmax(&self.positives)
+    }
+
+    fn learn(&mut self, t: &Transition<'_>) {
+        if t.reward > 0.0 {
+            self.positives[t.action] += 1.0;
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The myopic oracle: knows each shopper's true current state and shows what
+//! maximises the immediate expected reward, ignoring what comes after.
+//!
+//! The runner passes it the env's expected immediate reward of every action
+//! before each decision ([`Policy::see_expected_rewards`]). A slate is the `k`
+//! actions of highest single-action expected reward, which is exactly the
+//! click-maximising slate under a multinomial logit (the click probability
+//! grows with every shown item's utility); for revenue it is a heuristic.
+
+use crate::{Policy, argmax, top_k};
+use shoplab_env::Observation;
+
+/// Greedy on the true expected immediate rewards.
+#[derive(Debug, Clone, Default)]
+pub struct MyopicOracle {
+    expected: Vec<f64>,
+}
+
+impl MyopicOracle {
+    /// A myopic oracle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Policy for MyopicOracle {
+    fn act(&mut self, obs: &Observation) -> usize {
+        self.greedy(obs)
+    }
+
+    fn act_slate(&mut self, _obs: &Observation, k: usize, _n: usize, slate: &mut Vec<usize>) {
+        top_k(&self.expected, k, slate);
+    }
+
+    fn greedy(&self, _obs: &Observation) -> usize {
+        argmax(&self.expected)
+    }
+
+    fn wants_expected_rewards(&self) -> bool {
+        true
+    }
+
+    fn see_expected_rewards(&mut self, rewards: &[f64]) {
+        self.expected.clear();
+        self.expected.extend_from_slice(rewards);
+    }
+}
