@@ -236,13 +236,21 @@ fn run_file(file: &Path, results: &Path, quiet: bool) -> Result<()> {
 
 fn print_summary(report: &Report) {
     let level = format!("{:.0}% CI", report.confidence * 100.0);
+    println!(
+        "final performance: {} over the last episodes of each run, mean over seeds",
+        report.return_label
+    );
     if let Some(v) = report.optimal_value {
         println!("oracle expected return per episode V* = {v:.4}");
     }
-    println!(
-        "{:<24} {:>6} {:>12} {:>25} {:>12}",
-        "policy", "seeds", "mean return", level, "% of oracle"
+    let mut header = format!(
+        "{:<22} {:>6} {:>11} {:>23} {:>11}",
+        "policy", "seeds", "mean", level, "% of oracle"
     );
+    for name in &report.ratio_names {
+        header.push_str(&format!(" {name:>21}"));
+    }
+    println!("{header}");
     for s in &report.summaries {
         let (mean, ci) = match s.final_return {
             Some(e) => (
@@ -260,10 +268,14 @@ fn print_summary(report: &Report) {
         } else {
             s.seeds_ok.to_string()
         };
-        println!(
-            "{:<24} {:>6} {:>12} {:>25} {:>12}",
+        let mut line = format!(
+            "{:<22} {:>6} {:>11} {:>23} {:>11}",
             s.name, seeds, mean, ci, pct
         );
+        for r in &s.final_ratios {
+            line.push_str(&format!(" {r:>21.4}"));
+        }
+        println!("{line}");
     }
     for (policy, seed, reason) in &report.failures {
         println!("FAILED {policy} seed {seed}: {reason}");
@@ -271,10 +283,7 @@ fn print_summary(report: &Report) {
 }
 
 fn print_footer(finished: &Finished) {
-    println!(
-        "(final performance: mean return over the last episodes of each run; runs took {:.1} s)",
-        finished.run_seconds
-    );
+    println!("runs took {:.1} s", finished.run_seconds);
     println!("wrote {}/", finished.dir.display());
     println!("  {}", finished.files.join(" "));
 }

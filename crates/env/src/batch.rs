@@ -50,4 +50,12 @@ pub trait BatchEnv {
     /// Steps every slot; `slates` holds `batch_size × slate_size` actions,
     /// slot by slot.
     fn step(&mut self, slates: &[usize]) -> BatchStep;
+    /// Privileged knowledge for myopic oracles: fills `out` with the true
+    /// expected immediate reward of showing each single action to each slot
+    /// now (`batch_size × n_actions`, slot by slot) and returns true; envs
+    /// that cannot tell return false.
+    fn expected_rewards(&mut self, out: &mut Vec<f64>) -> bool {
+        let _ = out;
+        false
+    }
 }

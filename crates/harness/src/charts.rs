@@ -89,8 +89,11 @@ impl Chart {
             Self::Reward => curves(
                 area,
                 &report.curves,
-                &format!("{name}: return per episode (mean over seeds, {level} bootstrap band)"),
-                "return per episode",
+                &format!(
+                    "{name}: {} (mean over seeds, {level} bootstrap band)",
+                    report.return_label
+                ),
+                report.return_label,
                 report.optimal_value,
                 false,
             ),
@@ -336,7 +339,7 @@ fn final_comparison<DB: DrawingBackend>(
             }
         })
         .x_desc("policy")
-        .y_desc("mean return per episode, final episodes")
+        .y_desc(format!("{}, final episodes", report.return_label))
         .axis_desc_style(("sans-serif", 18))
         .label_style(("sans-serif", 15))
         .draw()

@@ -6,19 +6,24 @@
 //! build its env, what its fixed-action baseline means, and what its oracle is.
 
 use crate::scenario::{PolicySpec, Scenario, ScenarioError};
-use shoplab_env::{Env, Observation};
+use shoplab_env::{ActionSpace, Env, Observation, ObservationSpace, batch::BatchEnv};
 use shoplab_policy::{
     Policy, PolicyError,
     epsilon_greedy::EpsilonGreedy,
     fixed::Fixed,
+    linucb::LinUcb,
+    most_popular::MostPopular,
+    myopic_oracle::MyopicOracle,
     pricing_oracle::{PricingOracle, PricingProblem, PricingSolution},
     random::UniformRandom,
     tabular_q::TabularQ,
+    thompson::Thompson,
     ucb::Ucb1,
 };
 use shoplab_sim::{
     config::ConfigError,
     pricing::{PricingEnv, PricingModel},
+    recommendation::{RecommendationEnv, RecommendationModel},
 };
 use std::{
     path::{Path, PathBuf},
@@ -47,6 +52,54 @@ enum Family {
         model: PricingModel,
         solution: Arc<PricingSolution>,
     },
+    Recommendation {
+        model: RecommendationModel,
+    },
+}
+
+/// An env of the scenario: one session at a time, or many at once.
+pub enum EnvBox {
+    /// A Gymnasium-style env (pricing).
+    Single(Box<dyn Env>),
+    /// A batched env (recommendation).
+    Batch(Box<dyn BatchEnv>),
+}
+
+impl EnvBox {
+    /// The observation space.
+    pub fn observation_space(&self) -> &ObservationSpace {
+        match self {
+            Self::Single(e) => e.observation_space(),
+            Self::Batch(e) => e.observation_space(),
+        }
+    }
+
+    /// The action space.
+    pub fn action_space(&self) -> &ActionSpace {
+        match self {
+            Self::Single(e) => e.action_space(),
+            Self::Batch(e) => e.action_space(),
+        }
+    }
+
+    /// The metric names.
+    pub fn metric_names(&self) -> &[&'static str] {
+        match self {
+            Self::Single(e) => e.metric_names(),
+            Self::Batch(e) => e.metric_names(),
+        }
+    }
+}
+
+/// A summary quantity computed from two summed metrics: `numerator / denominator`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ratio {
+    /// Column name.
+    pub name: &'static str,
+    /// Metric summed above the line.
+    pub numerator: &'static str,
+    /// Metric summed below the line.
+    pub denominator: &'static str,
 }
 
 /// A policy's greedy action over a grid of states, for charts: `actions[row][col]`.
@@ -66,6 +119,51 @@ pub struct GreedyTable {
     pub values: Vec<Vec<f64>>,
 }
 
+/// Validates a `[pricing]` table and solves its oracle.
+fn pricing_family(config: &shoplab_sim::pricing::PricingConfig) -> Result<Family, ConfigError> {
+    let model = config.validate().map_err(|e| e.within("pricing"))?;
+    let problem = PricingProblem {
+        horizon: config.horizon,
+        inventory: config.inventory,
+        prices: config.price_grid.clone(),
+        cost: config.cost,
+        salvage_value: config.salvage_value,
+        expected_buyers: (0..config.horizon)
+            .map(|t| {
+                config
+                    .price_grid
+                    .iter()
+                    .map(|&p| model.expected_buyers(t, p))
+                    .collect()
+            })
+            .collect(),
+    };
+    let peak = problem
+        .expected_buyers
+        .iter()
+        .flatten()
+        .copied()
+        .fold(0.0, f64::max);
+    let width = f64::from(config.inventory) + 1.0;
+    let work = f64::from(config.horizon)
+        * config.price_grid.len() as f64
+        * width
+        * width.min(peak + 12.0 * peak.sqrt() + 30.0);
+    if work > MAX_ORACLE_WORK {
+        return Err(ConfigError::new(
+            "pricing.inventory",
+            format!(
+                "the exact oracle would take about {work:.1e} steps (limit {MAX_ORACLE_WORK:.0e}): \
+                 use a smaller horizon, inventory, price grid or arrival rate"
+            ),
+        ));
+    }
+    Ok(Family::Pricing {
+        model,
+        solution: Arc::new(problem.solve()),
+    })
+}
+
 /// Up to `cells` evenly spaced integers from `0` to `max`, inclusive.
 fn grid(max: u32, cells: u32) -> Vec<u32> {
     if max < cells {
@@ -79,66 +177,46 @@ fn grid(max: u32, cells: u32) -> Vec<u32> {
 
 impl Prepared {
     /// Validates `scenario` (read from `source`) and solves its oracle.
-    pub fn new(scenario: Scenario, source: &Path) -> Result<Self, ScenarioError> {
+    pub fn new(mut scenario: Scenario, source: &Path) -> Result<Self, ScenarioError> {
         let invalid = |e: ConfigError| ScenarioError::invalid(source, e);
         scenario.validate_common().map_err(invalid)?;
-        let Some(config) = &scenario.pricing else {
-            return Err(invalid(ConfigError::new(
-                "pricing",
-                "the scenario needs a family table: [pricing]",
-            )));
+        let family = match (&scenario.pricing, &mut scenario.recommendation) {
+            (Some(config), None) => pricing_family(config).map_err(invalid)?,
+            (None, Some(config)) => {
+                let base = source.parent().unwrap_or(Path::new("."));
+                let model = config
+                    .validate(base)
+                    .map_err(|e| invalid(e.within("recommendation")))?;
+                // Record where the catalog came from as an absolute path, so the
+                // resolved scenario reads the same file from anywhere.
+                if let Some(path) = &mut config.catalog.path {
+                    *path = std::fs::canonicalize(base.join(&*path)).unwrap_or(base.join(&*path));
+                }
+                Family::Recommendation { model }
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(ConfigError::new(
+                    "recommendation",
+                    "a scenario has one family table: [pricing] or [recommendation], not both",
+                )));
+            }
+            (None, None) => {
+                return Err(invalid(ConfigError::new(
+                    "pricing",
+                    "the scenario needs a family table: [pricing] or [recommendation]",
+                )));
+            }
         };
-        let model = config
-            .validate()
-            .map_err(|e| invalid(e.within("pricing")))?;
-        let problem = PricingProblem {
-            horizon: config.horizon,
-            inventory: config.inventory,
-            prices: config.price_grid.clone(),
-            cost: config.cost,
-            salvage_value: config.salvage_value,
-            expected_buyers: (0..config.horizon)
-                .map(|t| {
-                    config
-                        .price_grid
-                        .iter()
-                        .map(|&p| model.expected_buyers(t, p))
-                        .collect()
-                })
-                .collect(),
-        };
-        let peak = problem
-            .expected_buyers
-            .iter()
-            .flatten()
-            .copied()
-            .fold(0.0, f64::max);
-        let width = f64::from(config.inventory) + 1.0;
-        let work = f64::from(config.horizon)
-            * config.price_grid.len() as f64
-            * width
-            * width.min(peak + 12.0 * peak.sqrt() + 30.0);
-        if work > MAX_ORACLE_WORK {
-            return Err(invalid(ConfigError::new(
-                "pricing.inventory",
-                format!(
-                    "the exact oracle would take about {work:.1e} steps (limit {MAX_ORACLE_WORK:.0e}): \
-                     use a smaller horizon, inventory, price grid or arrival rate"
-                ),
-            )));
-        }
         let prepared = Self {
             names: scenario.policy_names(),
             source: source.to_path_buf(),
-            family: Family::Pricing {
-                model,
-                solution: Arc::new(problem.solve()),
-            },
+            family,
             scenario,
         };
         for index in 0..prepared.scenario.policies.len() {
             prepared.make_policy(index, 0).map_err(|e| {
                 let (key, rule) = match e {
+                    PolicyError::Invalid { key, rule } if key.is_empty() => (String::new(), rule),
                     PolicyError::Invalid { key, rule } => (format!(".{key}"), rule),
                     other => (String::new(), other.to_string()),
                 };
@@ -152,10 +230,66 @@ impl Prepared {
         Ok(prepared)
     }
 
+    /// The scenario family's name.
+    pub fn family_name(&self) -> &'static str {
+        match self.family {
+            Family::Pricing { .. } => "pricing",
+            Family::Recommendation { .. } => "recommendation",
+        }
+    }
+
+    /// What an episode's return measures, for reports.
+    pub fn return_label(&self) -> &'static str {
+        match self.family {
+            Family::Pricing { .. } => "return per episode (season profit)",
+            Family::Recommendation { .. } => "reward per session",
+        }
+    }
+
+    /// Summary ratios of summed metrics.
+    pub fn ratios(&self) -> &'static [Ratio] {
+        const RECOMMENDATION: [Ratio; 4] = [
+            Ratio {
+                name: "ctr",
+                numerator: "clicks",
+                denominator: "steps",
+            },
+            Ratio {
+                name: "purchases_per_session",
+                numerator: "purchases",
+                denominator: "sessions_ended",
+            },
+            Ratio {
+                name: "revenue_per_session",
+                numerator: "revenue",
+                denominator: "sessions_ended",
+            },
+            Ratio {
+                name: "session_length",
+                numerator: "steps",
+                denominator: "sessions_ended",
+            },
+        ];
+        const PRICING: [Ratio; 1] = [Ratio {
+            name: "mean_price_paid",
+            numerator: "revenue",
+            denominator: "units_sold",
+        }];
+        match self.family {
+            Family::Pricing { .. } => &PRICING,
+            Family::Recommendation { .. } => &RECOMMENDATION,
+        }
+    }
+
     /// A fresh env of the scenario.
-    pub fn make_env(&self) -> Box<dyn Env> {
+    pub fn make_env(&self) -> EnvBox {
         match &self.family {
-            Family::Pricing { model, .. } => Box::new(PricingEnv::new(model.clone())),
+            Family::Pricing { model, .. } => {
+                EnvBox::Single(Box::new(PricingEnv::new(model.clone())))
+            }
+            Family::Recommendation { model } => {
+                EnvBox::Batch(Box::new(RecommendationEnv::new(model.clone())))
+            }
         }
     }
 
@@ -164,9 +298,18 @@ impl Prepared {
         let env = self.make_env();
         let space = env.observation_space();
         let n = env.action_space().n();
-        Ok(match &self.scenario.policies[index] {
-            PolicySpec::Fixed { price } => {
-                let Family::Pricing { model, .. } = &self.family;
+        let only = |family: &str, instead: &str| {
+            PolicyError::invalid(
+                "",
+                format!(
+                    "kind `{}` is only available in {family} scenarios, not {}{instead}",
+                    self.scenario.policies[index].base_name(),
+                    self.family_name()
+                ),
+            )
+        };
+        Ok(match (&self.scenario.policies[index], &self.family) {
+            (PolicySpec::Fixed { price }, Family::Pricing { model, .. }) => {
                 let grid = &model.config().price_grid;
                 let action = grid
                     .iter()
@@ -179,17 +322,34 @@ impl Prepared {
                     })?;
                 Box::new(Fixed::new(action))
             }
-            PolicySpec::Random {} => Box::new(UniformRandom::new(n, seed)),
-            PolicySpec::EpsilonGreedy(c) => Box::new(EpsilonGreedy::new(*c, n, seed)?),
-            PolicySpec::Ucb1(c) => Box::new(Ucb1::new(*c, n)?),
-            PolicySpec::QLearning(c) => Box::new(TabularQ::new(c.clone(), space, n, seed)?),
-            PolicySpec::Oracle {} => match &self.family {
-                Family::Pricing { solution, model } => Box::new(PricingOracle::from_solution(
-                    Arc::clone(solution),
-                    model.config().horizon,
-                    space,
-                )?),
-            },
+            (PolicySpec::Fixed { .. }, _) => return Err(only("pricing", "")),
+            (PolicySpec::Random {}, _) => Box::new(UniformRandom::new(n, seed)),
+            (PolicySpec::EpsilonGreedy(c), _) => Box::new(EpsilonGreedy::new(*c, n, seed)?),
+            (PolicySpec::Ucb1(c), _) => Box::new(Ucb1::new(*c, n)?),
+            (PolicySpec::QLearning(c), _) => Box::new(TabularQ::new(c.clone(), space, n, seed)?),
+            (PolicySpec::MostPopular {}, _) => Box::new(MostPopular::new(n)),
+            (PolicySpec::LinUcb(c), _) => Box::new(LinUcb::new(c, space, n)?),
+            (PolicySpec::Thompson {}, Family::Recommendation { .. }) => {
+                Box::new(Thompson::new(n, seed))
+            }
+            (PolicySpec::Thompson {}, _) => {
+                return Err(only(
+                    "recommendation",
+                    " (its Beta–Bernoulli model needs click or purchase rewards)",
+                ));
+            }
+            (PolicySpec::Oracle {}, Family::Pricing { solution, model }) => Box::new(
+                PricingOracle::from_solution(Arc::clone(solution), model.config().horizon, space)?,
+            ),
+            (PolicySpec::Oracle {}, _) => {
+                return Err(only("pricing", " (use `myopic_oracle`)"));
+            }
+            (PolicySpec::MyopicOracle {}, Family::Recommendation { .. }) => {
+                Box::new(MyopicOracle::new())
+            }
+            (PolicySpec::MyopicOracle {}, _) => {
+                return Err(only("recommendation", " (use `oracle`, the exact optimum)"));
+            }
         })
     }
 
@@ -197,12 +357,15 @@ impl Prepared {
     pub fn optimal_value(&self) -> Option<f64> {
         match &self.family {
             Family::Pricing { solution, .. } => Some(solution.optimal_value()),
+            Family::Recommendation { .. } => None,
         }
     }
 
-    /// The greedy action of `policy` over a grid of states, as action values.
-    pub fn greedy_table(&self, policy: &dyn Policy) -> GreedyTable {
+    /// The greedy action of `policy` over a grid of states, as action
+    /// values, for scenarios whose state fits a chart.
+    pub fn greedy_table(&self, policy: &dyn Policy) -> Option<GreedyTable> {
         match &self.family {
+            Family::Recommendation { .. } => None,
             Family::Pricing { model, .. } => {
                 let c = model.config();
                 let rows = grid(c.horizon - 1, TABLE_CELLS);
@@ -223,14 +386,14 @@ impl Prepared {
                             .collect()
                     })
                     .collect();
-                GreedyTable {
+                Some(GreedyTable {
                     row_name: "period",
                     col_name: "stock",
                     value_name: "price",
                     rows,
                     cols,
                     values,
-                }
+                })
             }
         }
     }

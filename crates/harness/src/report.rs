@@ -31,6 +31,9 @@ pub struct PolicySummary {
     pub pct_of_oracle: Option<Estimate>,
     /// Mean over seeds of each metric's per-episode final mean, in metric order.
     pub final_metrics: Vec<f64>,
+    /// Each of the scenario's [`Ratio`](crate::prepared::Ratio)s over the final
+    /// episodes of all seeds (sum over sum), in order.
+    pub final_ratios: Vec<f64>,
 }
 
 /// One point of a learning curve.
@@ -77,6 +80,10 @@ pub struct Report {
     pub optimal_value: Option<f64>,
     /// Names of the env's metrics.
     pub metric_names: Vec<&'static str>,
+    /// Names of the summary ratios.
+    pub ratio_names: Vec<&'static str>,
+    /// What a return measures.
+    pub return_label: &'static str,
     /// One per policy, in scenario order.
     pub summaries: Vec<PolicySummary>,
     /// One per policy, in scenario order.
@@ -155,6 +162,20 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
                 crate::stats::mean(&per_run)
             })
             .collect();
+        let final_sum = |metric: &str| -> f64 {
+            let m = metric_names.iter().position(|&n| n == metric);
+            m.map_or(f64::NAN, |m| {
+                ok.iter()
+                    .flat_map(|r| &r.episodes[episodes - final_count..])
+                    .map(|e| e.metrics[m])
+                    .sum()
+            })
+        };
+        let final_ratios = prepared
+            .ratios()
+            .iter()
+            .map(|r| final_sum(r.numerator) / final_sum(r.denominator))
+            .collect();
         summaries.push(PolicySummary {
             name: name.clone(),
             seeds_ok: ok.len(),
@@ -162,6 +183,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
             final_return,
             pct_of_oracle,
             final_metrics,
+            final_ratios,
         });
 
         let points = if ok.is_empty() {
@@ -213,6 +235,8 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
         confidence: run.confidence,
         optimal_value: optimal,
         metric_names,
+        ratio_names: prepared.ratios().iter().map(|r| r.name).collect(),
+        return_label: prepared.return_label(),
         summaries,
         curves,
         tables,
@@ -302,6 +326,12 @@ pub fn csv_files(
         .map(|m| format!("final_{m}_per_episode"))
         .collect();
     header.extend(metric_columns.iter().map(String::as_str));
+    let ratio_columns: Vec<String> = report
+        .ratio_names
+        .iter()
+        .map(|r| format!("final_{r}"))
+        .collect();
+    header.extend(ratio_columns.iter().map(String::as_str));
     w.write_record(&header)?;
     for s in &report.summaries {
         let f = s.final_return;
@@ -321,6 +351,7 @@ pub fn csv_files(
             opt(optimal.zip(f).map(|(v, e)| v - e.mean)),
         ];
         row.extend(s.final_metrics.iter().map(|m| m.to_string()));
+        row.extend(s.final_ratios.iter().map(|m| m.to_string()));
         w.write_record(&row)?;
     }
     files.push(("summary.csv".to_string(), finish(w)?));

@@ -12,9 +12,9 @@
 //! ([`Policy::divergence`]), or that panics, is stopped and reported with its
 //! reason; the other runs finish.
 
-use crate::prepared::{GreedyTable, Prepared};
+use crate::prepared::{EnvBox, GreedyTable, Prepared};
 use rayon::prelude::*;
-use shoplab_env::seed::derive_seed;
+use shoplab_env::{Env, batch::BatchEnv, seed::derive_seed};
 use shoplab_policy::{Policy, PolicyError, Transition};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -49,6 +49,108 @@ pub struct RunResult {
 /// in every real run; tests pass their own.
 pub type PolicyFactory<'a> = dyn Fn(usize, u64) -> Result<Box<dyn Policy>, PolicyError> + Sync + 'a;
 
+/// One episode of a single-session env.
+fn single_episode(env: &mut dyn Env, agent: &mut dyn Policy, seed: u64) -> EpisodeRecord {
+    let (mut obs, _) = env.reset(seed);
+    let mut record = EpisodeRecord {
+        ret: 0.0,
+        metrics: vec![0.0; env.metric_names().len()],
+    };
+    for step_index in 0.. {
+        let action = agent.act(&obs);
+        let step = env.step(action);
+        let truncated = step.truncated || step_index + 1 >= MAX_EPISODE_STEPS;
+        agent.learn(&Transition {
+            obs: &obs,
+            action,
+            reward: step.reward,
+            next_obs: &step.obs,
+            terminated: step.terminated,
+            truncated,
+        });
+        record.ret += step.reward;
+        for (m, v) in record.metrics.iter_mut().zip(&step.info) {
+            *m += v;
+        }
+        if step.terminated || truncated {
+            break;
+        }
+        obs = step.obs;
+    }
+    record
+}
+
+/// One batch episode of a many-session env. Each slot's slate comes from the
+/// policy in slot order, and the policy learns from every shown action with
+/// the reward the env credits it (item-wise credit, as in SlateQ's
+/// decomposition; exact for slates of one). The return is the reward per
+/// session: total reward over sessions that ended, the renewal-reward
+/// estimate of a session's total (over the slots when none ended).
+fn batch_episode(
+    env: &mut dyn BatchEnv,
+    agent: &mut dyn Policy,
+    seed: u64,
+) -> Result<EpisodeRecord, String> {
+    let (n, k, n_actions) = (env.batch_size(), env.slate_size(), env.action_space().n());
+    let ended = env
+        .metric_names()
+        .iter()
+        .position(|&m| m == "sessions_ended");
+    let oracle = agent.wants_expected_rewards();
+    let (mut obs, _) = env.reset(seed);
+    let mut slates = vec![0; n * k];
+    let mut slate = Vec::with_capacity(k);
+    let mut expected = Vec::new();
+    let mut total = 0.0;
+    let mut metrics = vec![0.0; env.metric_names().len()];
+    loop {
+        if oracle && !env.expected_rewards(&mut expected) {
+            return Err("this env cannot tell an oracle its expected rewards".into());
+        }
+        for (s, o) in obs.iter().enumerate() {
+            if oracle {
+                agent.see_expected_rewards(&expected[s * n_actions..(s + 1) * n_actions]);
+            }
+            agent.act_slate(o, k, n_actions, &mut slate);
+            if slate.len() != k {
+                return Err(format!(
+                    "the policy gave a slate of {} for {k} places",
+                    slate.len()
+                ));
+            }
+            slates[s * k..(s + 1) * k].copy_from_slice(&slate);
+        }
+        let step = env.step(&slates);
+        for s in 0..n {
+            for j in 0..k {
+                agent.learn(&Transition {
+                    obs: &obs[s],
+                    action: slates[s * k + j],
+                    reward: step.item_rewards[s * k + j],
+                    next_obs: &step.obs[s],
+                    terminated: step.terminated[s],
+                    truncated: step.truncated[s],
+                });
+            }
+        }
+        total += step.rewards.iter().sum::<f64>();
+        for (m, v) in metrics.iter_mut().zip(&step.info) {
+            *m += v;
+        }
+        obs = step.obs;
+        if step.episode_over {
+            break;
+        }
+    }
+    let sessions = ended.map_or(0.0, |i| metrics[i]);
+    let ret = if sessions > 0.0 {
+        total / sessions
+    } else {
+        total / n as f64
+    };
+    Ok(EpisodeRecord { ret, metrics })
+}
+
 /// Trains policy `policy` on `seed`, calling `progress` with finished episode counts.
 pub fn run_one(
     prepared: &Prepared,
@@ -64,41 +166,23 @@ pub fn run_one(
         failure: None,
         table: None,
     };
+    let mut env = prepared.make_env();
     let episodes = prepared.scenario.run.episodes as usize;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let name = &prepared.names[policy];
         let mut agent = make_policy(policy, derive_seed(seed, &format!("policy/{name}"), 0))
             .map_err(|e| format!("could not build the policy: {e}"))?;
-        let mut env = prepared.make_env();
-        let n_metrics = env.metric_names().len();
+        let env_seed = |episode: usize| derive_seed(seed, "env", episode as u64);
         for episode in 0..episodes {
             agent.begin_episode(episode, episodes);
-            let (mut obs, _) = env.reset(derive_seed(seed, "env", episode as u64));
-            let mut record = EpisodeRecord {
-                ret: 0.0,
-                metrics: vec![0.0; n_metrics],
+            let record = match &mut env {
+                EnvBox::Single(env) => {
+                    single_episode(env.as_mut(), agent.as_mut(), env_seed(episode))
+                }
+                EnvBox::Batch(env) => {
+                    batch_episode(env.as_mut(), agent.as_mut(), env_seed(episode))?
+                }
             };
-            for step_index in 0.. {
-                let action = agent.act(&obs);
-                let step = env.step(action);
-                let truncated = step.truncated || step_index + 1 >= MAX_EPISODE_STEPS;
-                agent.learn(&Transition {
-                    obs: &obs,
-                    action,
-                    reward: step.reward,
-                    next_obs: &step.obs,
-                    terminated: step.terminated,
-                    truncated,
-                });
-                record.ret += step.reward;
-                for (m, v) in record.metrics.iter_mut().zip(&step.info) {
-                    *m += v;
-                }
-                if step.terminated || truncated {
-                    break;
-                }
-                obs = step.obs;
-            }
             if !record.ret.is_finite() {
                 return Err(format!(
                     "episode {episode}: the return is not finite ({}); run stopped",
@@ -111,14 +195,9 @@ pub fn run_one(
                 ));
             }
             result.episodes.push(record);
-            if episode % 64 == 63 {
-                progress(64);
-            }
+            progress(1);
         }
-        progress((episodes % 64) as u64);
-        if prepared.scenario.policies[policy].is_state_dependent() {
-            result.table = Some(prepared.greedy_table(agent.as_ref()));
-        }
+        result.table = prepared.greedy_table(agent.as_ref());
         Ok(())
     }));
     match outcome {

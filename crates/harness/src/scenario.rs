@@ -1,16 +1,20 @@
 //! Scenario files: parsing, defaults and validation.
 //!
 //! A scenario file is TOML with a `[run]` table (seeds, episodes, statistics),
-//! one scenario-family table (`[pricing]`), and a `[[policies]]` list. Every
+//! one scenario-family table (`[pricing]` or `[recommendation]`), and a
+//! `[[policies]]` list. Every
 //! struct refuses unknown keys. [`load`] parses and validates a file and
 //! reports the first problem as a [`ScenarioError`] naming the file, the key and
 //! the rule, before any work starts.
 
 use serde::{Deserialize, Serialize};
 use shoplab_policy::{
-    epsilon_greedy::EpsilonGreedyConfig, tabular_q::TabularQConfig, ucb::Ucb1Config,
+    epsilon_greedy::EpsilonGreedyConfig, linucb::LinUcbConfig, tabular_q::TabularQConfig,
+    ucb::Ucb1Config,
 };
-use shoplab_sim::{config::ConfigError, pricing::PricingConfig};
+use shoplab_sim::{
+    config::ConfigError, pricing::PricingConfig, recommendation::RecommendationConfig,
+};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -32,6 +36,9 @@ pub struct Scenario {
     /// The dynamic-pricing scenario family.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing: Option<PricingConfig>,
+    /// The recommendation scenario family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<RecommendationConfig>,
     /// The policies to train and compare.
     pub policies: Vec<PolicySpec>,
 }
@@ -88,8 +95,17 @@ pub enum PolicySpec {
     Ucb1(Ucb1Config),
     /// Tabular Q-learning over the discretised observation.
     QLearning(TabularQConfig),
-    /// The exact optimum of the scenario's model.
+    /// The actions with the most positive rewards (clicks) so far.
+    MostPopular {},
+    /// Beta–Bernoulli Thompson sampling over actions.
+    Thompson {},
+    /// Disjoint LinUCB on the observation's one-hot context.
+    #[serde(rename = "linucb")]
+    LinUcb(LinUcbConfig),
+    /// The exact optimum of the scenario's model (pricing).
     Oracle {},
+    /// Greedy on the true expected immediate reward (recommendation).
+    MyopicOracle {},
 }
 
 impl PolicySpec {
@@ -101,7 +117,11 @@ impl PolicySpec {
             Self::EpsilonGreedy(_) => "epsilon_greedy".into(),
             Self::Ucb1(_) => "ucb1".into(),
             Self::QLearning(_) => "q_learning".into(),
+            Self::MostPopular {} => "most_popular".into(),
+            Self::Thompson {} => "thompson".into(),
+            Self::LinUcb(_) => "linucb".into(),
             Self::Oracle {} => "oracle".into(),
+            Self::MyopicOracle {} => "myopic_oracle".into(),
         }
     }
 

@@ -518,6 +518,29 @@ impl RecommendationModel {
         }
     }
 
+    /// [`expected_reward`](Self::expected_reward) of a slate of one item, in
+    /// closed form: the click probability is `σ((U − u_0)/τ)`.
+    pub fn expected_single(
+        &self,
+        item: usize,
+        pref: &[f32],
+        sensitivity: f32,
+        fatigue: &[f32],
+    ) -> f64 {
+        let c = &self.config.choice;
+        let u = f64::from(self.utility(item, pref, sensitivity, fatigue));
+        let click = 1.0 / (1.0 + (-(u - c.no_click_utility) / c.temperature).exp());
+        match self.config.reward {
+            RewardKind::SignedClick => 2.0 * click - 1.0,
+            RewardKind::Click => click,
+            RewardKind::Revenue => {
+                click
+                    * f64::from(self.purchase_probability(item, sensitivity))
+                    * f64::from(self.catalog.items[item].price)
+            }
+        }
+    }
+
     /// Draws a new shopper's segment, preference, sensitivity and patience.
     fn new_shopper(&self, rng: &mut Xoshiro256PlusPlus) -> (u16, Vec<f32>, f32, f32) {
         let u: f64 = rng.random();
@@ -905,7 +928,8 @@ impl RecommendationEnv {
         &self.model
     }
 
-    /// Each slot's shopper state, for oracles: (preference, sensitivity, fatigue).
+    /// Each slot's shopper state, for oracles and tests: (preference,
+    /// sensitivity, fatigue).
     pub fn shopper_states(&mut self) -> Vec<(Vec<f32>, f32, Vec<f32>)> {
         let n = self.model.config.concurrent_sessions as usize;
         let mut out = vec![(Vec::new(), 0.0, Vec::new()); n];
@@ -1082,6 +1106,23 @@ impl BatchEnv for RecommendationEnv {
         self.observations(&mut out.obs);
         out
     }
+
+    fn expected_rewards(&mut self, out: &mut Vec<f64>) -> bool {
+        let n_items = self.model.catalog.items.len();
+        out.clear();
+        out.resize(self.batch_size() * n_items, 0.0);
+        let model = &self.model;
+        let mut q = self
+            .world
+            .query::<(&Slot, &Preference, &PriceSensitivity, &Fatigue)>();
+        q.iter(&self.world).for_each(|(slot, pref, beta, fatigue)| {
+            let row = &mut out[slot.0 as usize * n_items..(slot.0 as usize + 1) * n_items];
+            for (item, value) in row.iter_mut().enumerate() {
+                *value = model.expected_single(item, &pref.0, beta.0, &fatigue.0);
+            }
+        });
+        true
+    }
 }
 
 #[cfg(test)]
@@ -1241,6 +1282,27 @@ mod tests {
         let mut a = RecommendationEnv::new(model.clone());
         let mut b = RecommendationEnv::new(model);
         shoplab_env::check::check_batch_determinism(&mut a, &mut b, 5, 6).unwrap();
+    }
+
+    #[test]
+    fn single_item_closed_form_matches_the_slate_formula() {
+        for reward in [
+            RewardKind::SignedClick,
+            RewardKind::Click,
+            RewardKind::Revenue,
+        ] {
+            let mut c = config();
+            c.reward = reward;
+            let model = c.validate(std::path::Path::new(".")).unwrap();
+            let mut env = RecommendationEnv::new(model.clone());
+            env.reset(9);
+            let (pref, beta, fatigue) = env.shopper_states().remove(0);
+            for item in 0..30 {
+                let slate = model.expected_reward(&[item], &pref, beta, &fatigue);
+                let single = model.expected_single(item, &pref, beta, &fatigue);
+                assert!((slate - single).abs() < 1e-5, "{reward:?} item {item}");
+            }
+        }
     }
 
     #[test]
