@@ -52,6 +52,8 @@ pub struct LinUcb {
     a_inv: Vec<f64>,
     /// `b_a`, one `dim` block per action.
     b: Vec<f64>,
+    /// `θ_a = A_a⁻¹ b_a`, kept up to date on every update.
+    theta: Vec<f64>,
     active: Vec<usize>,
     scores: Vec<f64>,
 }
@@ -92,6 +94,7 @@ impl LinUcb {
             dim,
             a_inv,
             b: vec![0.0; n_actions * dim],
+            theta: vec![0.0; n_actions * dim],
             active: Vec::new(),
             scores: vec![0.0; n_actions],
         })
@@ -107,15 +110,13 @@ impl LinUcb {
     fn mean_and_width(&self, a: usize, active: &[usize]) -> (f64, f64) {
         let d = self.dim;
         let a_inv = &self.a_inv[a * d * d..(a + 1) * d * d];
-        let b = &self.b[a * d..(a + 1) * d];
+        let theta = &self.theta[a * d..(a + 1) * d];
         let mut mean = 0.0;
         let mut width = 0.0;
         for &i in active {
-            // θ_i = Σ_j A⁻¹[i][j] b[j]
-            let row = &a_inv[i * d..(i + 1) * d];
-            mean += row.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+            mean += theta[i];
             for &j in active {
-                width += row[j];
+                width += a_inv[i * d + j];
             }
         }
         (mean, width.max(0.0))
@@ -176,6 +177,14 @@ impl Policy for LinUcb {
         }
         for &j in &self.active {
             self.b[a * d + j] += t.reward;
+        }
+        let b = &self.b[a * d..(a + 1) * d];
+        for (i, theta) in self.theta[a * d..(a + 1) * d].iter_mut().enumerate() {
+            *theta = a_inv[i * d..(i + 1) * d]
+                .iter()
+                .zip(b)
+                .map(|(x, y)| x * y)
+                .sum();
         }
     }
 }

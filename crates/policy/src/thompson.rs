@@ -8,7 +8,7 @@
 //! the harness offers it only where rewards are clicks or purchases.
 
 use crate::{Policy, Transition, argmax, top_k};
-use rand_distr::{Beta, Distribution};
+use rand_distr::{Distribution, Gamma};
 use shoplab_env::{
     Observation,
     seed::{SimRng, rng_from_seed},
@@ -19,8 +19,15 @@ use shoplab_env::{
 pub struct Thompson {
     successes: Vec<f64>,
     failures: Vec<f64>,
+    /// `Gamma(1 + s_a)` and `Gamma(1 + f_a)` of each action, rebuilt when its counts change.
+    gammas: Vec<(Gamma<f64>, Gamma<f64>)>,
     samples: Vec<f64>,
     rng: SimRng,
+}
+
+/// `Gamma(shape, 1)`; shapes here are always ≥ 1, so it always exists.
+fn gamma(shape: f64) -> Gamma<f64> {
+    Gamma::new(shape, 1.0).expect("shape ≥ 1 and scale 1 are valid")
 }
 
 impl Thompson {
@@ -29,20 +36,18 @@ impl Thompson {
         Self {
             successes: vec![0.0; n_actions],
             failures: vec![0.0; n_actions],
+            gammas: vec![(gamma(1.0), gamma(1.0)); n_actions],
             samples: vec![0.0; n_actions],
             rng: rng_from_seed(seed),
         }
     }
 
+    /// One posterior draw per action: `Beta(a, b) = X / (X + Y)` with
+    /// `X ~ Gamma(a)` and `Y ~ Gamma(b)` independent.
     fn sample(&mut self) {
-        for ((sample, &s), &f) in self
-            .samples
-            .iter_mut()
-            .zip(&self.successes)
-            .zip(&self.failures)
-        {
-            // Both parameters are ≥ 1, so the distribution always exists.
-            *sample = Beta::new(1.0 + s, 1.0 + f).map_or(0.5, |b| b.sample(&mut self.rng));
+        for (sample, (x, y)) in self.samples.iter_mut().zip(&self.gammas) {
+            let (x, y) = (x.sample(&mut self.rng), y.sample(&mut self.rng));
+            *sample = x / (x + y);
         }
     }
 
@@ -72,10 +77,13 @@ impl Policy for Thompson {
     }
 
     fn learn(&mut self, t: &Transition<'_>) {
+        let a = t.action;
         if t.reward > 0.0 {
-            self.successes[t.action] += 1.0;
+            self.successes[a] += 1.0;
+            self.gammas[a].0 = gamma(1.0 + self.successes[a]);
         } else {
-            self.failures[t.action] += 1.0;
+            self.failures[a] += 1.0;
+            self.gammas[a].1 = gamma(1.0 + self.failures[a]);
         }
     }
 }
