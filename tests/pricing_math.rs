@@ -5,7 +5,10 @@
 //! Guards issue #2 (foundation and dynamic pricing, end to end).
 
 use shoplab_env::{Env, Observation, seed::derive_seed};
-use shoplab_harness::{prepared::Prepared, runner, scenario, stats};
+use shoplab_harness::{
+    prepared::{EnvBox, Prepared},
+    runner, scenario, stats,
+};
 use shoplab_sim::{
     arrivals::ArrivalRate,
     population::{Population, Segment, Wtp},
@@ -127,7 +130,9 @@ fn simulated_oracle_return_matches_dp_value() {
     let prepared = Prepared::new(s, file).unwrap();
     let v = prepared.optimal_value().unwrap();
     let mut oracle = prepared.make_policy(0, 0).unwrap();
-    let mut env = prepared.make_env();
+    let EnvBox::Single(mut env) = prepared.make_env() else {
+        panic!("pricing is a single-session env");
+    };
     let returns: Vec<f64> = (0..4_000)
         .map(|e| {
             let (mut obs, _) = env.reset(derive_seed(99, "env", e));
