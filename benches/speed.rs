@@ -6,19 +6,25 @@
 //! 2. tabular Q-learning updates per second (discretising both observations
 //!    and applying the update; one core);
 //! 3. the speed-up of a 2-thread sweep of seeded pricing runs over 1 thread,
-//!    checking on the way that both give identical results.
+//!    checking on the way that both give identical results;
+//! 4. recommendation shopper-steps per second with a random policy (100
+//!    candidate items, `dim` 20, slates of 10, 1,000 concurrent sessions; one
+//!    core, the policy's slate draws included);
+//! 5. memory per concurrent shopper: the growth of the process's resident
+//!    memory when a 200,000-session recommendation world is built and reset.
 //!
 //! Each figure is the median of several repetitions, to damp the noise of a
 //! shared machine.
 
 use rand::RngExt;
-use shoplab_env::{Env, Observation, seed::rng_from_seed};
+use shoplab_env::{Env, Observation, batch::BatchEnv, seed::rng_from_seed};
 use shoplab_harness::{runner, scenario};
-use shoplab_policy::{Policy, Transition, tabular_q::TabularQ};
+use shoplab_policy::{Policy, Transition, random::UniformRandom, tabular_q::TabularQ};
 use shoplab_sim::{
     arrivals::ArrivalRate,
     population::{Segment, Wtp},
     pricing::{PricingConfig, PricingEnv},
+    recommendation::{RecommendationConfig, RecommendationEnv},
 };
 use std::{hint::black_box, path::Path, time::Instant};
 
@@ -144,6 +150,75 @@ fn sweep(
     (start.elapsed().as_secs_f64(), results)
 }
 
+/// A recommendation scenario of the benchmark's size.
+fn recommendation_config(sessions: u32) -> RecommendationConfig {
+    let file = Path::new("scenarios/recommendation.toml");
+    let parsed = scenario::read(file).expect("scenarios/recommendation.toml parses");
+    let mut config = parsed.recommendation.expect("a [recommendation] table");
+    config.n_items = 100;
+    config.dim = 20;
+    config.slate_size = 10;
+    config.concurrent_sessions = sessions;
+    config.ticks = 50;
+    config
+}
+
+/// Recommendation shopper-steps per second with a random policy, one core.
+fn recommendation_steps() -> f64 {
+    let config = recommendation_config(1_000);
+    let model = config
+        .validate(Path::new("."))
+        .expect("valid benchmark config");
+    let mut env = RecommendationEnv::new(model);
+    let mut policy = UniformRandom::new(100, 3);
+    let (n, k) = (env.batch_size(), env.slate_size());
+    let mut slates = vec![0; n * k];
+    let mut slate = Vec::new();
+    let rates: Vec<f64> = (0..7)
+        .map(|rep| {
+            let (mut obs, _) = env.reset(rep);
+            let start = Instant::now();
+            let mut steps = 0.0;
+            loop {
+                for (s, o) in obs.iter().enumerate() {
+                    policy.act_slate(o, k, 100, &mut slate);
+                    slates[s * k..(s + 1) * k].copy_from_slice(&slate);
+                }
+                let step = env.step(&slates);
+                steps += step.info[0];
+                obs = step.obs;
+                if step.episode_over {
+                    break;
+                }
+            }
+            steps / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(rates)
+}
+
+/// Resident memory of this process, in bytes (Linux; None elsewhere).
+fn resident_bytes() -> Option<f64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096.0)
+}
+
+/// Bytes of resident memory per concurrent shopper: world, components,
+/// per-shopper buffers and the observations handed to the policy.
+fn memory_per_shopper() -> Option<f64> {
+    let sessions = 200_000;
+    let model = recommendation_config(sessions)
+        .validate(Path::new("."))
+        .expect("valid benchmark config");
+    let before = resident_bytes()?;
+    let mut env = RecommendationEnv::new(model);
+    let (obs, _) = env.reset(1);
+    let after = resident_bytes()?;
+    black_box(&obs);
+    Some((after - before) / f64::from(sessions))
+}
+
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("shoplab speed benchmark ({cores} cores available; medians of repeated runs)");
@@ -159,6 +234,8 @@ fn main() {
         "tabular Q-learning updates per second (1 core):          {:.1} million",
         updates / 1e6
     );
+
+    let memory = memory_per_shopper();
 
     let file = Path::new("scenarios/pricing.toml");
     let mut parsed = scenario::read(file).expect("scenarios/pricing.toml parses");
@@ -181,4 +258,16 @@ fn main() {
         "sweep of {runs} pricing runs × 1,000 episodes: 1 thread {t1:.2} s, 2 threads {t2:.2} s, speed-up {:.2}× (identical results)",
         t1 / t2
     );
+
+    let rec = recommendation_steps();
+    println!(
+        "recommendation: shopper-steps per second, random policy, 100 items, dim 20, slate 10 (1 core): {:.2} million",
+        rec / 1e6
+    );
+    match memory {
+        Some(bytes) => println!(
+            "recommendation: memory per concurrent shopper (200,000 sessions, dim 20, 10 topics): {bytes:.0} bytes"
+        ),
+        None => println!("recommendation: memory per shopper not measured (no /proc/self/statm)"),
+    }
 }

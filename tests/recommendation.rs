@@ -1,0 +1,255 @@
+//! The recommendation scenarios end to end: learning bandits against random
+//! and the myopic oracle, the long-term clickbait scenario, determinism across
+//! thread counts, and bad input.
+//!
+//! Guards issue #3 (personalised recommendation). The statistical checks run
+//! the shipped scenario files with fewer seeds and sessions, so they finish in
+//! seconds; the intervals compared are the harness's 95% bootstrap intervals.
+
+mod common;
+
+use common::{TempDir, run_dirs, run_scenario, shoplab};
+use shoplab_harness::{
+    prepared::Prepared,
+    report::{self, Report},
+    runner, scenario,
+};
+use std::path::Path;
+
+/// Runs a shipped scenario with `seeds` seeds, `sessions` concurrent sessions
+/// and only the policies named, returning its report.
+fn shrunk(file: &str, seeds: u64, sessions: u32, episodes: Option<u32>, keep: &[&str]) -> Report {
+    let path = Path::new(file);
+    let mut s = scenario::read(path).unwrap();
+    s.run.seeds = (1..=seeds).collect();
+    if let Some(e) = episodes {
+        s.run.episodes = e;
+    }
+    s.recommendation.as_mut().unwrap().concurrent_sessions = sessions;
+    s.policies
+        .retain(|p| keep.contains(&p.base_name().as_str()));
+    assert_eq!(
+        s.policies.len(),
+        keep.len(),
+        "the scenario lists every policy kept"
+    );
+    let prepared = Prepared::new(s, path).unwrap();
+    let results = runner::run_all(&prepared, &|_| {});
+    assert!(results.iter().all(|r| r.failure.is_none()));
+    report::build(&prepared, &results)
+}
+
+fn interval(report: &Report, name: &str) -> (f64, f64) {
+    let e = report
+        .summaries
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.final_return)
+        .unwrap();
+    (e.low, e.high)
+}
+
+#[test]
+fn learning_bandits_beat_random_and_the_myopic_oracle_beats_them() {
+    let bandits = ["epsilon_greedy", "ucb1", "thompson", "linucb"];
+    let mut keep = vec!["random", "myopic_oracle"];
+    keep.extend(bandits);
+    let report = shrunk("scenarios/recommendation.toml", 4, 100, Some(20), &keep);
+    let random = interval(&report, "random");
+    let oracle = interval(&report, "myopic_oracle");
+    for bandit in bandits {
+        let b = interval(&report, bandit);
+        assert!(
+            b.0 > random.1,
+            "{bandit} {b:?} does not clear random {random:?}"
+        );
+        assert!(
+            oracle.0 > b.1,
+            "the oracle {oracle:?} does not clear {bandit} {b:?}"
+        );
+    }
+}
+
+#[test]
+fn q_learning_beats_the_myopic_oracle_when_clickbait_shortens_sessions() {
+    let report = shrunk(
+        "scenarios/recommendation-longterm.toml",
+        4,
+        100,
+        None,
+        &["q_learning", "myopic_oracle"],
+    );
+    let q = interval(&report, "q_learning");
+    let oracle = interval(&report, "myopic_oracle");
+    assert!(
+        q.0 > oracle.1,
+        "Q-learning {q:?} vs myopic oracle {oracle:?}"
+    );
+    // The oracle clicks more per step but its sessions are far shorter.
+    let ratio = |name: &str, ratio: &str| {
+        let i = report.ratio_names.iter().position(|&r| r == ratio).unwrap();
+        report
+            .summaries
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .final_ratios[i]
+    };
+    assert!(ratio("myopic_oracle", "ctr") > ratio("q_learning", "ctr"));
+    assert!(ratio("q_learning", "session_length") > 2.0 * ratio("myopic_oracle", "session_length"));
+}
+
+/// A small recommendation scenario for the command-line tests.
+fn small_text() -> String {
+    std::fs::read_to_string("scenarios/recommendation.toml")
+        .unwrap()
+        .replace(
+            "seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]",
+            "seeds = [1, 2, 3]",
+        )
+        .replace("episodes = 40", "episodes = 4")
+        .replace("concurrent_sessions = 200", "concurrent_sessions = 40")
+        .replace("ticks = 100", "ticks = 15")
+        .replace("name = \"recommendation\"", "name = \"small-rec\"")
+}
+
+#[test]
+fn same_seed_same_bytes_with_any_thread_count() {
+    let tmp = TempDir::new("rec-repro");
+    let file = tmp.path().join("small-rec.toml");
+    std::fs::write(&file, small_text()).unwrap();
+    let results = tmp.path().join("results");
+    for threads in ["1", "2"] {
+        let out = run_scenario(&file, &results, &[("RAYON_NUM_THREADS", threads)]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dirs = run_dirs(&results, "small-rec");
+    assert_eq!(dirs.len(), 2);
+    for name in ["episodes.csv", "summary.csv", "curves.csv", "runs.csv"] {
+        assert!(
+            std::fs::read(dirs[0].join(name)).unwrap()
+                == std::fs::read(dirs[1].join(name)).unwrap(),
+            "{name} differs between thread counts"
+        );
+    }
+    let summary = std::fs::read_to_string(dirs[0].join("summary.csv")).unwrap();
+    for column in [
+        "final_ctr",
+        "final_purchases_per_session",
+        "final_revenue_per_session",
+        "final_session_length",
+    ] {
+        assert!(
+            summary.lines().next().unwrap().contains(column),
+            "no {column}"
+        );
+    }
+    let out = shoplab(&["reproduce", dirs[0].to_str().unwrap(), "--quiet"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Runs `text` and returns the one-line error, checking nothing was written.
+fn refused(text: &str, extra: &[(&str, &str)]) -> String {
+    let tmp = TempDir::new("rec-bad");
+    for (name, content) in extra {
+        std::fs::write(tmp.path().join(name), content).unwrap();
+    }
+    let file = tmp.path().join("bad.toml");
+    std::fs::write(&file, text).unwrap();
+    let results = tmp.path().join("results");
+    let out = run_scenario(&file, &results, &[]);
+    assert!(!out.status.success(), "accepted:\n{text}");
+    assert!(!results.exists(), "something was written under results/");
+    let message = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(message.contains("bad.toml"), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+    message
+}
+
+fn with(from: &str, to: &str) -> String {
+    let base = small_text();
+    assert!(base.contains(from), "fixture lacks {from:?}");
+    base.replacen(from, to, 1)
+}
+
+fn assert_names(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(message.contains(part), "{part:?} not in: {message}");
+    }
+}
+
+#[test]
+fn bad_recommendation_input_is_refused() {
+    let m = refused(&with("slate_size = 1", "slate_size = 101"), &[]);
+    assert_names(&m, &["recommendation.slate_size"]);
+    let m = refused(&with("dim = 20", "dim = 0"), &[]);
+    assert_names(&m, &["recommendation.dim", "between 1 and"]);
+    let m = refused(&with("history_len = 3", "history_len = 12"), &[]);
+    assert_names(&m, &["recommendation.history_len", "between 0 and 8"]);
+    let m = refused(&with("topic = 6", "topic = 60"), &[]);
+    assert_names(&m, &["recommendation.segments[2].topic"]);
+    let m = refused(&with("kind = \"myopic_oracle\"", "kind = \"oracle\""), &[]);
+    assert_names(&m, &["policies[7]", "only available in pricing"]);
+}
+
+#[test]
+fn items_csv_is_read_and_its_errors_name_row_and_column() {
+    let header: String = (0..20).map(|j| format!(",f{j}")).collect();
+    let row = |topic: u32, quality: &str| {
+        let features: String = (0..20)
+            .map(|j| if j == topic as usize { ",1" } else { ",0" })
+            .collect();
+        format!("{topic},1.5,{quality},0{features}\n")
+    };
+    let mut good = format!("topic,price,quality,clickbait{header}\n");
+    for i in 0..12 {
+        good.push_str(&row(i % 7, "0.2"));
+    }
+    let text = with(
+        "[recommendation.catalog]",
+        "[recommendation.catalog]\npath = \"items.csv\"",
+    );
+
+    // A well-formed file runs, and the run folder keeps working from anywhere.
+    let tmp = TempDir::new("rec-csv");
+    std::fs::write(tmp.path().join("items.csv"), &good).unwrap();
+    let file = tmp.path().join("csv-rec.toml");
+    std::fs::write(
+        &file,
+        text.replace("name = \"small-rec\"", "name = \"csv-rec\""),
+    )
+    .unwrap();
+    let results = tmp.path().join("results");
+    let out = run_scenario(&file, &results, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let m = refused(&text, &[]);
+    assert_names(
+        &m,
+        &["recommendation.catalog.path", "items.csv", "cannot read"],
+    );
+    let mut bad = good.clone();
+    bad.push_str(&row(2, "high"));
+    let m = refused(&text, &[("items.csv", &bad)]);
+    assert_names(
+        &m,
+        &["row 14, column `quality`", "expected a finite number"],
+    );
+    let m = refused(
+        &text,
+        &[("items.csv", "topic,price,quality,clickbait,f0\n0,1,0,0,1\n")],
+    );
+    assert_names(&m, &["missing column `f1`"]);
+}
