@@ -239,14 +239,14 @@ fn main() {
 
     let file = Path::new("scenarios/pricing.toml");
     let mut parsed = scenario::read(file).expect("scenarios/pricing.toml parses");
-    parsed.run.episodes = 1_000;
+    parsed.run.episodes = 3_000;
     parsed.run.seeds = (1..=16).collect();
     let prepared = shoplab_harness::prepared::Prepared::new(parsed, file)
         .expect("scenarios/pricing.toml is valid");
     let runs = prepared.names.len() * prepared.scenario.run.seeds.len();
     let mut one = Vec::new();
     let mut two = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let (t1, r1) = sweep(&prepared, 1);
         let (t2, r2) = sweep(&prepared, 2);
         assert_eq!(r1, r2, "results must not depend on the thread count");
@@ -255,7 +255,7 @@ fn main() {
     }
     let (t1, t2) = (median(one), median(two));
     println!(
-        "sweep of {runs} pricing runs × 1,000 episodes: 1 thread {t1:.2} s, 2 threads {t2:.2} s, speed-up {:.2}× (identical results)",
+        "sweep of {runs} pricing runs × 3,000 episodes: 1 thread {t1:.2} s, 2 threads {t2:.2} s, speed-up {:.2}× (identical results)",
         t1 / t2
     );
 
