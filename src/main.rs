@@ -280,6 +280,9 @@ fn print_summary(report: &Report) {
     for (policy, seed, reason) in &report.failures {
         println!("FAILED {policy} seed {seed}: {reason}");
     }
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
 }
 
 fn print_footer(finished: &Finished) {

@@ -169,6 +169,7 @@ struct Manifest<'a> {
     threads: usize,
     run_seconds: f64,
     failures: Vec<String>,
+    warnings: &'a [String],
     csv_files: Vec<ManifestFile>,
     charts: Vec<String>,
     reproduce: String,
@@ -252,6 +253,7 @@ fn write_folder(
             .iter()
             .map(|(p, s, r)| format!("{p} seed {s}: {r}"))
             .collect(),
+        warnings: &tables.report.warnings,
         csv_files: manifest_files,
         charts,
         reproduce: format!("shoplab reproduce {}", dir.display()),

@@ -238,6 +238,14 @@ impl Prepared {
         }
     }
 
+    /// Steps in a batch episode, for batched scenarios.
+    pub fn episode_ticks(&self) -> Option<u32> {
+        match &self.family {
+            Family::Pricing { .. } => None,
+            Family::Recommendation { model } => Some(model.config().ticks),
+        }
+    }
+
     /// What an episode's return measures, for reports.
     pub fn return_label(&self) -> &'static str {
         match self.family {

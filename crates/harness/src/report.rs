@@ -92,6 +92,8 @@ pub struct Report {
     pub tables: Vec<PolicyTable>,
     /// Failed runs: policy name, seed, reason.
     pub failures: Vec<(String, u64, String)>,
+    /// Warnings about how far the estimates can be trusted.
+    pub warnings: Vec<String>,
 }
 
 /// Summarises run results.
@@ -230,7 +232,25 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
             });
         }
     }
+    let mut warnings = Vec::new();
+    if let (Some(ticks), Some(i)) = (
+        prepared.episode_ticks(),
+        prepared.ratios().iter().position(|r| r.name == "session_length"),
+    ) {
+        for s in &summaries {
+            let length = s.final_ratios[i];
+            if length.is_nan() || length > f64::from(ticks) / 3.0 {
+                warnings.push(format!(
+                    "{}: sessions last {length:.1} steps on average, more than a third of the \
+                     {ticks} ticks of an episode, so reward per session rests on few completed \
+                     sessions; raise `ticks`",
+                    s.name
+                ));
+            }
+        }
+    }
     Report {
+        warnings,
         scenario: prepared.scenario.name.clone(),
         confidence: run.confidence,
         optimal_value: optimal,
