@@ -103,9 +103,7 @@ impl NChain {
                     suggested_bins: n,
                 }],
             },
-            actions: ActionSpace {
-                labels: vec!["forward".into(), "back".into()],
-            },
+            actions: ActionSpace::labelled(vec!["forward".into(), "back".into()]),
             state: 0,
             t: 0,
             rng: rng_from_seed(0),

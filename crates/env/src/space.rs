@@ -48,12 +48,32 @@ impl ObservationSpace {
 pub struct ActionSpace {
     /// What the action means, for reports (`price 2.00`).
     pub labels: Vec<String>,
+    /// A category per action that learners may generalise over (an item's
+    /// topic), `0..n_categories`; empty when actions have none.
+    pub categories: Vec<u32>,
 }
 
 impl ActionSpace {
     /// Number of actions.
     pub fn n(&self) -> usize {
         self.labels.len()
+    }
+
+    /// Actions described by their labels alone.
+    pub fn labelled(labels: Vec<String>) -> Self {
+        Self {
+            labels,
+            categories: Vec::new(),
+        }
+    }
+
+    /// Number of action categories (0 without categories).
+    pub fn n_categories(&self) -> usize {
+        self.categories
+            .iter()
+            .map(|&c| c as usize + 1)
+            .max()
+            .unwrap_or(0)
     }
 }
 

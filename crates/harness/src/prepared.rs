@@ -336,7 +336,7 @@ impl Prepared {
             (PolicySpec::Ucb1(c), _) => Box::new(Ucb1::new(*c, n)?),
             (PolicySpec::QLearning(c), _) => Box::new(TabularQ::new(c.clone(), space, n, seed)?),
             (PolicySpec::MostPopular {}, _) => Box::new(MostPopular::new(n)),
-            (PolicySpec::LinUcb(c), _) => Box::new(LinUcb::new(c, space, n)?),
+            (PolicySpec::LinUcb(c), _) => Box::new(LinUcb::new(c, space, env.action_space())?),
             (PolicySpec::Thompson {}, Family::Recommendation { .. }) => {
                 Box::new(Thompson::new(n, seed))
             }

@@ -235,7 +235,10 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
     let mut warnings = Vec::new();
     if let (Some(ticks), Some(i)) = (
         prepared.episode_ticks(),
-        prepared.ratios().iter().position(|r| r.name == "session_length"),
+        prepared
+            .ratios()
+            .iter()
+            .position(|r| r.name == "session_length"),
     ) {
         for s in &summaries {
             let length = s.final_ratios[i];

@@ -1,24 +1,42 @@
-//! LinUCB with disjoint linear models (Li, Chu, Langford and Schapire, 2010,
-//! Algorithm 1): contextual bandits for personalised recommendation.
+//! LinUCB (Li, Chu, Langford and Schapire, 2010): contextual bandits for
+//! personalised recommendation.
 //!
-//! The context `x` is the observation's one-hot encoding (each binned feature
-//! with more than one bin, plus a bias term), so the model learns how each
-//! observable trait of a shopper — segment, last topic clicked — shifts each
-//! action's expected reward. Per action `a` it keeps `A_a = I + Σ x xᵀ` (as its
-//! inverse, updated by Sherman–Morrison) and `b_a = Σ r x`, and scores
+//! The shopper context `x` is the observation's one-hot encoding (each binned
+//! feature with more than one bin, plus a bias term). Two models:
+//!
+//! - `features = "shopper_x_item"` (the default): one linear model shared by
+//!   all actions over `φ(x, a) = (x ⊗ onehot(category_a)) ⊕ onehot(a)` — the
+//!   interactions of each shopper trait (segment, last topic clicked) with the
+//!   item's category (its topic), which generalise across the items of a
+//!   topic, plus a per-item intercept for what is particular to the item;
+//! - `features = "shopper"`: disjoint models, one per action over `x`
+//!   (Algorithm 1 of the paper).
+//!
+//! Each model keeps `A = I + Σ φ φᵀ` as its inverse (Sherman–Morrison) and
+//! `θ = A⁻¹ Σ r φ`, and scores
 //!
 //! ```text
-//! p_a = θ_aᵀ x + α · sqrt(xᵀ A_a⁻¹ x),   θ_a = A_a⁻¹ b_a
+//! p_a = θᵀ φ(x, a) + α · sqrt(φ(x, a)ᵀ A⁻¹ φ(x, a))
 //! ```
 //!
-//! taking the best action (the `k` best for a slate). With one-hot contexts
-//! every product touches only the few active entries, so a score costs
-//! O(m²) for m active features.
+//! taking the best action (the `k` best for a slate). Every `φ` is one-hot, so
+//! a score reads only the few active entries: O(m²) for m active features. An
+//! update costs O(d²) for the model's dimension d.
 
 use crate::{Policy, PolicyError, Transition, argmax, top_k};
 use serde::{Deserialize, Serialize};
-use shoplab_env::{Discretiser, Observation, ObservationSpace};
+use shoplab_env::{ActionSpace, Discretiser, Observation, ObservationSpace};
 use std::collections::BTreeMap;
+
+/// Which features the linear model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinUcbFeatures {
+    /// One shared model over shopper traits × item category, plus item intercepts.
+    ShopperXItem,
+    /// One model per action over the shopper traits.
+    Shopper,
+}
 
 /// Settings of [`LinUcb`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +44,8 @@ use std::collections::BTreeMap;
 pub struct LinUcbConfig {
     /// Exploration weight α, ≥ 0.
     pub alpha: f64,
+    /// The features of the model.
+    pub features: LinUcbFeatures,
     /// Bins per feature for the context, overriding the env's suggestions.
     pub bins: BTreeMap<String, usize>,
 }
@@ -34,36 +54,109 @@ impl Default for LinUcbConfig {
     fn default() -> Self {
         Self {
             alpha: 1.0,
+            features: LinUcbFeatures::ShopperXItem,
             bins: BTreeMap::new(),
         }
     }
 }
 
-/// Largest context dimension.
-const MAX_CONTEXT: usize = 512;
+/// Largest model dimension.
+const MAX_DIM: usize = 1_024;
 
-/// The disjoint LinUCB bandit.
+/// A linear model in `dim` dimensions over one-hot feature vectors.
+#[derive(Debug, Clone)]
+struct OneHotRidge {
+    dim: usize,
+    /// `A⁻¹`, row-major (symmetric).
+    a_inv: Vec<f64>,
+    /// `θ = A⁻¹ b`.
+    theta: Vec<f64>,
+    /// Scratch for `A⁻¹ φ`.
+    u: Vec<f64>,
+}
+
+impl OneHotRidge {
+    fn new(dim: usize) -> Self {
+        let mut a_inv = vec![0.0; dim * dim];
+        for i in 0..dim {
+            a_inv[i * dim + i] = 1.0;
+        }
+        Self {
+            dim,
+            a_inv,
+            theta: vec![0.0; dim],
+            u: vec![0.0; dim],
+        }
+    }
+
+    /// `θᵀφ` and `φᵀA⁻¹φ` for the one-hot `φ` with entries `active`.
+    fn mean_and_width(&self, active: &[usize]) -> (f64, f64) {
+        let mut mean = 0.0;
+        let mut width = 0.0;
+        for &i in active {
+            mean += self.theta[i];
+            for &j in active {
+                width += self.a_inv[i * self.dim + j];
+            }
+        }
+        (mean, width.max(0.0))
+    }
+
+    /// Adds `(φ, r)`: with `u = A⁻¹φ` and `s = φᵀu`, Sherman–Morrison gives
+    /// `A⁻¹ ← A⁻¹ − u uᵀ/(1 + s)`, and then `θ ← θ + u (r − θᵀφ)/(1 + s)`.
+    fn update(&mut self, active: &[usize], reward: f64) {
+        let d = self.dim;
+        self.u.iter_mut().for_each(|x| *x = 0.0);
+        for &j in active {
+            // A⁻¹ is symmetric: column j is row j.
+            for (ui, a) in self.u.iter_mut().zip(&self.a_inv[j * d..(j + 1) * d]) {
+                *ui += a;
+            }
+        }
+        let s: f64 = active.iter().map(|&j| self.u[j]).sum();
+        let prediction: f64 = active.iter().map(|&j| self.theta[j]).sum();
+        let denominator = 1.0 + s;
+        for i in 0..d {
+            let ui = self.u[i];
+            if ui == 0.0 {
+                continue;
+            }
+            let scale = ui / denominator;
+            for (cell, uj) in self.a_inv[i * d..(i + 1) * d].iter_mut().zip(&self.u) {
+                *cell -= scale * uj;
+            }
+        }
+        let step = (reward - prediction) / denominator;
+        for (t, ui) in self.theta.iter_mut().zip(&self.u) {
+            *t += ui * step;
+        }
+    }
+}
+
+/// The LinUCB bandit.
 #[derive(Debug)]
 pub struct LinUcb {
     alpha: f64,
     discretiser: Discretiser,
-    dim: usize,
-    /// `A_a⁻¹`, row-major, one `dim × dim` block per action.
-    a_inv: Vec<f64>,
-    /// `b_a`, one `dim` block per action.
-    b: Vec<f64>,
-    /// `θ_a = A_a⁻¹ b_a`, kept up to date on every update.
-    theta: Vec<f64>,
+    /// Context length: one-hot entries plus the bias.
+    context_len: usize,
+    /// Each action's category (all 0 without categories) and their count.
+    categories: Vec<u32>,
+    n_categories: usize,
+    /// The shared model (`shopper_x_item`) or one model per action (`shopper`).
+    models: Vec<OneHotRidge>,
+    shared: bool,
+    context: Vec<usize>,
     active: Vec<usize>,
     scores: Vec<f64>,
 }
 
 impl LinUcb {
-    /// A LinUCB over `n_actions` actions with contexts from `space`.
+    /// A LinUCB over the actions of `actions` with contexts from `space`.
     pub fn new(
         config: &LinUcbConfig,
         space: &ObservationSpace,
-        n_actions: usize,
+        actions: &ActionSpace,
     ) -> Result<Self, PolicyError> {
         if !(config.alpha.is_finite() && config.alpha >= 0.0) {
             return Err(PolicyError::invalid(
@@ -75,59 +168,81 @@ impl LinUcb {
             config.bins.iter().map(|(k, v)| (k.clone(), *v)).collect();
         let discretiser = Discretiser::new(space, &overrides, usize::MAX)
             .map_err(|e| PolicyError::invalid("bins", e.to_string()))?;
-        let dim = discretiser.one_hot_len() + 1;
-        if dim > MAX_CONTEXT {
+        let n = actions.n();
+        let context_len = discretiser.one_hot_len() + 1;
+        let (categories, n_categories) = if actions.categories.len() == n {
+            (actions.categories.clone(), actions.n_categories())
+        } else {
+            (vec![0; n], 1)
+        };
+        let shared = config.features == LinUcbFeatures::ShopperXItem;
+        let dim = if shared {
+            context_len * n_categories + n
+        } else {
+            context_len
+        };
+        if dim > MAX_DIM {
             return Err(PolicyError::invalid(
-                "bins",
-                format!("the context has {dim} dimensions, more than the limit of {MAX_CONTEXT}"),
+                "features",
+                format!(
+                    "the model has {dim} dimensions, more than the limit of {MAX_DIM} \
+                     (use fewer bins, or features = \"shopper\")"
+                ),
             ));
         }
-        let mut a_inv = vec![0.0; n_actions * dim * dim];
-        for block in a_inv.chunks_mut(dim * dim) {
-            for i in 0..dim {
-                block[i * dim + i] = 1.0;
-            }
-        }
+        let models = if shared {
+            vec![OneHotRidge::new(dim)]
+        } else {
+            vec![OneHotRidge::new(dim); n]
+        };
         Ok(Self {
             alpha: config.alpha,
             discretiser,
-            dim,
-            a_inv,
-            b: vec![0.0; n_actions * dim],
-            theta: vec![0.0; n_actions * dim],
+            context_len,
+            categories,
+            n_categories,
+            models,
+            shared,
+            context: Vec::new(),
             active: Vec::new(),
-            scores: vec![0.0; n_actions],
+            scores: vec![0.0; n],
         })
     }
 
-    /// Active context entries: the one-hot positions and the bias (last).
-    fn context(&mut self, obs: &Observation) {
-        self.discretiser.one_hot(&obs.features, &mut self.active);
-        self.active.push(self.dim - 1);
+    /// The shopper context of `obs`: active one-hot entries and the bias (last).
+    fn read_context(
+        discretiser: &Discretiser,
+        context_len: usize,
+        obs: &Observation,
+        out: &mut Vec<usize>,
+    ) {
+        discretiser.one_hot(&obs.features, out);
+        out.push(context_len - 1);
     }
 
-    /// `θ_aᵀ x` and `xᵀ A_a⁻¹ x` for the one-hot context with entries `active`.
-    fn mean_and_width(&self, a: usize, active: &[usize]) -> (f64, f64) {
-        let d = self.dim;
-        let a_inv = &self.a_inv[a * d * d..(a + 1) * d * d];
-        let theta = &self.theta[a * d..(a + 1) * d];
-        let mut mean = 0.0;
-        let mut width = 0.0;
-        for &i in active {
-            mean += theta[i];
-            for &j in active {
-                width += a_inv[i * d + j];
-            }
+    /// The model of action `a` and the active entries of `φ(x, a)` in it.
+    fn features_of(&self, a: usize, context: &[usize], active: &mut Vec<usize>) -> usize {
+        active.clear();
+        if self.shared {
+            let c = self.categories[a] as usize;
+            active.extend(context.iter().map(|&i| i * self.n_categories + c));
+            active.push(self.context_len * self.n_categories + a);
+            0
+        } else {
+            active.extend_from_slice(context);
+            a
         }
-        (mean, width.max(0.0))
     }
 
     fn score(&mut self, obs: &Observation) {
-        self.context(obs);
+        Self::read_context(&self.discretiser, self.context_len, obs, &mut self.context);
+        let mut active = std::mem::take(&mut self.active);
         for a in 0..self.scores.len() {
-            let (mean, width) = self.mean_and_width(a, &self.active);
+            let model = self.features_of(a, &self.context, &mut active);
+            let (mean, width) = self.models[model].mean_and_width(&active);
             self.scores[a] = mean + self.alpha * width.sqrt();
         }
+        self.active = active;
     }
 }
 
@@ -143,49 +258,29 @@ impl Policy for LinUcb {
     }
 
     fn greedy(&self, obs: &Observation) -> usize {
+        let mut context = Vec::new();
+        Self::read_context(&self.discretiser, self.context_len, obs, &mut context);
         let mut active = Vec::new();
-        self.discretiser.one_hot(&obs.features, &mut active);
-        active.push(self.dim - 1);
         let means: Vec<f64> = (0..self.scores.len())
-            .map(|a| self.mean_and_width(a, &active).0)
+            .map(|a| {
+                let model = self.features_of(a, &context, &mut active);
+                self.models[model].mean_and_width(&active).0
+            })
             .collect();
         argmax(&means)
     }
 
-    /// Sherman–Morrison: `A⁻¹ ← A⁻¹ − (A⁻¹x)(A⁻¹x)ᵀ / (1 + xᵀA⁻¹x)` (A⁻¹ is
-    /// symmetric), and `b ← b + r x`.
     fn learn(&mut self, t: &Transition<'_>) {
-        self.context(t.obs);
-        let d = self.dim;
-        let a = t.action;
-        let a_inv = &mut self.a_inv[a * d * d..(a + 1) * d * d];
-        let mut u = vec![0.0; d];
-        for &j in &self.active {
-            for (i, ui) in u.iter_mut().enumerate() {
-                *ui += a_inv[i * d + j];
-            }
-        }
-        let denominator = 1.0 + self.active.iter().map(|&j| u[j]).sum::<f64>();
-        for i in 0..d {
-            if u[i] == 0.0 {
-                continue;
-            }
-            let scale = u[i] / denominator;
-            for (cell, uj) in a_inv[i * d..(i + 1) * d].iter_mut().zip(&u) {
-                *cell -= scale * uj;
-            }
-        }
-        for &j in &self.active {
-            self.b[a * d + j] += t.reward;
-        }
-        let b = &self.b[a * d..(a + 1) * d];
-        for (i, theta) in self.theta[a * d..(a + 1) * d].iter_mut().enumerate() {
-            *theta = a_inv[i * d..(i + 1) * d]
-                .iter()
-                .zip(b)
-                .map(|(x, y)| x * y)
-                .sum();
-        }
+        Self::read_context(
+            &self.discretiser,
+            self.context_len,
+            t.obs,
+            &mut self.context,
+        );
+        let mut active = std::mem::take(&mut self.active);
+        let model = self.features_of(t.action, &self.context, &mut active);
+        self.models[model].update(&active, t.reward);
+        self.active = active;
     }
 }
 
@@ -206,28 +301,40 @@ mod tests {
                 suggested_bins: 2,
             }],
         };
-        let mut bandit = LinUcb::new(&LinUcbConfig::default(), &space, 3).unwrap();
-        let reward = |segment: usize, action: usize| match (segment, action) {
-            (0, 0) | (1, 2) => 1.0,
-            _ => 0.0,
+        // Each action in a category of its own, so shopper × category
+        // interactions can tell the segments' favourites apart.
+        let actions = ActionSpace {
+            labels: vec!["a".into(), "b".into(), "c".into()],
+            categories: vec![0, 1, 2],
         };
-        for step in 0..600 {
-            let segment = step % 2;
-            let obs = Observation {
-                features: vec![segment as f32],
+        for features in [LinUcbFeatures::ShopperXItem, LinUcbFeatures::Shopper] {
+            let config = LinUcbConfig {
+                features,
+                ..LinUcbConfig::default()
             };
-            let action = bandit.act(&obs);
-            bandit.learn(&Transition {
-                obs: &obs,
-                action,
-                reward: reward(segment, action),
-                next_obs: &obs,
-                terminated: false,
-                truncated: false,
-            });
+            let mut bandit = LinUcb::new(&config, &space, &actions).unwrap();
+            let reward = |segment: usize, action: usize| match (segment, action) {
+                (0, 0) | (1, 2) => 1.0,
+                _ => 0.0,
+            };
+            for step in 0..600 {
+                let segment = step % 2;
+                let obs = Observation {
+                    features: vec![segment as f32],
+                };
+                let action = bandit.act(&obs);
+                bandit.learn(&Transition {
+                    obs: &obs,
+                    action,
+                    reward: reward(segment, action),
+                    next_obs: &obs,
+                    terminated: false,
+                    truncated: false,
+                });
+            }
+            let at = |s: f32| bandit.greedy(&Observation { features: vec![s] });
+            assert_eq!(at(0.0), 0, "{features:?}");
+            assert_eq!(at(1.0), 2, "{features:?}");
         }
-        let at = |s: f32| bandit.greedy(&Observation { features: vec![s] });
-        assert_eq!(at(0.0), 0);
-        assert_eq!(at(1.0), 2);
     }
 }

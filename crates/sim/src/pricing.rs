@@ -307,9 +307,8 @@ impl PricingEnv {
                 },
             ],
         };
-        let actions = ActionSpace {
-            labels: config.price_grid.iter().map(|p| format!("{p}")).collect(),
-        };
+        let actions =
+            ActionSpace::labelled(config.price_grid.iter().map(|p| format!("{p}")).collect());
         Self {
             model,
             world,

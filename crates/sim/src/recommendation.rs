@@ -914,6 +914,7 @@ impl RecommendationEnv {
             space: ObservationSpace { features },
             actions: ActionSpace {
                 labels: (0..n_items).map(|i| format!("item {i}")).collect(),
+                categories: catalog.items.iter().map(|i| i.topic).collect(),
             },
             model,
             world,
