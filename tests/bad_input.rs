@@ -5,26 +5,7 @@
 
 mod common;
 
-use common::{TempDir, run_scenario, shoplab, small_pricing};
-
-/// Runs `text` as a scenario and returns the error message, checking that
-/// the run failed and wrote nothing.
-fn refused(text: &str) -> String {
-    let tmp = TempDir::new("bad");
-    let file = tmp.path().join("bad.toml");
-    std::fs::write(&file, text).unwrap();
-    let results = tmp.path().join("results");
-    let out = run_scenario(&file, &results, &[]);
-    assert!(!out.status.success(), "accepted:\n{text}");
-    assert!(!results.exists(), "something was written under results/");
-    let message = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        message.contains("bad.toml"),
-        "the file is not named: {message}"
-    );
-    assert_eq!(message.trim().lines().count(), 1, "one message: {message}");
-    message
-}
+use common::{assert_names, refused, shoplab, small_pricing};
 
 fn with(from: &str, to: &str) -> String {
     let base = small_pricing("bad", 10);
@@ -32,27 +13,21 @@ fn with(from: &str, to: &str) -> String {
     base.replacen(from, to, 1)
 }
 
-fn assert_names(message: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(message.contains(part), "{part:?} not in: {message}");
-    }
-}
-
 #[test]
 fn unknown_key() {
-    let m = refused(&with("cost = 0.4", "cost = 0.4\ncolour = \"red\""));
+    let m = refused(&with("cost = 0.4", "cost = 0.4\ncolour = \"red\""), &[]);
     assert_names(&m, &["pricing", "unknown field `colour`"]);
 }
 
 #[test]
 fn wrong_type() {
-    let m = refused(&with("horizon = 8", "horizon = \"eight\""));
+    let m = refused(&with("horizon = 8", "horizon = \"eight\""), &[]);
     assert_names(&m, &["pricing.horizon", "invalid type"]);
 }
 
 #[test]
 fn negative_inventory() {
-    let m = refused(&with("inventory = 12", "inventory = -5"));
+    let m = refused(&with("inventory = 12", "inventory = -5"), &[]);
     assert_names(
         &m,
         &["pricing.inventory", "must be a whole number ≥ 0 (found -5)"],
@@ -61,84 +36,97 @@ fn negative_inventory() {
 
 #[test]
 fn zero_inventory() {
-    let m = refused(&with("inventory = 12", "inventory = 0"));
+    let m = refused(&with("inventory = 12", "inventory = 0"), &[]);
     assert_names(&m, &["pricing.inventory", "between 1 and"]);
 }
 
 #[test]
 fn empty_price_grid() {
-    let m = refused(&with(
-        "price_grid = [1.0, 1.5, 2.0, 2.5, 3.0]",
-        "price_grid = []",
-    ));
+    let m = refused(
+        &with("price_grid = [1.0, 1.5, 2.0, 2.5, 3.0]", "price_grid = []"),
+        &[],
+    );
     assert_names(&m, &["pricing.price_grid", "at least one price"]);
 }
 
 #[test]
 fn unsorted_price_grid() {
-    let m = refused(&with(
-        "price_grid = [1.0, 1.5, 2.0, 2.5, 3.0]",
-        "price_grid = [1.0, 2.5, 2.0]",
-    ));
+    let m = refused(
+        &with(
+            "price_grid = [1.0, 1.5, 2.0, 2.5, 3.0]",
+            "price_grid = [1.0, 2.5, 2.0]",
+        ),
+        &[],
+    );
     assert_names(&m, &["pricing.price_grid[2]", "strictly increasing"]);
 }
 
 #[test]
 fn probability_out_of_range() {
-    let m = refused(&with("share = 0.6", "share = 1.6"));
+    let m = refused(&with("share = 0.6", "share = 1.6"), &[]);
     assert_names(&m, &["pricing.segments[0].share", "probability in [0, 1]"]);
-    let m = refused(&with(
-        "kind = \"random\"",
-        "kind = \"epsilon_greedy\"\nepsilon = 1.5",
-    ));
+    let m = refused(
+        &with(
+            "kind = \"random\"",
+            "kind = \"epsilon_greedy\"\nepsilon = 1.5",
+        ),
+        &[],
+    );
     assert_names(&m, &["policies[1].epsilon", "probability in [0, 1]"]);
 }
 
 #[test]
 fn shares_must_sum_to_one() {
-    let m = refused(&with("share = 0.6", "share = 0.5"));
+    let m = refused(&with("share = 0.6", "share = 0.5"), &[]);
     assert_names(&m, &["pricing.segments", "sum to 1"]);
 }
 
 #[test]
 fn empty_seed_list() {
-    let m = refused(&with("seeds = [1, 2, 3, 4]", "seeds = []"));
+    let m = refused(&with("seeds = [1, 2, 3, 4]", "seeds = []"), &[]);
     assert_names(&m, &["run.seeds", "at least one seed"]);
 }
 
 #[test]
 fn sizes_that_would_exhaust_memory() {
-    let m = refused(&with("inventory = 12", "inventory = 5000000000"));
+    let m = refused(&with("inventory = 12", "inventory = 5000000000"), &[]);
     assert_names(&m, &["pricing.inventory"]);
     let m = refused(
         &with("inventory = 12", "inventory = 900000\n").replace("horizon = 8", "horizon = 100"),
+        &[],
     );
     assert_names(&m, &["pricing.inventory", "exceed the limit"]);
-    let m = refused(&with("episodes = 10", "episodes = 9000000"));
+    let m = refused(&with("episodes = 10", "episodes = 9000000"), &[]);
     assert_names(&m, &["run.episodes", "exceed the limit"]);
-    let m = refused(&with(
-        "arrival_rate = { kind = \"ramp\", start = 2.0, end = 4.0 }",
-        "arrival_rate = { kind = \"constant\", rate = 1e12 }",
-    ));
+    let m = refused(
+        &with(
+            "arrival_rate = { kind = \"ramp\", start = 2.0, end = 4.0 }",
+            "arrival_rate = { kind = \"constant\", rate = 1e12 }",
+        ),
+        &[],
+    );
     assert_names(&m, &["pricing.arrival_rate.rate", "at most"]);
 }
 
 #[test]
 fn unknown_policy_and_bad_policy_settings() {
-    let m = refused(&with("kind = \"random\"", "kind = \"genetic\""));
+    let m = refused(&with("kind = \"random\"", "kind = \"genetic\""), &[]);
     assert_names(&m, &["policies[1]", "unknown variant `genetic`"]);
-    let m = refused(&with("price = 2.0", "price = 2.2"));
+    let m = refused(&with("price = 2.0", "price = 2.2"), &[]);
     assert_names(&m, &["policies[0].price", "price grid"]);
-    let m = refused(&with(
-        "kind = \"q_learning\"",
-        "kind = \"q_learning\"\nbins = { colour = 3 }",
-    ));
+    let m = refused(
+        &with(
+            "kind = \"q_learning\"",
+            "kind = \"q_learning\"\nbins = { colour = 3 }",
+        ),
+        &[],
+    );
     assert_names(&m, &["policies[3].bins", "unknown feature `colour`"]);
 }
 
 #[test]
 fn malformed_toml_names_the_line() {
-    let m = refused(&with("cost = 0.4", "cost = = 0.4"));
+    let m = refused(&with("cost = 0.4", "cost = = 0.4"), &[]);
     assert_names(&m, &["line"]);
 }
 

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{TempDir, run_dirs, run_scenario, shoplab};
+use common::{TempDir, assert_names, refused, run_dirs, run_scenario, shoplab};
 use shoplab_harness::{
     prepared::Prepared,
     report::{self, Report},
@@ -156,34 +156,10 @@ fn same_seed_same_bytes_with_any_thread_count() {
     );
 }
 
-/// Runs `text` and returns the one-line error, checking nothing was written.
-fn refused(text: &str, extra: &[(&str, &str)]) -> String {
-    let tmp = TempDir::new("rec-bad");
-    for (name, content) in extra {
-        std::fs::write(tmp.path().join(name), content).unwrap();
-    }
-    let file = tmp.path().join("bad.toml");
-    std::fs::write(&file, text).unwrap();
-    let results = tmp.path().join("results");
-    let out = run_scenario(&file, &results, &[]);
-    assert!(!out.status.success(), "accepted:\n{text}");
-    assert!(!results.exists(), "something was written under results/");
-    let message = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(message.contains("bad.toml"), "{message}");
-    assert_eq!(message.trim().lines().count(), 1, "{message}");
-    message
-}
-
 fn with(from: &str, to: &str) -> String {
     let base = small_text();
     assert!(base.contains(from), "fixture lacks {from:?}");
     base.replacen(from, to, 1)
-}
-
-fn assert_names(message: &str, parts: &[&str]) {
-    for part in parts {
-        assert!(message.contains(part), "{part:?} not in: {message}");
-    }
 }
 
 #[test]

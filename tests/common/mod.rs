@@ -112,3 +112,33 @@ pub fn run_dirs(results: &Path, scenario: &str) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+/// Runs `text` as scenario `bad.toml` (with `extra` files beside it) and
+/// returns its error message, checking that the run failed with one line
+/// naming the file and wrote nothing under `results/`.
+pub fn refused(text: &str, extra: &[(&str, &str)]) -> String {
+    let tmp = TempDir::new("bad");
+    for (name, content) in extra {
+        std::fs::write(tmp.path().join(name), content).unwrap();
+    }
+    let file = tmp.path().join("bad.toml");
+    std::fs::write(&file, text).unwrap();
+    let results = tmp.path().join("results");
+    let out = run_scenario(&file, &results, &[]);
+    assert!(!out.status.success(), "accepted:\n{text}");
+    assert!(!results.exists(), "something was written under results/");
+    let message = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        message.contains("bad.toml"),
+        "the file is not named: {message}"
+    );
+    assert_eq!(message.trim().lines().count(), 1, "one message: {message}");
+    message
+}
+
+/// Checks `message` contains every one of `parts`.
+pub fn assert_names(message: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(message.contains(part), "{part:?} not in: {message}");
+    }
+}
