@@ -2,10 +2,10 @@
 //!
 //! A scenario file is TOML with a `[run]` table (seeds, episodes, statistics),
 //! one scenario-family table (`[pricing]` or `[recommendation]`), and a
-//! `[[policies]]` list. Every
-//! struct refuses unknown keys. [`load`] parses and validates a file and
-//! reports the first problem as a [`ScenarioError`] naming the file, the key and
-//! the rule, before any work starts.
+//! `[[policies]]` list. Every struct refuses unknown keys. [`read`] parses a
+//! file and [`crate::load`] validates it as well; both report the first problem
+//! as a [`ScenarioError`] naming the file, the key and the rule, before any
+//! work starts.
 
 use serde::{Deserialize, Serialize};
 use shoplab_policy::{
