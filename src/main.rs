@@ -145,14 +145,14 @@ fn run(cli: Cli) -> Result<()> {
             for file in scenario_files(&scenarios) {
                 match shoplab_harness::scenario::read(&file) {
                     Ok(s) => println!(
-                        "{:<28} {} policies × {} seeds × {} episodes  {}",
+                        "{:<42} {} policies × {} seeds × {} episodes  {}",
                         file.display(),
                         s.policies.len(),
                         s.run.seeds.len(),
                         s.run.episodes,
                         s.description.lines().next().unwrap_or("")
                     ),
-                    Err(e) => println!("{:<28} INVALID: {e}", file.display()),
+                    Err(e) => println!("{:<42} INVALID: {e}", file.display()),
                 }
             }
             Ok(())
