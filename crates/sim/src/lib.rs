@@ -18,9 +18,13 @@
 //!   their exact survival functions `P(wtp ≥ p)` for oracles and tests;
 //! - [`arrivals`]: the arrival-rate patterns `λ(t)` of the Poisson shopper stream;
 //! - [`pricing`]: the dynamic-pricing scenario as an [`Env`](shoplab_env::Env);
+//! - [`catalog`] and [`recommendation`]: items, and many shoppers in session
+//!   at once as a [`BatchEnv`](shoplab_env::batch::BatchEnv);
+//! - [`ads`]: auctions under a budget, with hindsight references;
 //! - [`config`]: validation errors shared by the scenario configs.
 #![deny(missing_docs)]
 
+pub mod ads;
 pub mod arrivals;
 pub mod catalog;
 pub mod config;
