@@ -86,4 +86,10 @@ pub trait Env {
     /// Implementations may panic when `action` is out of range or when called
     /// after the episode ended without a [`reset`](Env::reset).
     fn step(&mut self, action: usize) -> Step;
+    /// What an oracle would have earned in the episode just finished — an
+    /// exact optimum or an upper bound in hindsight — where the env can tell;
+    /// learners never see it, reports measure regret against it.
+    fn episode_reference(&self) -> Option<f64> {
+        None
+    }
 }

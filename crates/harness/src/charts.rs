@@ -128,7 +128,11 @@ impl Chart {
 pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<String>, ChartError> {
     register_font();
     let mut charts = vec![Chart::Reward];
-    if report.optimal_value.is_some() {
+    let has_regret = report
+        .curves
+        .iter()
+        .any(|c| c.points.iter().any(|p| p.regret.is_some()));
+    if has_regret {
         charts.push(Chart::Regret);
     }
     charts.push(Chart::Final);
@@ -208,15 +212,16 @@ fn curves<DB: DrawingBackend>(
     regret: bool,
 ) -> Result<(), ChartError> {
     area.fill(&WHITE).map_err(err)?;
-    let pick = |p: &crate::report::CurvePoint| {
-        if regret {
-            p.regret
-                .expect("regret curves are drawn only with an oracle")
-        } else {
-            p.ret
-        }
+    // Regret charts show only the policies whose regret is known.
+    let shown = |c: &Curve| !c.points.is_empty() && (!regret || c.points[0].regret.is_some());
+    let pick = |p: &crate::report::CurvePoint| match (regret, p.regret) {
+        (true, Some(r)) => r,
+        _ => p.ret,
     };
-    let points = curves.iter().flat_map(|c| c.points.iter());
+    let points = curves
+        .iter()
+        .filter(|c| shown(c))
+        .flat_map(|c| c.points.iter());
     let x_max = points.clone().map(|p| p.episode_end).max().unwrap_or(1) as f64;
     let (mut lo, mut hi) = points
         .clone()
@@ -249,7 +254,7 @@ fn curves<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     for (i, c) in curves.iter().enumerate() {
-        if c.points.is_empty() {
+        if !shown(c) {
             continue;
         }
         let mid = |p: &crate::report::CurvePoint| f64::from(p.episode_start + p.episode_end) / 2.0;

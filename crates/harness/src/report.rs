@@ -27,8 +27,11 @@ pub struct PolicySummary {
     pub seeds_failed: usize,
     /// Final performance across seeds (None when every run failed).
     pub final_return: Option<Estimate>,
-    /// Final performance as a percentage of the oracle's expected return.
+    /// Final performance as a percentage of the reference (the oracle's
+    /// expected return, or the hindsight optimum), run by run.
     pub pct_of_oracle: Option<Estimate>,
+    /// Mean over seeds of the reference over the final episodes.
+    pub final_reference: Option<f64>,
     /// Mean over seeds of each metric's per-episode final mean, in metric order.
     pub final_metrics: Vec<f64>,
     /// Each of the scenario's [`Ratio`](crate::prepared::Ratio)s over the final
@@ -139,16 +142,23 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
             .map(|r| crate::stats::mean(&returns(r)[episodes - final_count..]))
             .collect();
         let final_return = (!ok.is_empty()).then(|| est(&finals, name, "final", 0));
-        let pct_of_oracle = match (final_return, optimal) {
-            (Some(e), Some(v)) if v.abs() > 0.0 => Some(Estimate {
-                mean: 100.0 * e.mean / v,
-                std: 100.0 * e.std / v.abs(),
-                low: 100.0 * e.low.min(e.high) / v,
-                high: 100.0 * e.high.max(e.low) / v,
-                n: e.n,
-            }),
-            _ => None,
-        };
+        let known = !ok.is_empty()
+            && ok
+                .iter()
+                .all(|r| r.episodes.iter().all(|e| e.reference.is_some()));
+        let final_refs: Vec<f64> = ok
+            .iter()
+            .map(|r| crate::stats::mean(&references(r)[episodes - final_count..]))
+            .collect();
+        let final_reference = known.then(|| crate::stats::mean(&final_refs));
+        let pct_of_oracle = (known && final_refs.iter().all(|v| v.abs() > 0.0)).then(|| {
+            let pcts: Vec<f64> = finals
+                .iter()
+                .zip(&final_refs)
+                .map(|(r, v)| 100.0 * r / v)
+                .collect();
+            est(&pcts, name, "pct", 0)
+        });
         let final_metrics = (0..metric_names.len())
             .map(|m| {
                 let per_run: Vec<f64> = ok
@@ -184,6 +194,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
             seeds_failed: runs.len() - ok.len(),
             final_return,
             pct_of_oracle,
+            final_reference,
             final_metrics,
             final_ratios,
         });
@@ -198,8 +209,14 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
                         .iter()
                         .map(|r| crate::stats::mean(&returns(r)[start..end]))
                         .collect();
-                    let regret = optimal.map(|v| {
-                        let gaps: Vec<f64> = per_run.iter().map(|x| v - x).collect();
+                    let regret = known.then(|| {
+                        let gaps: Vec<f64> = ok
+                            .iter()
+                            .map(|r| {
+                                crate::stats::mean(&references(r)[start..end])
+                                    - crate::stats::mean(&returns(r)[start..end])
+                            })
+                            .collect();
                         est(&gaps, name, "regret", w)
                     });
                     CurvePoint {
@@ -271,6 +288,14 @@ fn returns(run: &RunResult) -> Vec<f64> {
     run.episodes.iter().map(|e| e.ret).collect()
 }
 
+/// Each episode's reference (NaN where unknown; used only when all are known).
+fn references(run: &RunResult) -> Vec<f64> {
+    run.episodes
+        .iter()
+        .map(|e| e.reference.unwrap_or(f64::NAN))
+        .collect()
+}
+
 fn opt(x: Option<f64>) -> String {
     x.map(|v| v.to_string()).unwrap_or_default()
 }
@@ -282,7 +307,6 @@ pub fn csv_files(
     report: &Report,
 ) -> Result<Vec<(String, Vec<u8>)>, csv::Error> {
     let mut files = Vec::new();
-    let optimal = report.optimal_value;
     let scenario = &report.scenario;
 
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -298,7 +322,7 @@ pub fn csv_files(
                 r.seed.to_string(),
                 e.to_string(),
                 rec.ret.to_string(),
-                opt(optimal.map(|v| v - rec.ret)),
+                opt(rec.reference.map(|v| v - rec.ret)),
             ];
             row.extend(rec.metrics.iter().map(|m| m.to_string()));
             w.write_record(&row)?;
@@ -337,7 +361,7 @@ pub fn csv_files(
         "final_return_std",
         "final_return_ci_low",
         "final_return_ci_high",
-        "oracle_value",
+        "reference_value",
         "pct_of_oracle",
         "pct_of_oracle_ci_low",
         "pct_of_oracle_ci_high",
@@ -367,11 +391,11 @@ pub fn csv_files(
             opt(f.map(|e| e.std)),
             opt(f.map(|e| e.low)),
             opt(f.map(|e| e.high)),
-            opt(optimal),
+            opt(s.final_reference),
             opt(s.pct_of_oracle.map(|e| e.mean)),
             opt(s.pct_of_oracle.map(|e| e.low)),
             opt(s.pct_of_oracle.map(|e| e.high)),
-            opt(optimal.zip(f).map(|(v, e)| v - e.mean)),
+            opt(s.final_reference.zip(f).map(|(v, e)| v - e.mean)),
         ];
         row.extend(s.final_metrics.iter().map(|m| m.to_string()));
         row.extend(s.final_ratios.iter().map(|m| m.to_string()));

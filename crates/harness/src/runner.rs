@@ -28,6 +28,9 @@ pub struct EpisodeRecord {
     pub ret: f64,
     /// Sums of the env's per-step metrics.
     pub metrics: Vec<f64>,
+    /// What an oracle would have earned in this episode (the exact optimum's
+    /// expected return, or the env's hindsight optimum), where known.
+    pub reference: Option<f64>,
 }
 
 /// One run's outcome.
@@ -55,6 +58,7 @@ fn single_episode(env: &mut dyn Env, agent: &mut dyn Policy, seed: u64) -> Episo
     let mut record = EpisodeRecord {
         ret: 0.0,
         metrics: vec![0.0; env.metric_names().len()],
+        reference: None,
     };
     for step_index in 0.. {
         let action = agent.act(&obs);
@@ -77,6 +81,7 @@ fn single_episode(env: &mut dyn Env, agent: &mut dyn Policy, seed: u64) -> Episo
         }
         obs = step.obs;
     }
+    record.reference = env.episode_reference();
     record
 }
 
@@ -148,7 +153,11 @@ fn batch_episode(
     } else {
         total / n as f64
     };
-    Ok(EpisodeRecord { ret, metrics })
+    Ok(EpisodeRecord {
+        ret,
+        metrics,
+        reference: None,
+    })
 }
 
 /// Trains policy `policy` on `seed`, calling `progress` with finished episode counts.
@@ -175,7 +184,7 @@ pub fn run_one(
         let env_seed = |episode: usize| derive_seed(seed, "env", episode as u64);
         for episode in 0..episodes {
             agent.begin_episode(episode, episodes);
-            let record = match &mut env {
+            let mut record = match &mut env {
                 EnvBox::Single(env) => {
                     single_episode(env.as_mut(), agent.as_mut(), env_seed(episode))
                 }
@@ -183,6 +192,7 @@ pub fn run_one(
                     batch_episode(env.as_mut(), agent.as_mut(), env_seed(episode))?
                 }
             };
+            record.reference = record.reference.or(prepared.optimal_value());
             if !record.ret.is_finite() {
                 return Err(format!(
                     "episode {episode}: the return is not finite ({}); run stopped",
