@@ -21,6 +21,7 @@ use shoplab_policy::{
     ucb::Ucb1,
 };
 use shoplab_sim::{
+    ads::{AdsEnv, AdsModel},
     config::ConfigError,
     pricing::{PricingEnv, PricingModel},
     recommendation::{RecommendationEnv, RecommendationModel},
@@ -54,6 +55,9 @@ enum Family {
     },
     Recommendation {
         model: RecommendationModel,
+    },
+    Ads {
+        model: AdsModel,
     },
 }
 
@@ -180,9 +184,27 @@ impl Prepared {
     pub fn new(mut scenario: Scenario, source: &Path) -> Result<Self, ScenarioError> {
         let invalid = |e: ConfigError| ScenarioError::invalid(source, e);
         scenario.validate_common().map_err(invalid)?;
-        let family = match (&scenario.pricing, &mut scenario.recommendation) {
-            (Some(config), None) => pricing_family(config).map_err(invalid)?,
-            (None, Some(config)) => {
+        let tables = [
+            scenario.pricing.is_some(),
+            scenario.recommendation.is_some(),
+            scenario.ads.is_some(),
+        ];
+        if tables.iter().filter(|&&t| t).count() > 1 {
+            return Err(invalid(ConfigError::new(
+                "pricing",
+                "a scenario has one family table: [pricing], [recommendation] or [ads], not several",
+            )));
+        }
+        let family = match (
+            &scenario.pricing,
+            &mut scenario.recommendation,
+            &scenario.ads,
+        ) {
+            (_, _, Some(config)) => Family::Ads {
+                model: config.validate().map_err(|e| invalid(e.within("ads")))?,
+            },
+            (Some(config), None, None) => pricing_family(config).map_err(invalid)?,
+            (None, Some(config), None) => {
                 let base = source.parent().unwrap_or(Path::new("."));
                 let model = config
                     .validate(base)
@@ -194,16 +216,10 @@ impl Prepared {
                 }
                 Family::Recommendation { model }
             }
-            (Some(_), Some(_)) => {
-                return Err(invalid(ConfigError::new(
-                    "recommendation",
-                    "a scenario has one family table: [pricing] or [recommendation], not both",
-                )));
-            }
-            (None, None) => {
+            _ => {
                 return Err(invalid(ConfigError::new(
                     "pricing",
-                    "the scenario needs a family table: [pricing] or [recommendation]",
+                    "the scenario needs a family table: [pricing], [recommendation] or [ads]",
                 )));
             }
         };
@@ -235,13 +251,14 @@ impl Prepared {
         match self.family {
             Family::Pricing { .. } => "pricing",
             Family::Recommendation { .. } => "recommendation",
+            Family::Ads { .. } => "ads",
         }
     }
 
     /// Steps in a batch episode, for batched scenarios.
     pub fn episode_ticks(&self) -> Option<u32> {
         match &self.family {
-            Family::Pricing { .. } => None,
+            Family::Pricing { .. } | Family::Ads { .. } => None,
             Family::Recommendation { model } => Some(model.config().ticks),
         }
     }
@@ -251,6 +268,7 @@ impl Prepared {
         match self.family {
             Family::Pricing { .. } => "return per episode (season profit)",
             Family::Recommendation { .. } => "reward per session",
+            Family::Ads { .. } => "reward per day",
         }
     }
 
@@ -283,9 +301,27 @@ impl Prepared {
             numerator: "revenue",
             denominator: "units_sold",
         }];
+        const ADS: [Ratio; 3] = [
+            Ratio {
+                name: "win_rate",
+                numerator: "wins",
+                denominator: "opportunities",
+            },
+            Ratio {
+                name: "cost_per_click",
+                numerator: "spend",
+                denominator: "clicks",
+            },
+            Ratio {
+                name: "best_creative_share",
+                numerator: "best_creative_impressions",
+                denominator: "wins",
+            },
+        ];
         match self.family {
             Family::Pricing { .. } => &PRICING,
             Family::Recommendation { .. } => &RECOMMENDATION,
+            Family::Ads { .. } => &ADS,
         }
     }
 
@@ -298,6 +334,7 @@ impl Prepared {
             Family::Recommendation { model } => {
                 EnvBox::Batch(Box::new(RecommendationEnv::new(model.clone())))
             }
+            Family::Ads { model } => EnvBox::Single(Box::new(AdsEnv::new(model.clone()))),
         }
     }
 
@@ -331,6 +368,40 @@ impl Prepared {
                 Box::new(Fixed::new(action))
             }
             (PolicySpec::Fixed { .. }, _) => return Err(only("pricing", "")),
+            (
+                PolicySpec::FixedMultiplier {
+                    multiplier,
+                    creative,
+                },
+                Family::Ads { model },
+            ) => {
+                let c = model.config();
+                let grid = &c.bid_multipliers;
+                let index = grid
+                    .iter()
+                    .position(|m| (m - multiplier).abs() <= 1e-9 * m.abs().max(1.0))
+                    .ok_or_else(|| {
+                        PolicyError::invalid(
+                            "multiplier",
+                            format!(
+                                "must be one of the bid multipliers {grid:?} (found {multiplier})"
+                            ),
+                        )
+                    })?;
+                if *creative >= c.n_creatives {
+                    return Err(PolicyError::invalid(
+                        "creative",
+                        format!(
+                            "must be below the {} creatives (found {creative})",
+                            c.n_creatives
+                        ),
+                    ));
+                }
+                Box::new(Fixed::new(
+                    index * c.n_creatives as usize + *creative as usize,
+                ))
+            }
+            (PolicySpec::FixedMultiplier { .. }, _) => return Err(only("ads", "")),
             (PolicySpec::Random {}, _) => Box::new(UniformRandom::new(n, seed)),
             (PolicySpec::EpsilonGreedy(c), _) => Box::new(EpsilonGreedy::new(*c, n, seed)?),
             (PolicySpec::Ucb1(c), _) => Box::new(Ucb1::new(*c, n)?),
@@ -365,7 +436,7 @@ impl Prepared {
     pub fn optimal_value(&self) -> Option<f64> {
         match &self.family {
             Family::Pricing { solution, .. } => Some(solution.optimal_value()),
-            Family::Recommendation { .. } => None,
+            Family::Recommendation { .. } | Family::Ads { .. } => None,
         }
     }
 
@@ -373,7 +444,7 @@ impl Prepared {
     /// values, for scenarios whose state fits a chart.
     pub fn greedy_table(&self, policy: &dyn Policy) -> Option<GreedyTable> {
         match &self.family {
-            Family::Recommendation { .. } => None,
+            Family::Recommendation { .. } | Family::Ads { .. } => None,
             Family::Pricing { model, .. } => {
                 let c = model.config();
                 let rows = grid(c.horizon - 1, TABLE_CELLS);

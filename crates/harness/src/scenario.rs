@@ -1,7 +1,7 @@
 //! Scenario files: parsing, defaults and validation.
 //!
 //! A scenario file is TOML with a `[run]` table (seeds, episodes, statistics),
-//! one scenario-family table (`[pricing]` or `[recommendation]`), and a
+//! one scenario-family table (`[pricing]`, `[recommendation]` or `[ads]`), and a
 //! `[[policies]]` list. Every struct refuses unknown keys. [`read`] parses a
 //! file and [`crate::load`] validates it as well; both report the first problem
 //! as a [`ScenarioError`] naming the file, the key and the rule, before any
@@ -13,7 +13,8 @@ use shoplab_policy::{
     ucb::Ucb1Config,
 };
 use shoplab_sim::{
-    config::ConfigError, pricing::PricingConfig, recommendation::RecommendationConfig,
+    ads::AdsConfig, config::ConfigError, pricing::PricingConfig,
+    recommendation::RecommendationConfig,
 };
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -39,6 +40,9 @@ pub struct Scenario {
     /// The recommendation scenario family.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommendation: Option<RecommendationConfig>,
+    /// The ad bidding scenario family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ads: Option<AdsConfig>,
     /// The policies to train and compare.
     pub policies: Vec<PolicySpec>,
 }
@@ -87,6 +91,14 @@ pub enum PolicySpec {
         /// The price, which must be on the price grid.
         price: f64,
     },
+    /// Always the same bid multiplier and creative (ads).
+    FixedMultiplier {
+        /// The multiplier λ, which must be on the grid.
+        multiplier: f64,
+        /// The creative shown.
+        #[serde(default)]
+        creative: u32,
+    },
     /// Uniformly random actions.
     Random {},
     /// ε-greedy bandit over actions.
@@ -113,6 +125,12 @@ impl PolicySpec {
     pub fn base_name(&self) -> String {
         match self {
             Self::Fixed { price } => format!("fixed_price_{price}"),
+            Self::FixedMultiplier {
+                multiplier,
+                creative,
+            } => {
+                format!("fixed_multiplier_{multiplier}_creative_{creative}")
+            }
             Self::Random {} => "random".into(),
             Self::EpsilonGreedy(_) => "epsilon_greedy".into(),
             Self::Ucb1(_) => "ucb1".into(),

@@ -28,8 +28,9 @@
 //!
 //! References for each realised day ([`hindsight`]): the hindsight optimum —
 //! the LP relaxation of the knapsack over the opportunities that arrived, at
-//! their realised prices and their realised values under the best creative,
-//! an upper bound no online policy can beat — and the best fixed λ in hindsight.
+//! their realised prices and their expected values under the best creative,
+//! which bounds what any online policy can expect on that day — and the best
+//! fixed λ in hindsight, valued the same way.
 //!
 //! The systems of one period, in order: [`arrive_opportunities`] →
 //! [`run_auctions`].
@@ -289,6 +290,17 @@ impl AdsModel {
         (click, conversion, reward)
     }
 
+    /// The expected reward of an impression of segment `s` with creative `c`:
+    /// `ctr(s, c) · conversion_rate · conversion_value` (value), or `ctr(s, c)` (clicks).
+    pub fn expected_impression_reward(&self, segment: usize, creative: usize) -> f64 {
+        let c = &self.config;
+        let ctr = c.segments[segment].click_rates[creative];
+        match c.reward {
+            AdsReward::Value => ctr * c.conversion_rate * c.conversion_value,
+            AdsReward::Clicks => ctr,
+        }
+    }
+
     /// The highest competing bid's scale in period `t`.
     fn competition_scale(&self, t: u32) -> f64 {
         let c = &self.config;
@@ -487,20 +499,22 @@ pub struct Hindsight {
 ///
 /// The optimum is the fractional knapsack: an opportunity costs its clearing
 /// price `max(competing, reserve)` (the least any bid that wins it pays) and is
-/// worth its realised reward under the segment's best creative; items are taken
-/// in decreasing value per cost until the budget is spent, the last one
-/// fractionally — the LP optimum (Dantzig, 1957), an upper bound on every
-/// online policy's realised return, since the best creative is clicked
-/// whenever any creative is.
+/// worth its expected reward under the segment's best creative; items are
+/// taken in decreasing value per cost until the budget is spent, the last one
+/// fractionally — the LP optimum (Dantzig, 1957). Given the day's arrivals and
+/// prices, no policy, online or not, can expect more: any set of won
+/// impressions costs at least its clearing prices, and no creative beats the
+/// best one in expectation. Expected rather than realised values keep the
+/// bound from knowing which impressions will convert.
 pub fn hindsight(model: &AdsModel, log: &[OpportunityRecord]) -> Hindsight {
     let c = model.config();
     let mut items: Vec<(f64, f64)> = log
         .iter()
         .map(|o| {
-            let best = model.best_creative(o.segment as usize);
+            let s = o.segment as usize;
             (
                 o.competing.max(c.reserve_price),
-                model.impression_reward(o, best).2,
+                model.expected_impression_reward(s, model.best_creative(s)),
             )
         })
         .filter(|&(_, value)| value > 0.0)
@@ -531,7 +545,8 @@ pub fn hindsight(model: &AdsModel, log: &[OpportunityRecord]) -> Hindsight {
     }
 }
 
-/// The return of bidding `v̂_s / multiplier` all day with the best creative on `log`.
+/// The expected return of bidding `v̂_s / multiplier` all day with the best
+/// creative on the day in `log`.
 pub fn replay_fixed(model: &AdsModel, log: &[OpportunityRecord], multiplier: f64) -> f64 {
     let c = model.config();
     let mut budget = c.budget;
@@ -543,14 +558,14 @@ pub fn replay_fixed(model: &AdsModel, log: &[OpportunityRecord], multiplier: f64
             && payment <= budget
         {
             budget -= payment;
-            total += model.impression_reward(o, model.best_creative(s)).2;
+            total += model.expected_impression_reward(s, model.best_creative(s));
         }
     }
     total
 }
 
 /// Names of the per-step metrics, in [`Step::info`] order.
-pub const METRICS: [&str; 8] = [
+pub const METRICS: [&str; 9] = [
     "opportunities",
     "wins",
     "spend",
@@ -559,6 +574,7 @@ pub const METRICS: [&str; 8] = [
     "value",
     "best_creative_impressions",
     "budget_left_at_end",
+    "best_fixed_multiplier_return",
 ];
 
 /// The ad campaign as an [`Env`].
@@ -571,6 +587,8 @@ pub struct AdsEnv {
     totals: (f64, u32),
     last: PeriodResult,
     done: bool,
+    /// The references of the day, once it has ended.
+    ended: Option<Hindsight>,
 }
 
 impl AdsEnv {
@@ -627,6 +645,7 @@ impl AdsEnv {
             totals: (0.0, 0),
             last: PeriodResult::default(),
             done: true,
+            ended: None,
         }
     }
 
@@ -689,6 +708,7 @@ impl Env for AdsEnv {
         self.totals = (0.0, 0);
         self.last = PeriodResult::default();
         self.done = false;
+        self.ended = None;
         (self.observe(), vec![0.0; METRICS.len()])
     }
 
@@ -711,6 +731,10 @@ impl Env for AdsEnv {
         self.totals.1 += result.wins;
         self.last = result;
         self.done = over;
+        if over {
+            self.ended = Some(self.hindsight());
+        }
+        let best_fixed = self.ended.map_or(0.0, |h| h.best_fixed);
         Step {
             obs: self.observe(),
             reward: result.reward,
@@ -725,8 +749,14 @@ impl Env for AdsEnv {
                 result.value,
                 f64::from(result.best_creative_impressions),
                 if over { budget_left } else { 0.0 },
+                best_fixed,
             ],
         }
+    }
+
+    /// The hindsight optimum of the finished day.
+    fn episode_reference(&self) -> Option<f64> {
+        self.ended.map(|h| h.optimum)
     }
 }
 
@@ -899,10 +929,10 @@ mod tests {
             let items: Vec<(f64, f64)> = log
                 .iter()
                 .map(|o| {
-                    let best = model.best_creative(o.segment as usize);
+                    let s = o.segment as usize;
                     (
                         o.competing.max(c.reserve_price),
-                        model.impression_reward(o, best).2,
+                        model.expected_impression_reward(s, model.best_creative(s)),
                     )
                 })
                 .collect();

@@ -1,0 +1,88 @@
+//! The ad bidding scenario end to end (first part): it runs, reports against
+//! the hindsight optimum, never overspends, and refuses bad input.
+//!
+//! Guards issue #4 (ad placement and bidding).
+
+mod common;
+
+use common::{TempDir, assert_names, refused, run_dirs, run_scenario};
+
+/// The shipped ads scenario, shrunk to run in a moment.
+fn small_text() -> String {
+    std::fs::read_to_string("scenarios/ads.toml")
+        .unwrap()
+        .replace(
+            "seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]",
+            "seeds = [1, 2, 3]",
+        )
+        .replace("episodes = 400", "episodes = 20")
+        .replace("name = \"ads\"", "name = \"small-ads\"")
+}
+
+fn with(from: &str, to: &str) -> String {
+    let base = small_text();
+    assert!(base.contains(from), "fixture lacks {from:?}");
+    base.replacen(from, to, 1)
+}
+
+#[test]
+fn runs_within_budget_and_below_the_hindsight_optimum() {
+    let tmp = TempDir::new("ads");
+    let file = tmp.path().join("small-ads.toml");
+    std::fs::write(&file, small_text()).unwrap();
+    let results = tmp.path().join("results");
+    let out = run_scenario(&file, &results, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = &run_dirs(&results, "small-ads")[0];
+    let mut reader = csv::Reader::from_path(dir.join("episodes.csv")).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (spend, left, best_fixed, ret, regret) = (
+        column("spend"),
+        column("budget_left_at_end"),
+        column("best_fixed_multiplier_return"),
+        column("return"),
+        column("regret"),
+    );
+    let mut rows = 0;
+    for record in reader.records() {
+        let r = record.unwrap();
+        let number = |i: usize| r[i].parse::<f64>().unwrap();
+        assert!(number(spend) <= 200.0 + 1e-9, "overspent: {r:?}");
+        assert!((number(spend) + number(left) - 200.0).abs() < 1e-6);
+        let hindsight = number(ret) + number(regret);
+        assert!(
+            number(best_fixed) <= hindsight + 1e-9,
+            "best fixed λ above the LP: {r:?}"
+        );
+        rows += 1;
+    }
+    assert_eq!(rows, 5 * 3 * 20);
+}
+
+#[test]
+fn bad_ads_input_is_refused() {
+    let m = refused(&with("budget = 200.0", "budget = -5.0"), &[]);
+    assert_names(&m, &["ads.budget", "> 0"]);
+    let m = refused(
+        &with(
+            "bid_multipliers = [0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0]",
+            "bid_multipliers = []",
+        ),
+        &[],
+    );
+    assert_names(&m, &["ads.bid_multipliers", "at least one"]);
+    let m = refused(&with("reserve_price = 0.05", "reserve_price = 50.0"), &[]);
+    assert_names(&m, &["ads.reserve_price", "above every possible bid"]);
+    let m = refused(
+        &with("auction = \"second_price\"", "auction = \"dutch\""),
+        &[],
+    );
+    assert_names(&m, &["ads.auction", "unknown variant `dutch`"]);
+    let m = refused(&with("multiplier = 2.0", "multiplier = 2.2"), &[]);
+    assert_names(&m, &["policies[2].multiplier", "bid multipliers"]);
+}
