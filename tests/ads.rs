@@ -61,7 +61,29 @@ fn runs_within_budget_and_below_the_hindsight_optimum() {
         );
         rows += 1;
     }
-    assert_eq!(rows, 5 * 3 * 20);
+    assert_eq!(rows, 14 * 3 * 20);
+}
+
+/// Thompson sampling over creatives finds the best one: by the last 10% of
+/// 100 days its share of impressions with the segment's best creative (the
+/// same creative for both segments here) is at least 90%.
+#[test]
+fn thompson_finds_the_best_creative() {
+    let path = std::path::Path::new("scenarios/ads.toml");
+    let mut s = shoplab_harness::scenario::read(path).unwrap();
+    s.run.seeds = vec![1, 2, 3];
+    s.run.episodes = 100;
+    s.policies.retain(|p| p.base_name() == "greedy_thompson");
+    let prepared = shoplab_harness::prepared::Prepared::new(s, path).unwrap();
+    let results = shoplab_harness::runner::run_all(&prepared, &|_| {});
+    let report = shoplab_harness::report::build(&prepared, &results);
+    let i = report
+        .ratio_names
+        .iter()
+        .position(|&r| r == "best_creative_share")
+        .unwrap();
+    let share = report.summaries[0].final_ratios[i];
+    assert!(share >= 0.9, "best creative share {share}");
 }
 
 #[test]
@@ -84,5 +106,7 @@ fn bad_ads_input_is_refused() {
     );
     assert_names(&m, &["ads.auction", "unknown variant `dutch`"]);
     let m = refused(&with("multiplier = 2.0", "multiplier = 2.2"), &[]);
-    assert_names(&m, &["policies[2].multiplier", "bid multipliers"]);
+    assert_names(&m, &["policies[9].multiplier", "bid multipliers"]);
+    let m = refused(&with("kind = \"random\"", "kind = \"oracle\""), &[]);
+    assert_names(&m, &["policies[0]", "only available in pricing"]);
 }

@@ -14,6 +14,7 @@ use shoplab_policy::{
     linucb::LinUcb,
     most_popular::MostPopular,
     myopic_oracle::MyopicOracle,
+    paced_bidding::{CreativeRule, PacedBidding, Pacing},
     pricing_oracle::{PricingOracle, PricingProblem, PricingSolution},
     random::UniformRandom,
     tabular_q::TabularQ,
@@ -121,6 +122,25 @@ pub struct GreedyTable {
     pub cols: Vec<u32>,
     /// The value of the greedy action (a price) in each cell.
     pub values: Vec<Vec<f64>>,
+}
+
+/// A paced bidder for the ads scenario `model`.
+fn paced(
+    model: &AdsModel,
+    pacing: Pacing,
+    creative: CreativeRule,
+    space: &ObservationSpace,
+    seed: u64,
+) -> Result<Box<dyn Policy>, PolicyError> {
+    let c = model.config();
+    Ok(Box::new(PacedBidding::new(
+        pacing,
+        creative,
+        &c.bid_multipliers,
+        c.n_creatives as usize,
+        space,
+        seed,
+    )?))
 }
 
 /// Validates a `[pricing]` table and solves its oracle.
@@ -375,8 +395,7 @@ impl Prepared {
                 },
                 Family::Ads { model },
             ) => {
-                let c = model.config();
-                let grid = &c.bid_multipliers;
+                let grid = &model.config().bid_multipliers;
                 let index = grid
                     .iter()
                     .position(|m| (m - multiplier).abs() <= 1e-9 * m.abs().max(1.0))
@@ -388,19 +407,76 @@ impl Prepared {
                             ),
                         )
                     })?;
-                if *creative >= c.n_creatives {
+                paced(model, Pacing::Fixed(index), *creative, space, seed)?
+            }
+            (PolicySpec::Greedy { creative }, Family::Ads { model }) => {
+                let truthful = PacedBidding::nearest(&model.config().bid_multipliers, 1.0);
+                paced(model, Pacing::Fixed(truthful), *creative, space, seed)?
+            }
+            (PolicySpec::EvenPacing { creative }, Family::Ads { model }) => {
+                let truthful = PacedBidding::nearest(&model.config().bid_multipliers, 1.0);
+                paced(model, Pacing::Even { truthful }, *creative, space, seed)?
+            }
+            (
+                PolicySpec::Pid {
+                    kp,
+                    ki,
+                    kd,
+                    start_multiplier,
+                    creative,
+                },
+                Family::Ads { model },
+            ) => {
+                for (key, v) in [("kp", kp), ("ki", ki), ("kd", kd)] {
+                    if !v.is_finite() {
+                        return Err(PolicyError::invalid(
+                            key,
+                            format!("must be finite (found {v})"),
+                        ));
+                    }
+                }
+                if !(*start_multiplier > 0.0 && start_multiplier.is_finite()) {
                     return Err(PolicyError::invalid(
-                        "creative",
-                        format!(
-                            "must be below the {} creatives (found {creative})",
-                            c.n_creatives
-                        ),
+                        "start_multiplier",
+                        format!("must be a finite number > 0 (found {start_multiplier})"),
                     ));
                 }
-                Box::new(Fixed::new(
-                    index * c.n_creatives as usize + *creative as usize,
-                ))
+                let start =
+                    PacedBidding::nearest(&model.config().bid_multipliers, *start_multiplier);
+                let pid = Pacing::Pid {
+                    kp: *kp,
+                    ki: *ki,
+                    kd: *kd,
+                    start,
+                    integral: 0.0,
+                    previous: 0.0,
+                };
+                paced(model, pid, *creative, space, seed)?
             }
+            (PolicySpec::QPacing { q, creative }, Family::Ads { model }) => {
+                let learner =
+                    TabularQ::new(q.clone(), space, model.config().bid_multipliers.len(), seed)
+                        .map_err(|e| match e {
+                            PolicyError::Invalid { key, rule } => {
+                                PolicyError::invalid(format!("q.{key}"), rule)
+                            }
+                            other => other,
+                        })?;
+                paced(
+                    model,
+                    Pacing::Learned(Box::new(learner)),
+                    *creative,
+                    space,
+                    seed,
+                )?
+            }
+            (
+                PolicySpec::Greedy { .. }
+                | PolicySpec::EvenPacing { .. }
+                | PolicySpec::Pid { .. }
+                | PolicySpec::QPacing { .. },
+                _,
+            ) => return Err(only("ads", "")),
             (PolicySpec::FixedMultiplier { .. }, _) => return Err(only("ads", "")),
             (PolicySpec::Random {}, _) => Box::new(UniformRandom::new(n, seed)),
             (PolicySpec::EpsilonGreedy(c), _) => Box::new(EpsilonGreedy::new(*c, n, seed)?),

@@ -9,7 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 use shoplab_policy::{
-    epsilon_greedy::EpsilonGreedyConfig, linucb::LinUcbConfig, tabular_q::TabularQConfig,
+    epsilon_greedy::EpsilonGreedyConfig,
+    linucb::LinUcbConfig,
+    paced_bidding::{CreativeBandit, CreativeRule},
+    tabular_q::TabularQConfig,
     ucb::Ucb1Config,
 };
 use shoplab_sim::{
@@ -69,6 +72,25 @@ pub struct RunConfig {
     pub curve_points: u32,
 }
 
+fn default_kp() -> f64 {
+    0.3
+}
+fn default_ki() -> f64 {
+    0.02
+}
+fn one() -> f64 {
+    1.0
+}
+
+/// `_creative_2`, `_thompson` or `_ucb1`, for policy names.
+fn creative_suffix(rule: &CreativeRule) -> String {
+    match rule {
+        CreativeRule::Index(c) => format!("_creative_{c}"),
+        CreativeRule::Bandit(CreativeBandit::Ucb1) => "_ucb1".into(),
+        CreativeRule::Bandit(CreativeBandit::Thompson) => "_thompson".into(),
+    }
+}
+
 fn default_confidence() -> f64 {
     0.95
 }
@@ -91,13 +113,52 @@ pub enum PolicySpec {
         /// The price, which must be on the price grid.
         price: f64,
     },
-    /// Always the same bid multiplier and creative (ads).
+    /// Always the same bid multiplier (ads).
     FixedMultiplier {
         /// The multiplier λ, which must be on the grid.
         multiplier: f64,
-        /// The creative shown.
+        /// The creative: an index, `"ucb1"` or `"thompson"`.
         #[serde(default)]
-        creative: u32,
+        creative: CreativeRule,
+    },
+    /// Truthful bidding (λ = 1) until the budget runs out (ads).
+    Greedy {
+        /// The creative: an index, `"ucb1"` or `"thompson"`.
+        #[serde(default)]
+        creative: CreativeRule,
+    },
+    /// Even pacing: throttle to the even spend schedule (ads).
+    EvenPacing {
+        /// The creative: an index, `"ucb1"` or `"thompson"`.
+        #[serde(default)]
+        creative: CreativeRule,
+    },
+    /// A PID pacing controller on `log λ` (ads).
+    Pid {
+        /// Proportional gain.
+        #[serde(default = "default_kp")]
+        kp: f64,
+        /// Integral gain.
+        #[serde(default = "default_ki")]
+        ki: f64,
+        /// Derivative gain.
+        #[serde(default)]
+        kd: f64,
+        /// The multiplier at the start of the day.
+        #[serde(default = "one")]
+        start_multiplier: f64,
+        /// The creative: an index, `"ucb1"` or `"thompson"`.
+        #[serde(default)]
+        creative: CreativeRule,
+    },
+    /// Tabular Q-learning over the multipliers from (period, budget left) (ads).
+    QPacing {
+        /// The Q-learning settings.
+        #[serde(default)]
+        q: TabularQConfig,
+        /// The creative: an index, `"ucb1"` or `"thompson"`.
+        #[serde(default)]
+        creative: CreativeRule,
     },
     /// Uniformly random actions.
     Random {},
@@ -128,9 +189,11 @@ impl PolicySpec {
             Self::FixedMultiplier {
                 multiplier,
                 creative,
-            } => {
-                format!("fixed_multiplier_{multiplier}_creative_{creative}")
-            }
+            } => format!("fixed_multiplier_{multiplier}{}", creative_suffix(creative)),
+            Self::Greedy { creative } => format!("greedy{}", creative_suffix(creative)),
+            Self::EvenPacing { creative } => format!("even_pacing{}", creative_suffix(creative)),
+            Self::Pid { creative, .. } => format!("pid{}", creative_suffix(creative)),
+            Self::QPacing { creative, .. } => format!("q_pacing{}", creative_suffix(creative)),
             Self::Random {} => "random".into(),
             Self::EpsilonGreedy(_) => "epsilon_greedy".into(),
             Self::Ucb1(_) => "ucb1".into(),
@@ -146,7 +209,10 @@ impl PolicySpec {
     /// True for policies whose greedy action depends on the state, worth a
     /// learned-policy chart.
     pub fn is_state_dependent(&self) -> bool {
-        matches!(self, Self::QLearning(_) | Self::Oracle {})
+        matches!(
+            self,
+            Self::QLearning(_) | Self::Oracle {} | Self::QPacing { .. }
+        )
     }
 }
 

@@ -17,6 +17,7 @@ pub mod fixed;
 pub mod linucb;
 pub mod most_popular;
 pub mod myopic_oracle;
+pub mod paced_bidding;
 pub mod pricing_oracle;
 pub mod random;
 pub mod schedule;

@@ -21,8 +21,12 @@
 //! As an MDP, per period:
 //! - **action**: a pair (λ from `bid_multipliers`, creative), numbered
 //!   `λ_index · n_creatives + creative`;
-//! - **observation**: `[period, budget_left, spend, wins, win_rate, cost_per_click]`
-//!   (the last two over the previous period);
+//! - **observation**: `[period, budget_left, spend, wins, win_rate,
+//!   cost_per_click, last_wins, last_clicks, pace]` (spend and wins so far;
+//!   win rate, cost per click, wins and clicks over the previous period, so
+//!   creative bandits can learn click rates; `pace` = budget share left − day
+//!   share left, positive when behind the even schedule). Tabular learners
+//!   bin the period in 4 and the pace in 10 by default;
 //! - **reward**: conversion value won, or clicks;
 //! - **termination**: the day ends.
 //!
@@ -629,6 +633,15 @@ impl AdsEnv {
                 feature("wins", 1e6, true, 1),
                 feature("win_rate", 1.0, false, 1),
                 feature("cost_per_click", c.conversion_value as f32, false, 1),
+                feature("last_wins", 1e5, true, 1),
+                feature("last_clicks", 1e5, true, 1),
+                Feature {
+                    name: "pace",
+                    low: -0.5,
+                    high: 0.5,
+                    integer: false,
+                    suggested_bins: 10,
+                },
             ],
         };
         let labels = c
@@ -659,6 +672,13 @@ impl AdsEnv {
         hindsight(&self.model, &self.world.resource::<Campaign>().log)
     }
 
+    /// Budget share left minus day share left: positive when behind the even
+    /// schedule (underspending), negative when ahead of it.
+    fn pace(&self, period: u32, budget_left: f64) -> f64 {
+        let c = self.model.config();
+        budget_left / c.budget - f64::from(c.periods - period) / f64::from(c.periods)
+    }
+
     fn observe(&self) -> Observation {
         let campaign = self.world.resource::<Campaign>();
         let last = &self.last;
@@ -680,6 +700,9 @@ impl AdsEnv {
                 self.totals.1 as f32,
                 win_rate,
                 cpc as f32,
+                last.wins as f32,
+                last.clicks as f32,
+                self.pace(campaign.period, campaign.budget_left) as f32,
             ],
         }
     }

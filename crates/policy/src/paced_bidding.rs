@@ -1,0 +1,311 @@
+//! Budget pacing for ad bidding, with a creative chosen by a bandit.
+//!
+//! The ads env's action is a pair (bid multiplier λ, creative), numbered
+//! `λ_index · n_creatives + creative`; a [`PacedBidding`] policy picks each
+//! half with its own rule.
+//!
+//! **Pacing** chooses λ (bid = estimated value ÷ λ) each period from the
+//! observation's `period` and `budget_left`:
+//! - [`Pacing::Fixed`]: one multiplier all day (λ = 1 is truthful bidding
+//!   until the budget runs out: the greedy baseline);
+//! - [`Pacing::Even`]: even pacing by throttling — bid truthfully while
+//!   spend is at or behind the even schedule `budget · (t + 1) / periods`,
+//!   and with the largest multiplier (the lowest bids) while ahead of it;
+//! - [`Pacing::Pid`]: a PID controller on `log λ` driven by the spend error
+//!   `e_t = (spent − budget · t / periods) / (budget / periods)`:
+//!   `log λ_t = log λ_1 + kp·e_t + ki·Σe + kd·(e_t − e_{t−1})`, snapped to the
+//!   nearest grid multiplier (the industrial baseline);
+//! - [`Pacing::Learned`]: tabular Q-learning over the multipliers from the
+//!   discretised (period, budget left) state.
+//!
+//! **Creative** is fixed or a bandit over creatives that learns click rates
+//! from the impressions and clicks of the period just played (the
+//! observation's `last_wins` and `last_clicks`): UCB1 on the click rate, or
+//! Beta–Bernoulli Thompson sampling with `Beta(1 + clicks, 1 + impressions −
+//! clicks)` per creative.
+
+use crate::{Policy, PolicyError, Transition, argmax, tabular_q::TabularQ};
+use rand_distr::{Beta, Distribution};
+use serde::{Deserialize, Serialize};
+use shoplab_env::{
+    Observation, ObservationSpace,
+    seed::{SimRng, derive_seed, rng_from_seed},
+};
+
+/// How the creative is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CreativeRule {
+    /// Always this creative.
+    Index(u32),
+    /// A bandit over creatives.
+    Bandit(CreativeBandit),
+}
+
+impl Default for CreativeRule {
+    fn default() -> Self {
+        Self::Index(0)
+    }
+}
+
+/// The bandits that choose a creative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreativeBandit {
+    /// UCB1 on the click rate per impression.
+    Ucb1,
+    /// Beta–Bernoulli Thompson sampling on the click rate.
+    Thompson,
+}
+
+/// How the bid multiplier is chosen.
+#[derive(Debug)]
+pub enum Pacing {
+    /// Always the multiplier with this grid index.
+    Fixed(usize),
+    /// Throttle to the even spend schedule.
+    Even {
+        /// Grid index of the truthful multiplier (closest to 1).
+        truthful: usize,
+    },
+    /// A PID controller on `log λ`.
+    Pid {
+        /// Proportional gain.
+        kp: f64,
+        /// Integral gain.
+        ki: f64,
+        /// Derivative gain.
+        kd: f64,
+        /// Grid index of the starting multiplier.
+        start: usize,
+        /// Sum of errors so far.
+        integral: f64,
+        /// The previous error.
+        previous: f64,
+    },
+    /// Tabular Q-learning over the multipliers.
+    Learned(Box<TabularQ>),
+}
+
+/// A pacing rule and a creative rule over the ads action space.
+#[derive(Debug)]
+pub struct PacedBidding {
+    pacing: Pacing,
+    creative: CreativeRule,
+    multipliers: Vec<f64>,
+    n_creatives: usize,
+    budget: f64,
+    periods: f64,
+    features: [usize; 4],
+    /// Impressions and clicks per creative.
+    impressions: Vec<f64>,
+    clicks: Vec<f64>,
+    rng: SimRng,
+}
+
+const NEEDED: [&str; 4] = ["period", "budget_left", "last_wins", "last_clicks"];
+
+impl PacedBidding {
+    /// A paced bidder over `multipliers × n_creatives` actions; the budget and
+    /// the day's length are read from the `budget_left` and `period` features'
+    /// ranges in `space`.
+    pub fn new(
+        pacing: Pacing,
+        creative: CreativeRule,
+        multipliers: &[f64],
+        n_creatives: usize,
+        space: &ObservationSpace,
+        seed: u64,
+    ) -> Result<Self, PolicyError> {
+        let mut features = [0; 4];
+        for (slot, name) in features.iter_mut().zip(NEEDED) {
+            *slot = space
+                .index_of(name)
+                .ok_or(PolicyError::MissingFeature(name))?;
+        }
+        if let CreativeRule::Index(c) = creative
+            && c as usize >= n_creatives
+        {
+            return Err(PolicyError::invalid(
+                "creative",
+                format!("must be below the {n_creatives} creatives (found {c})"),
+            ));
+        }
+        Ok(Self {
+            budget: f64::from(space.features[features[1]].high),
+            periods: f64::from(space.features[features[0]].high) + 1.0,
+            pacing,
+            creative,
+            multipliers: multipliers.to_vec(),
+            n_creatives,
+            features,
+            impressions: vec![0.0; n_creatives],
+            clicks: vec![0.0; n_creatives],
+            rng: rng_from_seed(derive_seed(seed, "creative", 0)),
+        })
+    }
+
+    /// The grid index of the multiplier closest to `target` in log scale.
+    pub fn nearest(multipliers: &[f64], target: f64) -> usize {
+        let distance = |m: f64| (m.ln() - target.ln()).abs();
+        (0..multipliers.len()).fold(0, |best, i| {
+            if distance(multipliers[i]) < distance(multipliers[best]) {
+                i
+            } else {
+                best
+            }
+        })
+    }
+
+    /// Spend so far minus the even schedule at the start of `period`, in
+    /// periods' worth of budget.
+    fn spend_error(&self, obs: &Observation) -> f64 {
+        let period = f64::from(obs.features[self.features[0]]);
+        let spent = self.budget - f64::from(obs.features[self.features[1]]);
+        let per_period = self.budget / self.periods;
+        (spent - per_period * period) / per_period
+    }
+
+    fn choose_multiplier(&mut self, obs: &Observation, explore: bool) -> usize {
+        let error = self.spend_error(obs);
+        let last = self.multipliers.len() - 1;
+        let grid = self.multipliers.clone();
+        match &mut self.pacing {
+            Pacing::Fixed(i) => *i,
+            Pacing::Even { truthful } => {
+                // Ahead of the schedule by more than one period's budget: hold back.
+                if error > 1.0 { last } else { *truthful }
+            }
+            Pacing::Pid {
+                kp,
+                ki,
+                kd,
+                start,
+                integral,
+                previous,
+            } => {
+                let derivative = error - *previous;
+                *integral = (*integral + error).clamp(-1e3, 1e3);
+                *previous = error;
+                let log_lambda =
+                    grid[*start].ln() + *kp * error + *ki * *integral + *kd * derivative;
+                Self::nearest(&grid, log_lambda.exp())
+            }
+            Pacing::Learned(q) => {
+                if explore {
+                    q.act(obs)
+                } else {
+                    q.greedy(obs)
+                }
+            }
+        }
+    }
+
+    fn click_rate_scores(&mut self, explore: bool) -> Vec<f64> {
+        let total: f64 = self.impressions.iter().sum();
+        (0..self.n_creatives)
+            .map(|c| {
+                let (n, k) = (self.impressions[c], self.clicks[c]);
+                match (self.creative, explore) {
+                    (CreativeRule::Bandit(CreativeBandit::Thompson), true) => {
+                        Beta::new(1.0 + k, 1.0 + (n - k).max(0.0))
+                            .map_or(0.5, |b| b.sample(&mut self.rng))
+                    }
+                    (CreativeRule::Bandit(CreativeBandit::Ucb1), true) if n == 0.0 => f64::INFINITY,
+                    (CreativeRule::Bandit(CreativeBandit::Ucb1), true) => {
+                        k / n + (2.0 * total.max(1.0).ln() / n).sqrt()
+                    }
+                    _ => (1.0 + k) / (2.0 + n),
+                }
+            })
+            .collect()
+    }
+
+    fn choose_creative(&mut self, explore: bool) -> usize {
+        match self.creative {
+            CreativeRule::Index(c) => c as usize,
+            CreativeRule::Bandit(_) => argmax(&self.click_rate_scores(explore)),
+        }
+    }
+
+    fn decide(&mut self, obs: &Observation, explore: bool) -> usize {
+        let multiplier = self.choose_multiplier(obs, explore);
+        multiplier * self.n_creatives + self.choose_creative(explore)
+    }
+}
+
+impl Policy for PacedBidding {
+    fn begin_episode(&mut self, episode: usize, total: usize) {
+        match &mut self.pacing {
+            Pacing::Learned(q) => q.begin_episode(episode, total),
+            Pacing::Pid {
+                integral, previous, ..
+            } => {
+                *integral = 0.0;
+                *previous = 0.0;
+            }
+            _ => {}
+        }
+    }
+
+    fn act(&mut self, obs: &Observation) -> usize {
+        self.decide(obs, true)
+    }
+
+    fn greedy(&self, obs: &Observation) -> usize {
+        let creative = match self.creative {
+            CreativeRule::Index(c) => c as usize,
+            CreativeRule::Bandit(_) => argmax(
+                &(0..self.n_creatives)
+                    .map(|c| (1.0 + self.clicks[c]) / (2.0 + self.impressions[c]))
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        let multiplier = match &self.pacing {
+            Pacing::Fixed(i) => *i,
+            Pacing::Even { truthful } => {
+                if self.spend_error(obs) > 1.0 {
+                    self.multipliers.len() - 1
+                } else {
+                    *truthful
+                }
+            }
+            Pacing::Pid { start, .. } => *start,
+            Pacing::Learned(q) => q.greedy(obs),
+        };
+        multiplier * self.n_creatives + creative
+    }
+
+    fn learn(&mut self, t: &Transition<'_>) {
+        let creative = t.action % self.n_creatives;
+        self.impressions[creative] += f64::from(t.next_obs.features[self.features[2]]);
+        self.clicks[creative] += f64::from(t.next_obs.features[self.features[3]]);
+        if let Pacing::Learned(q) = &mut self.pacing {
+            q.learn(&Transition {
+                action: t.action / self.n_creatives,
+                ..*t
+            });
+        }
+    }
+
+    fn divergence(&self) -> Option<String> {
+        match &self.pacing {
+            Pacing::Learned(q) => q.divergence(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_multiplier_in_log_scale() {
+        let grid = [0.5, 1.0, 2.0, 4.0];
+        assert_eq!(PacedBidding::nearest(&grid, 1.3), 1);
+        assert_eq!(PacedBidding::nearest(&grid, 1.5), 2);
+        assert_eq!(PacedBidding::nearest(&grid, 100.0), 3);
+        assert_eq!(PacedBidding::nearest(&grid, 0.01), 0);
+    }
+}
