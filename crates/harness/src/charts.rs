@@ -379,6 +379,15 @@ fn final_comparison<DB: DrawingBackend>(
     area.present().map_err(err)
 }
 
+/// A tick label: whole numbers as such, others with two decimals.
+fn tick(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
 /// A blue-to-yellow colour for `t` in `[0, 1]` (a coarse viridis).
 fn viridis(t: f64) -> RGBColor {
     const STOPS: [(f64, f64, f64); 5] = [
@@ -436,12 +445,12 @@ fn heatmaps<DB: DrawingBackend>(
             .label_style(("sans-serif", 13))
             .x_label_formatter(&|x| {
                 cols.get(x.floor() as usize)
-                    .map(|v| v.to_string())
+                    .map(|&v| tick(v))
                     .unwrap_or_default()
             })
             .y_label_formatter(&|y| {
                 rows.get(y.floor() as usize)
-                    .map(|v| v.to_string())
+                    .map(|&v| tick(v))
                     .unwrap_or_default()
             })
             .draw()

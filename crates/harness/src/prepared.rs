@@ -117,9 +117,9 @@ pub struct GreedyTable {
     /// What the greedy action's value is (`price`).
     pub value_name: &'static str,
     /// Row values.
-    pub rows: Vec<u32>,
+    pub rows: Vec<f64>,
     /// Column values.
-    pub cols: Vec<u32>,
+    pub cols: Vec<f64>,
     /// The value of the greedy action (a price) in each cell.
     pub values: Vec<Vec<f64>>,
 }
@@ -520,13 +520,59 @@ impl Prepared {
     /// values, for scenarios whose state fits a chart.
     pub fn greedy_table(&self, policy: &dyn Policy) -> Option<GreedyTable> {
         match &self.family {
-            Family::Recommendation { .. } | Family::Ads { .. } => None,
+            Family::Recommendation { .. } => None,
+            Family::Ads { model } => {
+                let c = model.config();
+                let (budget, periods) = (c.budget, f64::from(c.periods));
+                let rows: Vec<f64> = grid(c.periods - 1, TABLE_CELLS)
+                    .into_iter()
+                    .map(f64::from)
+                    .collect();
+                let cols: Vec<f64> = (-10..=10).map(|i| f64::from(i) / 20.0).collect();
+                let n_creatives = c.n_creatives as usize;
+                let values = rows
+                    .iter()
+                    .map(|&t| {
+                        cols.iter()
+                            .map(|&pace| {
+                                let left =
+                                    ((pace + (periods - t) / periods) * budget).clamp(0.0, budget);
+                                let obs = Observation {
+                                    features: vec![
+                                        t as f32,
+                                        left as f32,
+                                        (budget - left) as f32,
+                                        0.0,
+                                        0.0,
+                                        0.0,
+                                        0.0,
+                                        0.0,
+                                        pace as f32,
+                                    ],
+                                };
+                                c.bid_multipliers[policy.greedy(&obs) / n_creatives]
+                            })
+                            .collect()
+                    })
+                    .collect();
+                Some(GreedyTable {
+                    row_name: "period",
+                    col_name: "pace",
+                    value_name: "bid multiplier",
+                    rows,
+                    cols,
+                    values,
+                })
+            }
             Family::Pricing { model, .. } => {
                 let c = model.config();
-                let rows = grid(c.horizon - 1, TABLE_CELLS);
-                let cols: Vec<u32> = grid(c.inventory - 1, TABLE_CELLS)
+                let rows: Vec<f64> = grid(c.horizon - 1, TABLE_CELLS)
                     .into_iter()
-                    .map(|s| s + 1)
+                    .map(f64::from)
+                    .collect();
+                let cols: Vec<f64> = grid(c.inventory - 1, TABLE_CELLS)
+                    .into_iter()
+                    .map(|s| f64::from(s + 1))
                     .collect();
                 let values = rows
                     .iter()

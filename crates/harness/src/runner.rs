@@ -207,7 +207,9 @@ pub fn run_one(
             result.episodes.push(record);
             progress(1);
         }
-        result.table = prepared.greedy_table(agent.as_ref());
+        if prepared.scenario.policies[policy].is_state_dependent() {
+            result.table = prepared.greedy_table(agent.as_ref());
+        }
         Ok(())
     }));
     match outcome {
