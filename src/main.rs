@@ -243,8 +243,15 @@ fn print_summary(report: &Report) {
     if let Some(v) = report.optimal_value {
         println!("oracle expected return per episode V* = {v:.4}");
     }
+    let width = report
+        .summaries
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     let mut header = format!(
-        "{:<22} {:>6} {:>11} {:>23} {:>11}",
+        "{:<width$} {:>6} {:>11} {:>23} {:>11}",
         "policy", "seeds", "mean", level, "% of oracle"
     );
     for name in &report.ratio_names {
@@ -269,7 +276,7 @@ fn print_summary(report: &Report) {
             s.seeds_ok.to_string()
         };
         let mut line = format!(
-            "{:<22} {:>6} {:>11} {:>23} {:>11}",
+            "{:<width$} {:>6} {:>11} {:>23} {:>11}",
             s.name, seeds, mean, ci, pct
         );
         for r in &s.final_ratios {
