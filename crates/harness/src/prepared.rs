@@ -453,22 +453,45 @@ impl Prepared {
                 };
                 paced(model, pid, *creative, space, seed)?
             }
-            (PolicySpec::QPacing { q, creative }, Family::Ads { model }) => {
-                let learner =
-                    TabularQ::new(q.clone(), space, model.config().bid_multipliers.len(), seed)
-                        .map_err(|e| match e {
-                            PolicyError::Invalid { key, rule } => {
-                                PolicyError::invalid(format!("q.{key}"), rule)
-                            }
-                            other => other,
-                        })?;
-                paced(
-                    model,
-                    Pacing::Learned(Box::new(learner)),
-                    *creative,
-                    space,
-                    seed,
-                )?
+            (
+                PolicySpec::QPacing {
+                    control,
+                    q,
+                    creative,
+                },
+                Family::Ads { model },
+            ) => {
+                let grid = &model.config().bid_multipliers;
+                let prefix = |e: PolicyError| match e {
+                    PolicyError::Invalid { key, rule } => {
+                        PolicyError::invalid(format!("q.{key}"), rule)
+                    }
+                    other => other,
+                };
+                let pacing = match control.as_str() {
+                    "level" => Pacing::Learned(Box::new(
+                        TabularQ::new(q.clone(), space, grid.len(), seed).map_err(prefix)?,
+                    )),
+                    "step" => {
+                        let extended = PacedBidding::stepped_space(space, grid.len());
+                        let start = PacedBidding::nearest(grid, 1.0);
+                        Pacing::Stepped {
+                            q: Box::new(
+                                TabularQ::new(q.clone(), &extended, 3, seed).map_err(prefix)?,
+                            ),
+                            start,
+                            current: start,
+                            last: (start, 1),
+                        }
+                    }
+                    other => {
+                        return Err(PolicyError::invalid(
+                            "control",
+                            format!("must be \"step\" or \"level\" (found {other:?})"),
+                        ));
+                    }
+                };
+                paced(model, pacing, *creative, space, seed)?
             }
             (
                 PolicySpec::Greedy { .. }

@@ -72,6 +72,9 @@ pub struct RunConfig {
     pub curve_points: u32,
 }
 
+fn default_control() -> String {
+    "level".into()
+}
 fn default_kp() -> f64 {
     0.3
 }
@@ -151,8 +154,13 @@ pub enum PolicySpec {
         #[serde(default)]
         creative: CreativeRule,
     },
-    /// Tabular Q-learning over the multipliers from (period, budget left) (ads).
+    /// Tabular Q-learning pacing (ads): over the multipliers, or over moves
+    /// of the multiplier.
     QPacing {
+        /// `"level"` (default): learn λ itself from the state; `"step"`: learn
+        /// moves of λ (down, stay, up) from the state and the current λ.
+        #[serde(default = "default_control")]
+        control: String,
         /// The Q-learning settings.
         #[serde(default)]
         q: TabularQConfig,

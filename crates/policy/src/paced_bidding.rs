@@ -16,7 +16,11 @@
 //!   `log λ_t = log λ_1 + kp·e_t + ki·Σe + kd·(e_t − e_{t−1})`, snapped to the
 //!   nearest grid multiplier (the industrial baseline);
 //! - [`Pacing::Learned`]: tabular Q-learning over the multipliers from the
-//!   discretised (period, budget left) state.
+//!   discretised state (period and pace by default);
+//! - [`Pacing::Stepped`]: tabular Q-learning over moves of the multiplier —
+//!   one grid step down (bid more), stay, or one step up (bid less) — from the
+//!   discretised state plus the current multiplier, the form of model-free
+//!   budget-constrained bidding (Wu et al., 2018) that keeps λ persistent.
 //!
 //! **Creative** is fixed or a bandit over creatives that learns click rates
 //! from the impressions and clicks of the period just played (the
@@ -85,6 +89,18 @@ pub enum Pacing {
     },
     /// Tabular Q-learning over the multipliers.
     Learned(Box<TabularQ>),
+    /// Tabular Q-learning over moves of the multiplier (down, stay, up), its
+    /// state extended with the current multiplier's index.
+    Stepped {
+        /// The learner over 3 moves, built over [`PacedBidding::stepped_space`].
+        q: Box<TabularQ>,
+        /// Grid index the day starts from.
+        start: usize,
+        /// The multiplier now in force.
+        current: usize,
+        /// The multiplier before the last move, and the move.
+        last: (usize, usize),
+    },
 }
 
 /// A pacing rule and a creative rule over the ads action space.
@@ -145,6 +161,26 @@ impl PacedBidding {
         })
     }
 
+    /// `space` extended with the multiplier index, for [`Pacing::Stepped`].
+    pub fn stepped_space(space: &ObservationSpace, n_multipliers: usize) -> ObservationSpace {
+        let mut extended = space.clone();
+        extended.features.push(shoplab_env::Feature {
+            name: "multiplier_index",
+            low: 0.0,
+            high: (n_multipliers - 1) as f32,
+            integer: true,
+            suggested_bins: n_multipliers,
+        });
+        extended
+    }
+
+    /// `obs` with the multiplier index appended.
+    fn extend(obs: &Observation, index: usize) -> Observation {
+        let mut features = obs.features.clone();
+        features.push(index as f32);
+        Observation { features }
+    }
+
     /// The grid index of the multiplier closest to `target` in log scale.
     pub fn nearest(multipliers: &[f64], target: f64) -> usize {
         let distance = |m: f64| (m.ln() - target.ln()).abs();
@@ -198,6 +234,19 @@ impl PacedBidding {
                     q.greedy(obs)
                 }
             }
+            Pacing::Stepped {
+                q, current, last, ..
+            } => {
+                let extended = Self::extend(obs, *current);
+                let step = if explore {
+                    q.act(&extended)
+                } else {
+                    q.greedy(&extended)
+                };
+                *last = (*current, step);
+                *current = (*current + step).saturating_sub(1).min(last_index(&grid));
+                *current
+            }
         }
     }
 
@@ -238,6 +287,12 @@ impl Policy for PacedBidding {
     fn begin_episode(&mut self, episode: usize, total: usize) {
         match &mut self.pacing {
             Pacing::Learned(q) => q.begin_episode(episode, total),
+            Pacing::Stepped {
+                q, start, current, ..
+            } => {
+                q.begin_episode(episode, total);
+                *current = *start;
+            }
             Pacing::Pid {
                 integral, previous, ..
             } => {
@@ -272,6 +327,7 @@ impl Policy for PacedBidding {
             }
             Pacing::Pid { start, .. } => *start,
             Pacing::Learned(q) => q.greedy(obs),
+            Pacing::Stepped { current, .. } => *current,
         };
         multiplier * self.n_creatives + creative
     }
@@ -280,20 +336,40 @@ impl Policy for PacedBidding {
         let creative = t.action % self.n_creatives;
         self.impressions[creative] += f64::from(t.next_obs.features[self.features[2]]);
         self.clicks[creative] += f64::from(t.next_obs.features[self.features[3]]);
-        if let Pacing::Learned(q) = &mut self.pacing {
-            q.learn(&Transition {
+        match &mut self.pacing {
+            Pacing::Learned(q) => q.learn(&Transition {
                 action: t.action / self.n_creatives,
                 ..*t
-            });
+            }),
+            Pacing::Stepped {
+                q, current, last, ..
+            } => {
+                let (obs, next_obs) = (
+                    Self::extend(t.obs, last.0),
+                    Self::extend(t.next_obs, *current),
+                );
+                q.learn(&Transition {
+                    obs: &obs,
+                    action: last.1,
+                    next_obs: &next_obs,
+                    ..*t
+                });
+            }
+            _ => {}
         }
     }
 
     fn divergence(&self) -> Option<String> {
         match &self.pacing {
-            Pacing::Learned(q) => q.divergence(),
+            Pacing::Learned(q) | Pacing::Stepped { q, .. } => q.divergence(),
             _ => None,
         }
     }
+}
+
+/// The last index of a non-empty grid.
+fn last_index(grid: &[f64]) -> usize {
+    grid.len() - 1
 }
 
 #[cfg(test)]
@@ -307,5 +383,76 @@ mod tests {
         assert_eq!(PacedBidding::nearest(&grid, 1.5), 2);
         assert_eq!(PacedBidding::nearest(&grid, 100.0), 3);
         assert_eq!(PacedBidding::nearest(&grid, 0.01), 0);
+    }
+}
+
+#[cfg(test)]
+mod stepped_tests {
+    use super::*;
+    use crate::{schedule::LinearSchedule, tabular_q::TabularQConfig};
+    use shoplab_env::Feature;
+
+    fn space() -> ObservationSpace {
+        let f = |name, high: f32, bins| Feature {
+            name,
+            low: 0.0,
+            high,
+            integer: false,
+            suggested_bins: bins,
+        };
+        ObservationSpace {
+            features: vec![
+                f("period", 9.0, 2),
+                f("budget_left", 100.0, 1),
+                f("last_wins", 1e5, 1),
+                f("last_clicks", 1e5, 1),
+            ],
+        }
+    }
+
+    /// With ε = 1 the stepped pacer random-walks over the whole grid, one
+    /// step at a time, and the move it learns from is the move it made.
+    #[test]
+    fn stepped_pacing_moves_one_grid_step_at_a_time() {
+        let grid = [0.5, 1.0, 2.0, 4.0];
+        let config = TabularQConfig {
+            epsilon: LinearSchedule {
+                start: 1.0,
+                end: 1.0,
+                decay_fraction: 1.0,
+            },
+            ..TabularQConfig::default()
+        };
+        let extended = PacedBidding::stepped_space(&space(), grid.len());
+        let q = TabularQ::new(config, &extended, 3, 1).unwrap();
+        let pacing = Pacing::Stepped {
+            q: Box::new(q),
+            start: 1,
+            current: 1,
+            last: (1, 1),
+        };
+        let mut bidder =
+            PacedBidding::new(pacing, CreativeRule::Index(0), &grid, 1, &space(), 2).unwrap();
+        bidder.begin_episode(0, 1);
+        let obs = Observation {
+            features: vec![0.0, 100.0, 0.0, 0.0],
+        };
+        let mut seen = [false; 4];
+        let mut previous = 1usize;
+        for _ in 0..500 {
+            let action = bidder.act(&obs);
+            assert!(action.abs_diff(previous) <= 1, "{previous} → {action}");
+            seen[action] = true;
+            previous = action;
+            bidder.learn(&Transition {
+                obs: &obs,
+                action,
+                reward: 0.0,
+                next_obs: &obs,
+                terminated: false,
+                truncated: false,
+            });
+        }
+        assert!(seen.iter().all(|&s| s), "visited {seen:?}");
     }
 }
