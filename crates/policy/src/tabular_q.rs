@@ -50,6 +50,10 @@ pub struct TabularQConfig {
     pub initial_q: f64,
     /// Bins per feature, overriding the env's suggestions (1 ignores a feature).
     pub bins: BTreeMap<String, usize>,
+    /// Double Q-learning (van Hasselt, 2010): two tables, each updated at
+    /// random toward the other's value of its own greedy action, which removes
+    /// the upward bias of `max` over noisy estimates; actions use their mean.
+    pub double: bool,
 }
 
 impl Default for TabularQConfig {
@@ -65,6 +69,7 @@ impl Default for TabularQConfig {
             },
             initial_q: 0.0,
             bins: BTreeMap::new(),
+            double: false,
         }
     }
 }
@@ -103,8 +108,12 @@ pub struct TabularQ {
     config: TabularQConfig,
     discretiser: Discretiser,
     n_actions: usize,
+    /// The values actions are chosen by (the mean of the two tables under
+    /// double Q-learning).
     q: Vec<f64>,
     visits: Vec<u32>,
+    /// Double Q-learning's two tables and the second table's visit counts.
+    double: Option<(Vec<f64>, Vec<f64>, Vec<u32>)>,
     /// `alpha / n^ω` for small `n`, cached: `powf` would dominate an update.
     rates: Vec<f64>,
     /// The first non-finite Q value produced, if any.
@@ -135,6 +144,13 @@ impl TabularQ {
             diverged: None,
             q: vec![config.initial_q; entries],
             visits: vec![0; entries],
+            double: config.double.then(|| {
+                (
+                    vec![config.initial_q; entries],
+                    vec![config.initial_q; entries],
+                    vec![0; entries],
+                )
+            }),
             epsilon: config.epsilon.start,
             config,
             discretiser,
@@ -157,31 +173,68 @@ impl TabularQ {
         &self.q[state * self.n_actions..(state + 1) * self.n_actions]
     }
 
+    /// The learning rate of an entry's `n`-th update.
+    fn rate(&self, n: u32) -> f64 {
+        match self.rates.get(n as usize) {
+            Some(&rate) => rate,
+            None => self.config.alpha / f64::from(n).powf(self.config.alpha_exponent),
+        }
+    }
+
     /// The Q-learning update on state indices.
     #[inline]
     pub fn update(&mut self, state: usize, action: usize, reward: f64, next: Option<usize>) {
-        let bootstrap = next.map_or(0.0, |s| {
-            // A plain comparison is cheaper than `f64::max`; a NaN in the
-            // table is reported by the divergence check below.
-            self.row(s)
-                .iter()
-                .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
-        });
-        let target = reward + self.config.gamma * bootstrap;
         let i = state * self.n_actions + action;
-        self.visits[i] = self.visits[i].saturating_add(1);
-        let n = self.visits[i];
-        let alpha = match self.rates.get(n as usize) {
-            Some(&rate) => rate,
-            None => self.config.alpha / f64::from(n).powf(self.config.alpha_exponent),
-        };
-        self.q[i] += alpha * (target - self.q[i]);
+        if self.double.is_some() {
+            self.double_update(i, reward, next);
+        } else {
+            let bootstrap = next.map_or(0.0, |s| {
+                // A plain comparison is cheaper than `f64::max`; a NaN in the
+                // table is reported by the divergence check below.
+                self.row(s)
+                    .iter()
+                    .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+            });
+            let target = reward + self.config.gamma * bootstrap;
+            self.visits[i] = self.visits[i].saturating_add(1);
+            let alpha = self.rate(self.visits[i]);
+            self.q[i] += alpha * (target - self.q[i]);
+        }
         if !self.q[i].is_finite() && self.diverged.is_none() {
             self.diverged = Some(format!(
                 "Q(state {state}, action {action}) became {} after a reward of {reward}",
                 self.q[i]
             ));
         }
+    }
+
+    /// Double Q-learning: update table A (or B, by a fair coin) toward
+    /// `r + γ · B(s', argmax_a A(s', a))`, then refresh the mean table.
+    fn double_update(&mut self, i: usize, reward: f64, next: Option<usize>) {
+        let n = self.n_actions;
+        let first = self.rng.random_bool(0.5);
+        let Some((a, b, visits_b)) = self.double.as_mut() else {
+            return;
+        };
+        let (own, other, visits) = if first {
+            (a, b, &mut self.visits)
+        } else {
+            (b, a, visits_b)
+        };
+        let bootstrap = next.map_or(0.0, |s| {
+            let row = &own[s * n..(s + 1) * n];
+            let best = crate::argmax(row);
+            other[s * n + best]
+        });
+        let target = reward + self.config.gamma * bootstrap;
+        visits[i] = visits[i].saturating_add(1);
+        let count = visits[i];
+        let alpha = match self.rates.get(count as usize) {
+            Some(&rate) => rate,
+            None => self.config.alpha / f64::from(count).powf(self.config.alpha_exponent),
+        };
+        own[i] += alpha * (target - own[i]);
+        self.q[i] = 0.5 * (own[i] + other[i]);
     }
 }
 
@@ -238,6 +291,18 @@ mod tests {
     /// episode boundary) or a wrong target.
     #[test]
     fn converges_to_value_iteration_on_nchain() {
+        converges_on_nchain(false);
+    }
+
+    /// Double Q-learning converges to the same Q* (each table gets half the
+    /// updates, so the same tolerance holds with twice the episodes).
+    #[test]
+    fn double_q_learning_converges_to_value_iteration_on_nchain() {
+        converges_on_nchain(true);
+    }
+
+    fn converges_on_nchain(double: bool) {
+        let episodes = if double { 2_000 } else { 1_000 };
         let mut env = NChain::classic(1_000);
         let q_star = env.model().q_values(0.9, 1e-12);
         let config = TabularQConfig {
@@ -249,11 +314,12 @@ mod tests {
                 end: 1.0,
                 decay_fraction: 1.0,
             },
+            double,
             ..TabularQConfig::default()
         };
         let mut q = TabularQ::new(config, env.observation_space(), 2, 1).unwrap();
-        for episode in 0..1_000 {
-            q.begin_episode(episode, 1_000);
+        for episode in 0..episodes {
+            q.begin_episode(episode, episodes);
             let (mut obs, _) = env.reset(episode as u64);
             loop {
                 let action = q.act(&obs);
