@@ -191,17 +191,10 @@ impl AdsConfig {
                 format!("must be in [0, 1) (found {})", c.daily_amplitude),
             ));
         }
-        if self.segments.is_empty() {
-            return Err(ConfigError::new(
-                "segments",
-                "must list at least one segment",
-            ));
-        }
-        let mut total = 0.0;
-        let mut cumulative_shares = Vec::new();
+        let shares: Vec<f64> = self.segments.iter().map(|s| s.share).collect();
+        let cumulative_shares = crate::config::cumulative_shares(&shares)?;
         let mut estimates = Vec::new();
         for (i, s) in self.segments.iter().enumerate() {
-            probability(&format!("segments[{i}].share"), s.share)?;
             if s.click_rates.len() != self.n_creatives as usize {
                 return Err(ConfigError::new(
                     format!("segments[{i}].click_rates"),
@@ -215,16 +208,8 @@ impl AdsConfig {
             for (j, &r) in s.click_rates.iter().enumerate() {
                 probability(&format!("segments[{i}].click_rates[{j}]"), r)?;
             }
-            total += s.share;
-            cumulative_shares.push(total);
             let mean_ctr = s.click_rates.iter().sum::<f64>() / s.click_rates.len() as f64;
             estimates.push(self.conversion_rate * self.conversion_value * mean_ctr);
-        }
-        if (total - 1.0).abs() > 1e-9 {
-            return Err(ConfigError::new(
-                "segments",
-                format!("shares must sum to 1 (found {total})"),
-            ));
         }
         let highest_bid = estimates.iter().copied().fold(0.0, f64::max) / self.bid_multipliers[0];
         if self.reserve_price > highest_bid {
@@ -396,12 +381,7 @@ pub fn arrive_opportunities(
     let scale = model.competition_scale(t);
     let first = campaign.log.len();
     for _ in 0..count {
-        let u: f64 = rng.0.random();
-        let segment = model
-            .cumulative_shares
-            .iter()
-            .position(|&s| u < s)
-            .unwrap_or(model.cumulative_shares.len() - 1);
+        let segment = crate::config::pick(&model.cumulative_shares, rng.0.random());
         let z: f64 = StandardNormal.sample(&mut rng.0);
         let record = OpportunityRecord {
             period: t,

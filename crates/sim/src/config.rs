@@ -76,3 +76,37 @@ pub fn in_range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigE
         ))
     }
 }
+
+/// Checks a population's shares — at least one segment, each share a
+/// probability (`segments[i].share`), summing to 1 — and returns the
+/// cumulative shares that [`pick`] samples from.
+pub fn cumulative_shares(shares: &[f64]) -> Result<Vec<f64>, ConfigError> {
+    if shares.is_empty() {
+        return Err(ConfigError::new(
+            "segments",
+            "must list at least one segment",
+        ));
+    }
+    let mut total = 0.0;
+    let mut cumulative = Vec::with_capacity(shares.len());
+    for (i, &share) in shares.iter().enumerate() {
+        probability(&format!("segments[{i}].share"), share)?;
+        total += share;
+        cumulative.push(total);
+    }
+    if (total - 1.0).abs() > 1e-9 {
+        return Err(ConfigError::new(
+            "segments",
+            format!("shares must sum to 1 (found {total})"),
+        ));
+    }
+    Ok(cumulative)
+}
+
+/// The segment a uniform draw `u` in `[0, 1)` falls in, given cumulative shares.
+pub fn pick(cumulative: &[f64], u: f64) -> usize {
+    cumulative
+        .iter()
+        .position(|&c| u < c)
+        .unwrap_or(cumulative.len() - 1)
+}

@@ -6,7 +6,7 @@
 //! to compute optimal prices exactly, and tests compare simulated purchase
 //! rates against it.
 
-use crate::config::{ConfigError, above, probability};
+use crate::config::{ConfigError, above};
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -127,33 +127,18 @@ pub struct Population {
 impl Population {
     /// Validates `segments` (keys relative to the list, as `segments[i].share`).
     pub fn new(segments: &[Segment]) -> Result<Self, ConfigError> {
-        if segments.is_empty() {
-            return Err(ConfigError::new(
-                "segments",
-                "must list at least one segment",
-            ));
-        }
         if segments.len() > usize::from(u16::MAX) {
             return Err(ConfigError::new(
                 "segments",
                 format!("must list at most {} segments", u16::MAX),
             ));
         }
-        let mut total = 0.0;
-        let mut cumulative = Vec::with_capacity(segments.len());
+        let shares: Vec<f64> = segments.iter().map(|s| s.share).collect();
+        let cumulative = crate::config::cumulative_shares(&shares)?;
         for (i, s) in segments.iter().enumerate() {
-            probability(&format!("segments[{i}].share"), s.share)?;
             s.wtp
                 .validate()
                 .map_err(|e| e.within(&format!("segments[{i}].wtp")))?;
-            total += s.share;
-            cumulative.push(total);
-        }
-        if (total - 1.0).abs() > 1e-9 {
-            return Err(ConfigError::new(
-                "segments",
-                format!("shares must sum to 1 (found {total})"),
-            ));
         }
         Ok(Self {
             segments: segments.to_vec(),
@@ -180,11 +165,7 @@ impl Population {
         let k = if self.segments.len() == 1 {
             0
         } else {
-            let u: f64 = rng.random();
-            self.cumulative
-                .iter()
-                .position(|&c| u < c)
-                .unwrap_or(self.segments.len() - 1)
+            crate::config::pick(&self.cumulative, rng.random())
         };
         (k as u16, self.segments[k].wtp.sample(rng))
     }

@@ -322,17 +322,10 @@ impl RecommendationConfig {
                 ),
             ));
         }
-        if self.segments.is_empty() {
-            return Err(ConfigError::new(
-                "segments",
-                "must list at least one segment",
-            ));
-        }
-        let mut total = 0.0;
-        let mut cumulative_shares = Vec::new();
+        let shares: Vec<f64> = self.segments.iter().map(|s| s.share).collect();
+        let cumulative_shares = crate::config::cumulative_shares(&shares)?;
         for (i, s) in self.segments.iter().enumerate() {
             let key = |k: &str| format!("segments[{i}].{k}");
-            probability(&key("share"), s.share)?;
             if let Some(t) = s.topic
                 && t as usize >= catalog.n_topics
             {
@@ -345,14 +338,6 @@ impl RecommendationConfig {
             at_least(&key("preference_strength"), s.preference_strength, 0.0)?;
             at_least(&key("price_sensitivity"), s.price_sensitivity, 0.0)?;
             above(&key("patience"), s.patience, 0.0)?;
-            total += s.share;
-            cumulative_shares.push(total);
-        }
-        if (total - 1.0).abs() > 1e-9 {
-            return Err(ConfigError::new(
-                "segments",
-                format!("shares must sum to 1 (found {total})"),
-            ));
         }
         let bytes = self.concurrent_sessions as usize
             * (std::mem::size_of::<f32>() * (self.dim as usize + catalog.n_topics) + 256);
@@ -543,12 +528,7 @@ impl RecommendationModel {
 
     /// Draws a new shopper's segment, preference, sensitivity and patience.
     fn new_shopper(&self, rng: &mut Xoshiro256PlusPlus) -> (u16, Vec<f32>, f32, f32) {
-        let u: f64 = rng.random();
-        let k = self
-            .cumulative_shares
-            .iter()
-            .position(|&c| u < c)
-            .unwrap_or(self.cumulative_shares.len() - 1);
+        let k = crate::config::pick(&self.cumulative_shares, rng.random());
         let segment = &self.config.segments[k];
         let topic = segment.topic.map_or_else(
             || rng.random_range(0..self.catalog.n_topics),
