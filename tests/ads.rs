@@ -20,9 +20,7 @@ fn small_text() -> String {
 }
 
 fn with(from: &str, to: &str) -> String {
-    let base = small_text();
-    assert!(base.contains(from), "fixture lacks {from:?}");
-    base.replacen(from, to, 1)
+    common::replaced(&small_text(), from, to)
 }
 
 #[test]

@@ -8,9 +8,7 @@ mod common;
 use common::{assert_names, refused, shoplab, small_pricing};
 
 fn with(from: &str, to: &str) -> String {
-    let base = small_pricing("bad", 10);
-    assert!(base.contains(from), "fixture lacks {from:?}");
-    base.replacen(from, to, 1)
+    common::replaced(&small_pricing("bad", 10), from, to)
 }
 
 #[test]

@@ -157,9 +157,7 @@ fn same_seed_same_bytes_with_any_thread_count() {
 }
 
 fn with(from: &str, to: &str) -> String {
-    let base = small_text();
-    assert!(base.contains(from), "fixture lacks {from:?}");
-    base.replacen(from, to, 1)
+    common::replaced(&small_text(), from, to)
 }
 
 #[test]

@@ -142,3 +142,9 @@ pub fn assert_names(message: &str, parts: &[&str]) {
         assert!(message.contains(part), "{part:?} not in: {message}");
     }
 }
+
+/// `base` with the first `from` replaced by `to`, checking `from` is there.
+pub fn replaced(base: &str, from: &str, to: &str) -> String {
+    assert!(base.contains(from), "fixture lacks {from:?}");
+    base.replacen(from, to, 1)
+}
