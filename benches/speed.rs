@@ -11,7 +11,10 @@
 //!    candidate items, `dim` 20, slates of 10, 1,000 concurrent sessions; one
 //!    core, the policy's slate draws included);
 //! 5. memory per concurrent shopper: the growth of the process's resident
-//!    memory when a 200,000-session recommendation world is built and reset.
+//!    memory when a 200,000-session recommendation world is built and reset;
+//! 6. ad auctions simulated per second (arrival, competing bid, auction,
+//!    budget check, click and conversion; one core), on `scenarios/ads.toml`
+//!    with a budget large enough that every auction is entered.
 //!
 //! Each figure is the median of several repetitions, to damp the noise of a
 //! shared machine.
@@ -21,6 +24,7 @@ use shoplab_env::{Env, Observation, batch::BatchEnv, seed::rng_from_seed};
 use shoplab_harness::{runner, scenario};
 use shoplab_policy::{Policy, Transition, random::UniformRandom, tabular_q::TabularQ};
 use shoplab_sim::{
+    ads::AdsEnv,
     arrivals::ArrivalRate,
     population::{Segment, Wtp},
     pricing::{PricingConfig, PricingEnv},
@@ -197,6 +201,32 @@ fn recommendation_steps() -> f64 {
     median(rates)
 }
 
+/// Ad auctions simulated per second, one core.
+fn auctions() -> f64 {
+    let file = Path::new("scenarios/ads.toml");
+    let parsed = scenario::read(file).expect("scenarios/ads.toml parses");
+    let mut config = parsed.ads.expect("an [ads] table");
+    config.budget = 1e9;
+    config.opportunities = ArrivalRate::Constant { rate: 20_000.0 };
+    let mut env = AdsEnv::new(config.validate().expect("valid benchmark config"));
+    let rates: Vec<f64> = (0..7)
+        .map(|rep| {
+            env.reset(rep);
+            let start = Instant::now();
+            let mut count = 0.0;
+            loop {
+                let step = env.step(4);
+                count += step.info[0];
+                if step.done() {
+                    break;
+                }
+            }
+            count / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(rates)
+}
+
 /// Resident memory of this process, in bytes (Linux; None elsewhere).
 fn resident_bytes() -> Option<f64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -263,6 +293,10 @@ fn main() {
     println!(
         "recommendation: shopper-steps per second, random policy, 100 items, dim 20, slate 10 (1 core): {:.2} million",
         rec / 1e6
+    );
+    println!(
+        "ads: auctions simulated per second (1 core): {:.2} million",
+        auctions() / 1e6
     );
     match memory {
         Some(bytes) => println!(
