@@ -167,16 +167,16 @@ fn err<E: std::fmt::Debug>(e: E) -> ChartError {
 /// A chart with `f64` axes.
 type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// A dashed black horizontal line at `y` from `x0` to `x1`, in the legend as `label`.
+/// A dashed black line from `from` to `to`, in the legend as `label`.
 fn reference_line<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart2d<'a, DB>,
-    (x0, x1): (f64, f64),
-    y: f64,
+    from: (f64, f64),
+    to: (f64, f64),
     label: String,
 ) -> Result<(), ChartError> {
     chart
         .draw_series(DashedLineSeries::new(
-            vec![(x0, y), (x1, y)],
+            vec![from, to],
             10,
             6,
             BLACK.stroke_width(2),
@@ -287,7 +287,7 @@ fn curves<DB: DrawingBackend>(
         } else {
             format!("oracle expected return V* = {r:.2}")
         };
-        reference_line(&mut chart, (0.0, x_max), r, label)?;
+        reference_line(&mut chart, (0.0, r), (x_max, r), label)?;
     }
     legend(
         &mut chart,
@@ -323,48 +323,50 @@ fn final_comparison<DB: DrawingBackend>(
         (lo, hi) = (0.0, 1.0);
     }
     let pad = ((hi - lo) * 0.08).max(1e-9);
+    // Policies top to bottom, in scenario order; long names fit on the left.
     let names: Vec<String> = report.summaries.iter().map(|s| s.name.clone()).collect();
+    let longest = names.iter().map(|s| s.chars().count()).max().unwrap_or(6) as u32;
+    let row = |i: usize| (n - 1 - i) as f64;
     let mut chart = ChartBuilder::on(&area)
         .caption(title, ("sans-serif", 24))
         .margin(15)
-        .x_label_area_size(60)
-        .y_label_area_size(80)
-        .build_cartesian_2d(-0.5..(n as f64 - 0.5), (lo - pad)..(hi + pad))
+        .x_label_area_size(50)
+        .y_label_area_size(20 + 8 * longest)
+        .build_cartesian_2d((lo - pad)..(hi + pad), -0.5..(n as f64 - 0.5))
         .map_err(err)?;
     chart
         .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(n.max(1))
-        .x_label_formatter(&|x| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < names.len() {
-                names[i as usize].clone()
+        .disable_y_mesh()
+        .y_labels(n.max(1))
+        .y_label_formatter(&|y| {
+            let r = y.round();
+            if (y - r).abs() < 1e-6 && r >= 0.0 && (r as usize) < n {
+                names[n - 1 - r as usize].clone()
             } else {
                 String::new()
             }
         })
-        .x_desc("policy")
-        .y_desc(format!("{}, final episodes", report.return_label))
+        .x_desc(format!("{}, final episodes", report.return_label))
         .axis_desc_style(("sans-serif", 18))
         .label_style(("sans-serif", 15))
         .draw()
         .map_err(err)?;
     for (i, e) in estimates.iter().enumerate() {
         if let Some(e) = e {
-            let x = i as f64;
+            let y = row(i);
             chart
-                .draw_series(std::iter::once(ErrorBar::new_vertical(
-                    x,
+                .draw_series(std::iter::once(ErrorBar::new_horizontal(
+                    y,
                     e.low,
                     e.mean,
                     e.high,
                     colour(i).stroke_width(2),
-                    14,
+                    12,
                 )))
                 .map_err(err)?;
             chart
                 .draw_series(std::iter::once(Circle::new(
-                    (x, e.mean),
+                    (e.mean, y),
                     4,
                     colour(i).filled(),
                 )))
@@ -373,8 +375,8 @@ fn final_comparison<DB: DrawingBackend>(
     }
     if let Some(v) = report.optimal_value {
         let label = format!("oracle expected return V* = {v:.2}");
-        reference_line(&mut chart, (-0.5, n as f64 - 0.5), v, label)?;
-        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        reference_line(&mut chart, (v, -0.5), (v, n as f64 - 0.5), label)?;
+        legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
     }
     area.present().map_err(err)
 }
