@@ -47,6 +47,9 @@ pub struct Prepared {
     /// Unique report names of the policies.
     pub names: Vec<String>,
     family: Family,
+    /// The env's spaces and metric names, read once from a first env so
+    /// building policies and reports needs no further world.
+    spaces: (ObservationSpace, ActionSpace, Vec<&'static str>),
 }
 
 enum Family {
@@ -243,12 +246,23 @@ impl Prepared {
                 )));
             }
         };
-        let prepared = Self {
+        let mut prepared = Self {
             names: scenario.policy_names(),
             source: source.to_path_buf(),
             family,
             scenario,
+            spaces: (
+                ObservationSpace { features: vec![] },
+                ActionSpace::labelled(vec![]),
+                vec![],
+            ),
         };
+        let env = prepared.make_env();
+        prepared.spaces = (
+            env.observation_space().clone(),
+            env.action_space().clone(),
+            env.metric_names().to_vec(),
+        );
         for index in 0..prepared.scenario.policies.len() {
             prepared.make_policy(index, 0).map_err(|e| {
                 let (key, rule) = match e {
@@ -264,6 +278,11 @@ impl Prepared {
             })?;
         }
         Ok(prepared)
+    }
+
+    /// Names of the env's per-step metrics.
+    pub fn metric_names(&self) -> &[&'static str] {
+        &self.spaces.2
     }
 
     /// The scenario family's name.
@@ -360,9 +379,8 @@ impl Prepared {
 
     /// Builds policy `index` of the list, seeded with `seed`.
     pub fn make_policy(&self, index: usize, seed: u64) -> Result<Box<dyn Policy>, PolicyError> {
-        let env = self.make_env();
-        let space = env.observation_space();
-        let n = env.action_space().n();
+        let (space, actions, _) = &self.spaces;
+        let n = actions.n();
         let only = |family: &str, instead: &str| {
             PolicyError::invalid(
                 "",
@@ -506,7 +524,7 @@ impl Prepared {
             (PolicySpec::Ucb1(c), _) => Box::new(Ucb1::new(*c, n)?),
             (PolicySpec::QLearning(c), _) => Box::new(TabularQ::new(c.clone(), space, n, seed)?),
             (PolicySpec::MostPopular {}, _) => Box::new(MostPopular::new(n)),
-            (PolicySpec::LinUcb(c), _) => Box::new(LinUcb::new(c, space, env.action_space())?),
+            (PolicySpec::LinUcb(c), _) => Box::new(LinUcb::new(c, space, actions)?),
             (PolicySpec::Thompson {}, Family::Recommendation { .. }) => {
                 Box::new(Thompson::new(n, seed))
             }

@@ -106,7 +106,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
     let final_count = ((run.final_fraction * episodes as f64).ceil() as usize).clamp(1, episodes);
     let windows = (run.curve_points as usize).min(episodes);
     let optimal = prepared.optimal_value();
-    let metric_names = prepared.make_env().metric_names().to_vec();
+    let metric_names = prepared.metric_names().to_vec();
     let boot_seed = |name: &str, what: &str, index: usize| {
         derive_seed(
             run.seeds[0],
