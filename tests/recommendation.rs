@@ -170,6 +170,14 @@ fn bad_recommendation_input_is_refused() {
     assert_names(&m, &["recommendation.history_len", "between 0 and 8"]);
     let m = refused(&with("topic = 6", "topic = 60"), &[]);
     assert_names(&m, &["recommendation.segments[2].topic"]);
+    let m = refused(
+        &with(
+            "kind = \"q_learning\"",
+            "kind = \"q_learning\"\nmonte_carlo = true",
+        ),
+        &[],
+    );
+    assert_names(&m, &["policies[6].monte_carlo", "one session at a time"]);
     let m = refused(&with("kind = \"myopic_oracle\"", "kind = \"oracle\""), &[]);
     assert_names(&m, &["policies[7]", "only available in pricing"]);
 }

@@ -522,6 +522,13 @@ impl Prepared {
             (PolicySpec::Random {}, _) => Box::new(UniformRandom::new(n, seed)),
             (PolicySpec::EpsilonGreedy(c), _) => Box::new(EpsilonGreedy::new(*c, n, seed)?),
             (PolicySpec::Ucb1(c), _) => Box::new(Ucb1::new(*c, n)?),
+            (PolicySpec::QLearning(c), Family::Recommendation { .. }) if c.monte_carlo => {
+                return Err(PolicyError::invalid(
+                    "monte_carlo",
+                    "Monte Carlo control needs one session at a time; recommendation steps many \
+                     sessions together, interleaving their transitions",
+                ));
+            }
             (PolicySpec::QLearning(c), _) => Box::new(TabularQ::new(c.clone(), space, n, seed)?),
             (PolicySpec::MostPopular {}, _) => Box::new(MostPopular::new(n)),
             (PolicySpec::LinUcb(c), _) => Box::new(LinUcb::new(c, space, actions)?),

@@ -54,6 +54,13 @@ pub struct TabularQConfig {
     /// random toward the other's value of its own greedy action, which removes
     /// the upward bias of `max` over noisy estimates; actions use their mean.
     pub double: bool,
+    /// Every-visit Monte Carlo control instead of Q-learning: transitions
+    /// are kept until the episode ends, then each `Q(s_t, a_t)` moves toward
+    /// the observed return `G_t = r_t + γ G_{t+1}` (bootstrapped from
+    /// `max_a Q` only where the episode was truncated). On-policy and free of
+    /// bootstrapping through coarsely binned states; for envs with one
+    /// session at a time, since an episode's transitions must arrive in order.
+    pub monte_carlo: bool,
 }
 
 impl Default for TabularQConfig {
@@ -70,6 +77,7 @@ impl Default for TabularQConfig {
             initial_q: 0.0,
             bins: BTreeMap::new(),
             double: false,
+            monte_carlo: false,
         }
     }
 }
@@ -98,6 +106,12 @@ impl TabularQConfig {
         if !self.initial_q.is_finite() {
             return Err(PolicyError::invalid("initial_q", "must be finite"));
         }
+        if self.double && self.monte_carlo {
+            return Err(PolicyError::invalid(
+                "monte_carlo",
+                "Monte Carlo control and double Q-learning cannot be combined",
+            ));
+        }
         self.epsilon.validate_probability("epsilon")
     }
 }
@@ -114,6 +128,8 @@ pub struct TabularQ {
     visits: Vec<u32>,
     /// Double Q-learning's two tables and the second table's visit counts.
     double: Option<(Vec<f64>, Vec<f64>, Vec<u32>)>,
+    /// Monte Carlo control's transitions of the episode so far: (state, action, reward).
+    episode: Vec<(usize, usize, f64)>,
     /// `alpha / n^ω` for small `n`, cached: `powf` would dominate an update.
     rates: Vec<f64>,
     /// The first non-finite Q value produced, if any.
@@ -144,6 +160,7 @@ impl TabularQ {
             diverged: None,
             q: vec![config.initial_q; entries],
             visits: vec![0; entries],
+            episode: Vec::new(),
             double: config.double.then(|| {
                 (
                     vec![config.initial_q; entries],
@@ -273,7 +290,35 @@ impl Policy for TabularQ {
         let state = self.discretiser.state(&t.obs.features);
         // Only true termination cuts the bootstrap; truncation still bootstraps.
         let next = (!t.terminated).then(|| self.discretiser.state(&t.next_obs.features));
-        self.update(state, t.action, t.reward, next);
+        if !self.config.monte_carlo {
+            self.update(state, t.action, t.reward, next);
+            return;
+        }
+        self.episode.push((state, t.action, t.reward));
+        if t.terminated || t.truncated {
+            let mut ret = next.map_or(0.0, |s| {
+                self.row(s)
+                    .iter()
+                    .copied()
+                    .fold(f64::NEG_INFINITY, f64::max)
+            });
+            let episode = std::mem::take(&mut self.episode);
+            for &(s, a, r) in episode.iter().rev() {
+                ret = r + self.config.gamma * ret;
+                let i = s * self.n_actions + a;
+                self.visits[i] = self.visits[i].saturating_add(1);
+                let alpha = self.rate(self.visits[i]);
+                self.q[i] += alpha * (ret - self.q[i]);
+                if !self.q[i].is_finite() && self.diverged.is_none() {
+                    self.diverged = Some(format!(
+                        "Q(state {s}, action {a}) became {} after a return of {ret}",
+                        self.q[i]
+                    ));
+                }
+            }
+            self.episode = episode;
+            self.episode.clear();
+        }
     }
 }
 
@@ -357,6 +402,57 @@ mod tests {
                 "greedy action in state {s}"
             );
         }
+    }
+
+    /// Monte Carlo control moves each visited pair to the episode's observed
+    /// return: with α = 1, `Q(s0, a) = 1 + γ·2` after one episode of rewards
+    /// 1 then 2, and a truncated episode bootstraps from `max_a Q` at its end.
+    #[test]
+    fn monte_carlo_uses_observed_returns() {
+        let space = NChain::classic(10).observation_space().clone();
+        let config = TabularQConfig {
+            alpha: 1.0,
+            alpha_exponent: 0.0,
+            gamma: 0.5,
+            monte_carlo: true,
+            ..TabularQConfig::default()
+        };
+        let mut q = TabularQ::new(config.clone(), &space, 2, 0).unwrap();
+        let obs = |s: f32| Observation { features: vec![s] };
+        let (s0, s1, s2) = (obs(0.0), obs(1.0), obs(2.0));
+        let step = |o: &Observation, reward: f64, next: &Observation, done: (bool, bool)| {
+            (o.clone(), reward, next.clone(), done)
+        };
+        for (o, reward, next, (terminated, truncated)) in [
+            step(&s0, 1.0, &s1, (false, false)),
+            step(&s1, 2.0, &s2, (true, false)),
+        ] {
+            q.learn(&Transition {
+                obs: &o,
+                action: 0,
+                reward,
+                next_obs: &next,
+                terminated,
+                truncated,
+            });
+        }
+        assert_eq!(q.q_values(&s1)[0], 2.0);
+        assert_eq!(q.q_values(&s0)[0], 1.0 + 0.5 * 2.0);
+        // Truncated at s1: bootstrap from max Q(s1) = 2.
+        q.learn(&Transition {
+            obs: &s0,
+            action: 1,
+            reward: 0.0,
+            next_obs: &s1,
+            terminated: false,
+            truncated: true,
+        });
+        assert_eq!(q.q_values(&s0)[1], 0.5 * 2.0);
+        let both = TabularQConfig {
+            double: true,
+            ..config
+        };
+        assert!(TabularQ::new(both, &space, 2, 0).is_err());
     }
 
     #[test]
