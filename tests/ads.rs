@@ -9,14 +9,15 @@ use common::{TempDir, assert_names, refused, run_dirs, run_scenario};
 
 /// The shipped ads scenario, shrunk to run in a moment.
 fn small_text() -> String {
-    std::fs::read_to_string("scenarios/ads.toml")
-        .unwrap()
-        .replace(
-            "seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]",
-            "seeds = [1, 2, 3]",
-        )
-        .replace("episodes = 400", "episodes = 20")
-        .replace("name = \"ads\"", "name = \"small-ads\"")
+    let mut text = std::fs::read_to_string("scenarios/ads.toml").unwrap();
+    text = common::replaced(
+        &text,
+        "seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]",
+        "seeds = [1, 2, 3]",
+    );
+    text = common::replaced(&text, "episodes = 2000", "episodes = 20");
+    text = common::replaced(&text, "name = \"ads\"", "name = \"small-ads\"");
+    text
 }
 
 fn with(from: &str, to: &str) -> String {
@@ -107,4 +108,42 @@ fn bad_ads_input_is_refused() {
     assert_names(&m, &["policies[9].multiplier", "bid multipliers"]);
     let m = refused(&with("kind = \"random\"", "kind = \"oracle\""), &[]);
     assert_names(&m, &["policies[0]", "only available in pricing"]);
+}
+
+/// Q-learning pacing beats greedy, even pacing and the PID controller with
+/// non-overlapping 95% intervals, on the shipped scenario with 3 seeds.
+#[test]
+fn q_pacing_beats_greedy_even_pacing_and_pid() {
+    let path = std::path::Path::new("scenarios/ads.toml");
+    let mut s = shoplab_harness::scenario::read(path).unwrap();
+    s.run.seeds = vec![1, 2, 3];
+    let keep = [
+        "greedy_thompson",
+        "even_pacing_thompson",
+        "pid_thompson",
+        "q_pacing_thompson",
+    ];
+    s.policies
+        .retain(|p| keep.contains(&p.base_name().as_str()));
+    assert_eq!(s.policies.len(), keep.len());
+    let prepared = shoplab_harness::prepared::Prepared::new(s, path).unwrap();
+    let results = shoplab_harness::runner::run_all(&prepared, &|_| {});
+    let report = shoplab_harness::report::build(&prepared, &results);
+    let interval = |name: &str| {
+        let e = report
+            .summaries
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.final_return)
+            .unwrap();
+        (e.low, e.high)
+    };
+    let q = interval("q_pacing_thompson");
+    for baseline in ["greedy_thompson", "even_pacing_thompson", "pid_thompson"] {
+        let b = interval(baseline);
+        assert!(
+            q.0 > b.1,
+            "Q-learning pacing {q:?} does not clear {baseline} {b:?}"
+        );
+    }
 }

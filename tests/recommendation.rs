@@ -101,16 +101,21 @@ fn q_learning_beats_the_myopic_oracle_when_clickbait_shortens_sessions() {
 
 /// A small recommendation scenario for the command-line tests.
 fn small_text() -> String {
-    std::fs::read_to_string("scenarios/recommendation.toml")
-        .unwrap()
-        .replace(
-            "seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]",
-            "seeds = [1, 2, 3]",
-        )
-        .replace("episodes = 40", "episodes = 4")
-        .replace("concurrent_sessions = 200", "concurrent_sessions = 40")
-        .replace("ticks = 100", "ticks = 15")
-        .replace("name = \"recommendation\"", "name = \"small-rec\"")
+    let mut text = std::fs::read_to_string("scenarios/recommendation.toml").unwrap();
+    text = common::replaced(
+        &text,
+        "seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]",
+        "seeds = [1, 2, 3]",
+    );
+    text = common::replaced(&text, "episodes = 40", "episodes = 4");
+    text = common::replaced(
+        &text,
+        "concurrent_sessions = 200",
+        "concurrent_sessions = 40",
+    );
+    text = common::replaced(&text, "ticks = 100", "ticks = 15");
+    text = common::replaced(&text, "name = \"recommendation\"", "name = \"small-rec\"");
+    text
 }
 
 #[test]

@@ -474,6 +474,7 @@ impl Prepared {
             (
                 PolicySpec::QPacing {
                     control,
+                    decide_every,
                     q,
                     creative,
                 },
@@ -487,9 +488,25 @@ impl Prepared {
                     other => other,
                 };
                 let pacing = match control.as_str() {
-                    "level" => Pacing::Learned(Box::new(
-                        TabularQ::new(q.clone(), space, grid.len(), seed).map_err(prefix)?,
-                    )),
+                    "level" => {
+                        if *decide_every == 0 || *decide_every > model.config().periods {
+                            return Err(PolicyError::invalid(
+                                "decide_every",
+                                format!(
+                                    "must be between 1 and the {} periods (found {decide_every})",
+                                    model.config().periods
+                                ),
+                            ));
+                        }
+                        Pacing::Learned {
+                            q: Box::new(
+                                TabularQ::new(q.clone(), space, grid.len(), seed)
+                                    .map_err(prefix)?,
+                            ),
+                            every: *decide_every as usize,
+                            held: None,
+                        }
+                    }
                     "step" => {
                         let extended = PacedBidding::stepped_space(space, grid.len());
                         let start = PacedBidding::nearest(grid, 1.0);

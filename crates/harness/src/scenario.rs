@@ -72,6 +72,9 @@ pub struct RunConfig {
     pub curve_points: u32,
 }
 
+fn one_period() -> u32 {
+    1
+}
 fn default_control() -> String {
     "level".into()
 }
@@ -161,6 +164,9 @@ pub enum PolicySpec {
         /// moves of λ (down, stay, up) from the state and the current λ.
         #[serde(default = "default_control")]
         control: String,
+        /// With `"level"` control: periods per decision (λ is held between).
+        #[serde(default = "one_period")]
+        decide_every: u32,
         /// The Q-learning settings.
         #[serde(default)]
         q: TabularQConfig,

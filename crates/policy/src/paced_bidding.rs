@@ -87,8 +87,18 @@ pub enum Pacing {
         /// The previous error.
         previous: f64,
     },
-    /// Tabular Q-learning over the multipliers.
-    Learned(Box<TabularQ>),
+    /// Tabular Q-learning over the multipliers, deciding every `every`
+    /// periods and holding λ in between (a macro-action: the learner sees one
+    /// transition per decision, with the rewards of the periods it covered).
+    Learned {
+        /// The learner.
+        q: Box<TabularQ>,
+        /// Periods per decision, ≥ 1.
+        every: usize,
+        /// The decision in force: its observation, multiplier index, the
+        /// reward gathered since and the periods it has covered.
+        held: Option<(Observation, usize, f64, usize)>,
+    },
     /// Tabular Q-learning over moves of the multiplier (down, stay, up), its
     /// state extended with the current multiplier's index.
     Stepped {
@@ -227,12 +237,15 @@ impl PacedBidding {
                     grid[*start].ln() + *kp * error + *ki * *integral + *kd * derivative;
                 Self::nearest(&grid, log_lambda.exp())
             }
-            Pacing::Learned(q) => {
-                if explore {
-                    q.act(obs)
-                } else {
-                    q.greedy(obs)
+            Pacing::Learned { q, every, held } => {
+                if let Some((_, action, _, covered)) = held
+                    && *covered < *every
+                {
+                    return *action;
                 }
+                let action = if explore { q.act(obs) } else { q.greedy(obs) };
+                *held = Some((obs.clone(), action, 0.0, 0));
+                action
             }
             Pacing::Stepped {
                 q, current, last, ..
@@ -286,7 +299,10 @@ impl PacedBidding {
 impl Policy for PacedBidding {
     fn begin_episode(&mut self, episode: usize, total: usize) {
         match &mut self.pacing {
-            Pacing::Learned(q) => q.begin_episode(episode, total),
+            Pacing::Learned { q, held, .. } => {
+                q.begin_episode(episode, total);
+                *held = None;
+            }
             Pacing::Stepped {
                 q, start, current, ..
             } => {
@@ -326,7 +342,7 @@ impl Policy for PacedBidding {
                 }
             }
             Pacing::Pid { start, .. } => *start,
-            Pacing::Learned(q) => q.greedy(obs),
+            Pacing::Learned { q, .. } => q.greedy(obs),
             Pacing::Stepped { current, .. } => *current,
         };
         multiplier * self.n_creatives + creative
@@ -337,10 +353,22 @@ impl Policy for PacedBidding {
         self.impressions[creative] += f64::from(t.next_obs.features[self.features[2]]);
         self.clicks[creative] += f64::from(t.next_obs.features[self.features[3]]);
         match &mut self.pacing {
-            Pacing::Learned(q) => q.learn(&Transition {
-                action: t.action / self.n_creatives,
-                ..*t
-            }),
+            Pacing::Learned { q, every, held } => {
+                let Some((obs, action, reward, covered)) = held.as_mut() else {
+                    return;
+                };
+                *reward += t.reward;
+                *covered += 1;
+                if *covered >= *every || t.terminated || t.truncated {
+                    q.learn(&Transition {
+                        obs,
+                        action: *action,
+                        reward: *reward,
+                        ..*t
+                    });
+                    *held = None;
+                }
+            }
             Pacing::Stepped {
                 q, current, last, ..
             } => {
@@ -361,7 +389,7 @@ impl Policy for PacedBidding {
 
     fn divergence(&self) -> Option<String> {
         match &self.pacing {
-            Pacing::Learned(q) | Pacing::Stepped { q, .. } => q.divergence(),
+            Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.divergence(),
             _ => None,
         }
     }
