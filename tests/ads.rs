@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{TempDir, assert_names, refused, run_dirs, run_scenario};
+use common::{
+    TempDir, assert_names, final_ratio, interval, refused, run_dirs, run_scenario, run_shrunk,
+};
 
 /// The shipped ads scenario, shrunk to run in a moment.
 fn small_text() -> String {
@@ -68,20 +70,10 @@ fn runs_within_budget_and_below_the_hindsight_optimum() {
 /// same creative for both segments here) is at least 90%.
 #[test]
 fn thompson_finds_the_best_creative() {
-    let path = std::path::Path::new("scenarios/ads.toml");
-    let mut s = shoplab_harness::scenario::read(path).unwrap();
-    s.run.seeds = vec![1, 2, 3];
-    s.run.episodes = 100;
-    s.policies.retain(|p| p.base_name() == "greedy_thompson");
-    let prepared = shoplab_harness::prepared::Prepared::new(s, path).unwrap();
-    let results = shoplab_harness::runner::run_all(&prepared, &|_| {});
-    let report = shoplab_harness::report::build(&prepared, &results);
-    let i = report
-        .ratio_names
-        .iter()
-        .position(|&r| r == "best_creative_share")
-        .unwrap();
-    let share = report.summaries[0].final_ratios[i];
+    let report = run_shrunk("scenarios/ads.toml", 3, &["greedy_thompson"], |s| {
+        s.run.episodes = 100;
+    });
+    let share = final_ratio(&report, "greedy_thompson", "best_creative_share");
     assert!(share >= 0.9, "best creative share {share}");
 }
 
@@ -114,33 +106,16 @@ fn bad_ads_input_is_refused() {
 /// non-overlapping 95% intervals, on the shipped scenario with 3 seeds.
 #[test]
 fn q_pacing_beats_greedy_even_pacing_and_pid() {
-    let path = std::path::Path::new("scenarios/ads.toml");
-    let mut s = shoplab_harness::scenario::read(path).unwrap();
-    s.run.seeds = vec![1, 2, 3];
     let keep = [
         "greedy_thompson",
         "even_pacing_thompson",
         "pid_thompson",
         "q_pacing_thompson",
     ];
-    s.policies
-        .retain(|p| keep.contains(&p.base_name().as_str()));
-    assert_eq!(s.policies.len(), keep.len());
-    let prepared = shoplab_harness::prepared::Prepared::new(s, path).unwrap();
-    let results = shoplab_harness::runner::run_all(&prepared, &|_| {});
-    let report = shoplab_harness::report::build(&prepared, &results);
-    let interval = |name: &str| {
-        let e = report
-            .summaries
-            .iter()
-            .find(|s| s.name == name)
-            .and_then(|s| s.final_return)
-            .unwrap();
-        (e.low, e.high)
-    };
-    let q = interval("q_pacing_thompson");
+    let report = run_shrunk("scenarios/ads.toml", 3, &keep, |_| {});
+    let q = interval(&report, "q_pacing_thompson");
     for baseline in ["greedy_thompson", "even_pacing_thompson", "pid_thompson"] {
-        let b = interval(baseline);
+        let b = interval(&report, baseline);
         assert!(
             q.0 > b.1,
             "Q-learning pacing {q:?} does not clear {baseline} {b:?}"

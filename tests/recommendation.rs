@@ -8,45 +8,21 @@
 
 mod common;
 
-use common::{TempDir, assert_names, refused, run_dirs, run_scenario, shoplab};
-use shoplab_harness::{
-    prepared::Prepared,
-    report::{self, Report},
-    runner, scenario,
+use common::{
+    TempDir, assert_names, final_ratio, interval, refused, run_dirs, run_scenario, run_shrunk,
+    shoplab,
 };
-use std::path::Path;
+use shoplab_harness::report::Report;
 
-/// Runs a shipped scenario with `seeds` seeds, `sessions` concurrent sessions
-/// and only the policies named, returning its report.
+/// Runs a shipped recommendation scenario with `seeds` seeds, `sessions`
+/// concurrent sessions and only the policies named.
 fn shrunk(file: &str, seeds: u64, sessions: u32, episodes: Option<u32>, keep: &[&str]) -> Report {
-    let path = Path::new(file);
-    let mut s = scenario::read(path).unwrap();
-    s.run.seeds = (1..=seeds).collect();
-    if let Some(e) = episodes {
-        s.run.episodes = e;
-    }
-    s.recommendation.as_mut().unwrap().concurrent_sessions = sessions;
-    s.policies
-        .retain(|p| keep.contains(&p.base_name().as_str()));
-    assert_eq!(
-        s.policies.len(),
-        keep.len(),
-        "the scenario lists every policy kept"
-    );
-    let prepared = Prepared::new(s, path).unwrap();
-    let results = runner::run_all(&prepared, &|_| {});
-    assert!(results.iter().all(|r| r.failure.is_none()));
-    report::build(&prepared, &results)
-}
-
-fn interval(report: &Report, name: &str) -> (f64, f64) {
-    let e = report
-        .summaries
-        .iter()
-        .find(|s| s.name == name)
-        .and_then(|s| s.final_return)
-        .unwrap();
-    (e.low, e.high)
+    run_shrunk(file, seeds, keep, |s| {
+        if let Some(e) = episodes {
+            s.run.episodes = e;
+        }
+        s.recommendation.as_mut().unwrap().concurrent_sessions = sessions;
+    })
 }
 
 #[test]
@@ -86,15 +62,7 @@ fn q_learning_beats_the_myopic_oracle_when_clickbait_shortens_sessions() {
         "Q-learning {q:?} vs myopic oracle {oracle:?}"
     );
     // The oracle clicks more per step but its sessions are far shorter.
-    let ratio = |name: &str, ratio: &str| {
-        let i = report.ratio_names.iter().position(|&r| r == ratio).unwrap();
-        report
-            .summaries
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap()
-            .final_ratios[i]
-    };
+    let ratio = |name: &str, ratio: &str| final_ratio(&report, name, ratio);
     assert!(ratio("myopic_oracle", "ctr") > ratio("q_learning", "ctr"));
     assert!(ratio("q_learning", "session_length") > 2.0 * ratio("myopic_oracle", "session_length"));
 }

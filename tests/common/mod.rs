@@ -148,3 +148,51 @@ pub fn replaced(base: &str, from: &str, to: &str) -> String {
     assert!(base.contains(from), "fixture lacks {from:?}");
     base.replacen(from, to, 1)
 }
+
+/// Runs the shipped scenario `file` with seeds `1..=seeds`, only the policies
+/// named in `keep`, and `adjust` applied to it; returns its report, checking
+/// that every run finished.
+pub fn run_shrunk(
+    file: &str,
+    seeds: u64,
+    keep: &[&str],
+    adjust: impl FnOnce(&mut shoplab_harness::scenario::Scenario),
+) -> shoplab_harness::report::Report {
+    let path = Path::new(file);
+    let mut s = shoplab_harness::scenario::read(path).unwrap();
+    s.run.seeds = (1..=seeds).collect();
+    s.policies
+        .retain(|p| keep.contains(&p.base_name().as_str()));
+    assert_eq!(
+        s.policies.len(),
+        keep.len(),
+        "the scenario lists every policy kept"
+    );
+    adjust(&mut s);
+    let prepared = shoplab_harness::prepared::Prepared::new(s, path).unwrap();
+    let results = shoplab_harness::runner::run_all(&prepared, &|_| {});
+    assert!(results.iter().all(|r| r.failure.is_none()));
+    shoplab_harness::report::build(&prepared, &results)
+}
+
+/// The 95% interval of policy `name`'s final return.
+pub fn interval(report: &shoplab_harness::report::Report, name: &str) -> (f64, f64) {
+    let e = report
+        .summaries
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.final_return)
+        .unwrap();
+    (e.low, e.high)
+}
+
+/// Policy `name`'s final value of the summary ratio `ratio`.
+pub fn final_ratio(report: &shoplab_harness::report::Report, name: &str, ratio: &str) -> f64 {
+    let i = report.ratio_names.iter().position(|&r| r == ratio).unwrap();
+    report
+        .summaries
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap()
+        .final_ratios[i]
+}

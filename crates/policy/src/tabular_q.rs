@@ -192,10 +192,7 @@ impl TabularQ {
 
     /// The learning rate of an entry's `n`-th update.
     fn rate(&self, n: u32) -> f64 {
-        match self.rates.get(n as usize) {
-            Some(&rate) => rate,
-            None => self.config.alpha / f64::from(n).powf(self.config.alpha_exponent),
-        }
+        learning_rate(&self.rates, &self.config, n)
     }
 
     /// The Q-learning update on state indices.
@@ -246,12 +243,17 @@ impl TabularQ {
         let target = reward + self.config.gamma * bootstrap;
         visits[i] = visits[i].saturating_add(1);
         let count = visits[i];
-        let alpha = match self.rates.get(count as usize) {
-            Some(&rate) => rate,
-            None => self.config.alpha / f64::from(count).powf(self.config.alpha_exponent),
-        };
+        let alpha = learning_rate(&self.rates, &self.config, count);
         own[i] += alpha * (target - own[i]);
         self.q[i] = 0.5 * (own[i] + other[i]);
+    }
+}
+
+/// `alpha / n^ω`, from the cache where `n` is small.
+fn learning_rate(cache: &[f64], config: &TabularQConfig, n: u32) -> f64 {
+    match cache.get(n as usize) {
+        Some(&rate) => rate,
+        None => config.alpha / f64::from(n).powf(config.alpha_exponent),
     }
 }
 
