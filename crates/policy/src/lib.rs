@@ -1,4 +1,4 @@
-//! Policies for shoplab: baselines, bandits, tabular Q-learning and exact oracles.
+//! Policies for shoplab: baselines, bandits, tabular and deep Q-learning, and exact oracles.
 //!
 //! Every algorithm lives in one file and implements [`Policy`]: it chooses a
 //! discrete action from an [`Observation`], may [`learn`](Policy::learn) from
@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod arms;
+pub mod dqn;
 pub mod epsilon_greedy;
 pub mod fixed;
 pub mod linucb;
@@ -91,6 +92,34 @@ pub trait Policy: Send {
     fn divergence(&self) -> Option<String> {
         None
     }
+    /// Training statistics accumulated since the last call (read after
+    /// every episode), for learners that report them.
+    fn learning_stats(&mut self) -> Option<LearningStats> {
+        None
+    }
+    /// The learned parameters as a self-describing file (safetensors), for
+    /// policies that have them.
+    fn checkpoint(&self) -> Option<Result<Vec<u8>, String>> {
+        None
+    }
+    /// Restores parameters saved by [`checkpoint`](Policy::checkpoint).
+    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let _ = bytes;
+        Err("this policy has no checkpoint to load".into())
+    }
+}
+
+/// A learner's training statistics over a span of training (an episode).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LearningStats {
+    /// Gradient updates made in the span.
+    pub updates: u64,
+    /// Mean training loss over those updates (none without updates).
+    pub loss: Option<f64>,
+    /// Mean predicted Q of the sampled (state, action) pairs, in reward units.
+    pub mean_q: Option<f64>,
+    /// The exploration parameter in force (ε, or the softmax temperature).
+    pub exploration: f64,
 }
 
 /// Why a policy could not be built.

@@ -1,0 +1,646 @@
+//! Deep Q-learning (Mnih et al., 2015) on candle, for any env with a
+//! feature-vector observation and discrete actions.
+//!
+//! The algorithm follows cleanrl's `dqn.py` in shape:
+//!
+//! ```text
+//! every transition (s, a, r, s', terminated)  → replay buffer
+//! every train_freq transitions, once learning_starts are stored:
+//!     sample a minibatch (uniform, or prioritized)
+//!     y = r + γ · (1 − terminated) · Q_target(s', a*)
+//!         a* = argmax_b Q_target(s', b)                (DQN)
+//!         a* = argmax_b Q_online(s', b)                (Double DQN)
+//!     loss = mean_i w_i · huber(Q_online(s_i, a_i) − y_i)
+//!     Adam step on the online network, gradients clipped to a global norm
+//! every target_update_interval transitions:
+//!     θ_target ← τ · θ_online + (1 − τ) · θ_target     (τ = 1: hard copy)
+//! ```
+//!
+//! Only true termination cuts the bootstrap: a transition that ends an
+//! episode by a time limit or the end of a season (`truncated`) is stored as
+//! not done, so its target still bootstraps from `s'`.
+//!
+//! Inputs are the observation's features rescaled to `[−1, 1]` by the
+//! observation space's bounds. Rewards are multiplied by `reward_scale`
+//! before learning (Q-values are reported back in reward units).
+//! Exploration is ε-greedy with a linear schedule over training episodes, or
+//! softmax (Boltzmann) selection `π(a|s) ∝ exp(Q(s, a)/τ)` with a scheduled
+//! temperature. Until `learning_starts` transitions are stored, actions are
+//! uniformly random.
+//!
+//! **Determinism.** Weights come from the policy's seeded generator (see
+//! [`network`]); parameters are always visited in sorted name order; and
+//! matrix products are pinned to one thread ([`pin_matmul_to_one_thread`]),
+//! so a run's bytes do not depend on `RAYON_NUM_THREADS`. Parallelism comes
+//! from running many seeds at once.
+//!
+//! **Failure.** A non-finite loss or Q-value stops learning and is reported
+//! through [`Policy::divergence`], which stops the run with its reason.
+
+pub mod network;
+pub mod replay;
+
+use crate::{LearningStats, Policy, PolicyError, Transition, schedule::LinearSchedule};
+use candle_core::Tensor;
+use network::{Architecture, Params, QNetwork, forward, matrix, soft_update, to_vec};
+use rand::RngExt;
+use replay::{Batch, ReplayBuffer};
+use serde::{Deserialize, Serialize};
+use shoplab_env::{
+    Observation, ObservationSpace,
+    seed::{SimRng, derive_seed, rng_from_seed},
+};
+
+/// Largest replay buffer, in transitions.
+pub const MAX_BUFFER: usize = 10_000_000;
+
+/// Largest hidden layer width.
+pub const MAX_WIDTH: usize = 4_096;
+
+/// How actions are explored while training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exploration {
+    /// A uniformly random action with probability ε, else the greedy one.
+    EpsilonGreedy,
+    /// Softmax over `Q / temperature`.
+    Boltzmann,
+}
+
+/// Settings of [`Dqn`], with cleanrl-like defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DqnConfig {
+    /// Widths of the hidden layers (ReLU).
+    pub hidden: Vec<usize>,
+    /// Adam's learning rate at the start of training.
+    pub learning_rate: f64,
+    /// Learning rate at the end of training, reached linearly over the
+    /// training episodes (annealing averages out the noise of the last
+    /// updates); unset keeps `learning_rate` throughout.
+    pub final_learning_rate: Option<f64>,
+    /// The discount factor γ, in `[0, 1]`.
+    pub gamma: f64,
+    /// Transitions per minibatch.
+    pub batch_size: usize,
+    /// Capacity of the replay buffer, in transitions.
+    pub buffer_size: usize,
+    /// Transitions stored before learning (and ε-greedy acting) starts.
+    pub learning_starts: usize,
+    /// Transitions between gradient updates.
+    pub train_freq: usize,
+    /// Gradient updates each time training happens.
+    pub gradient_steps: usize,
+    /// Transitions between target-network updates.
+    pub target_update_interval: usize,
+    /// Polyak coefficient of the target update, in `(0, 1]`; 1 copies.
+    pub tau: f64,
+    /// Double DQN: the online network picks the bootstrap action.
+    pub double: bool,
+    /// Dueling value and advantage heads.
+    pub dueling: bool,
+    /// Huber loss threshold δ: quadratic within it, linear beyond.
+    pub huber_delta: f64,
+    /// Largest global L2 norm of the gradients (they are scaled down to it).
+    pub max_grad_norm: f64,
+    /// How actions are explored.
+    pub exploration: Exploration,
+    /// ε over training episodes (with `exploration = "epsilon_greedy"`).
+    pub epsilon: LinearSchedule,
+    /// Softmax temperature over training episodes (with `"boltzmann"`), in
+    /// reward units of Q.
+    pub temperature: LinearSchedule,
+    /// Prioritized experience replay.
+    pub prioritized: bool,
+    /// Priority exponent α of prioritized replay, in `[0, 1]`.
+    pub priority_alpha: f64,
+    /// Importance-sampling exponent β over training episodes, in `[0, 1]`.
+    pub priority_beta: LinearSchedule,
+    /// Added to absolute TD errors to form priorities, > 0.
+    pub priority_epsilon: f64,
+    /// Rewards are multiplied by this before learning, > 0.
+    pub reward_scale: f64,
+}
+
+impl Default for DqnConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![64, 64],
+            learning_rate: 1e-3,
+            final_learning_rate: None,
+            gamma: 0.99,
+            batch_size: 64,
+            buffer_size: 50_000,
+            learning_starts: 1_000,
+            train_freq: 4,
+            gradient_steps: 1,
+            target_update_interval: 500,
+            tau: 1.0,
+            double: false,
+            dueling: false,
+            huber_delta: 1.0,
+            max_grad_norm: 10.0,
+            exploration: Exploration::EpsilonGreedy,
+            epsilon: LinearSchedule {
+                start: 1.0,
+                end: 0.05,
+                decay_fraction: 0.5,
+            },
+            temperature: LinearSchedule {
+                start: 1.0,
+                end: 0.01,
+                decay_fraction: 0.5,
+            },
+            prioritized: false,
+            priority_alpha: 0.6,
+            priority_beta: LinearSchedule {
+                start: 0.4,
+                end: 1.0,
+                decay_fraction: 1.0,
+            },
+            priority_epsilon: 1e-6,
+            reward_scale: 1.0,
+        }
+    }
+}
+
+fn positive(key: &str, value: f64) -> Result<(), PolicyError> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(PolicyError::invalid(
+            key,
+            format!("must be a finite number > 0 (found {value})"),
+        ))
+    }
+}
+
+fn at_least_one(key: &str, value: usize) -> Result<(), PolicyError> {
+    if value >= 1 {
+        Ok(())
+    } else {
+        Err(PolicyError::invalid(key, "must be at least 1 (found 0)"))
+    }
+}
+
+impl DqnConfig {
+    /// Checks every parameter.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.hidden.is_empty() {
+            return Err(PolicyError::invalid(
+                "hidden",
+                "must list at least one hidden layer width",
+            ));
+        }
+        if let Some(&w) = self.hidden.iter().find(|&&w| w == 0 || w > MAX_WIDTH) {
+            return Err(PolicyError::invalid(
+                "hidden",
+                format!("widths must be between 1 and {MAX_WIDTH} (found {w})"),
+            ));
+        }
+        positive("learning_rate", self.learning_rate)?;
+        if let Some(rate) = self.final_learning_rate {
+            positive("final_learning_rate", rate)?;
+        }
+        if !(0.0..=1.0).contains(&self.gamma) {
+            return Err(PolicyError::invalid(
+                "gamma",
+                format!("must be in [0, 1] (found {})", self.gamma),
+            ));
+        }
+        at_least_one("batch_size", self.batch_size)?;
+        at_least_one("train_freq", self.train_freq)?;
+        at_least_one("gradient_steps", self.gradient_steps)?;
+        at_least_one("target_update_interval", self.target_update_interval)?;
+        if self.buffer_size < self.batch_size || self.buffer_size > MAX_BUFFER {
+            return Err(PolicyError::invalid(
+                "buffer_size",
+                format!(
+                    "must be between batch_size ({}) and {MAX_BUFFER} (found {})",
+                    self.batch_size, self.buffer_size
+                ),
+            ));
+        }
+        if !(self.tau > 0.0 && self.tau <= 1.0) {
+            return Err(PolicyError::invalid(
+                "tau",
+                format!("must be in (0, 1] (found {})", self.tau),
+            ));
+        }
+        positive("huber_delta", self.huber_delta)?;
+        positive("max_grad_norm", self.max_grad_norm)?;
+        positive("reward_scale", self.reward_scale)?;
+        positive("priority_epsilon", self.priority_epsilon)?;
+        if !(0.0..=1.0).contains(&self.priority_alpha) {
+            return Err(PolicyError::invalid(
+                "priority_alpha",
+                format!("must be in [0, 1] (found {})", self.priority_alpha),
+            ));
+        }
+        self.epsilon.validate_probability("epsilon")?;
+        self.priority_beta.validate_probability("priority_beta")?;
+        positive("temperature.start", self.temperature.start)?;
+        positive("temperature.end", self.temperature.end)?;
+        let fraction = self.temperature.decay_fraction;
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            return Err(PolicyError::invalid(
+                "temperature.decay_fraction",
+                format!("must be in (0, 1] (found {fraction})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Makes matrix products run on the calling thread only, process-wide.
+///
+/// candle's CPU matmul asks gemm for as many threads as `RAYON_NUM_THREADS`
+/// (or the cores) once a product is large enough; pinning it to one makes
+/// training independent of the thread count and avoids oversubscribing the
+/// threads that already run seeds in parallel. At these network sizes one
+/// thread is also the faster choice.
+pub fn pin_matmul_to_one_thread() {
+    gemm::set_threading_threshold(usize::MAX);
+}
+
+/// Sums of the training statistics since they were last read.
+#[derive(Debug, Clone, Copy, Default)]
+struct StatsSum {
+    updates: u64,
+    loss: f64,
+    mean_q: f64,
+}
+
+/// A deep Q-learner.
+#[derive(Debug)]
+pub struct Dqn {
+    config: DqnConfig,
+    net: QNetwork,
+    target: Params,
+    buffer: ReplayBuffer,
+    batch: Batch,
+    /// Per feature: `(centre, 1 / half-width)`.
+    scaling: Vec<(f32, f32)>,
+    n_actions: usize,
+    transitions: u64,
+    epsilon: f64,
+    learning_rate: f64,
+    temperature: f64,
+    beta: f64,
+    stats: StatsSum,
+    diverged: Option<String>,
+    rng: SimRng,
+    obs_buffer: Vec<f32>,
+    next_buffer: Vec<f32>,
+}
+
+impl Dqn {
+    /// A learner over `space` with `n_actions` actions, seeded with `seed`:
+    /// the weights come from `derive_seed(seed, "dqn/init", 0)`, exploration
+    /// and replay sampling from `derive_seed(seed, "dqn/act", 0)`.
+    pub fn new(
+        config: DqnConfig,
+        space: &ObservationSpace,
+        n_actions: usize,
+        seed: u64,
+    ) -> Result<Self, PolicyError> {
+        config.validate()?;
+        if n_actions == 0 || space.is_empty() {
+            return Err(PolicyError::invalid(
+                "",
+                "deep Q-learning needs at least one feature and one action",
+            ));
+        }
+        pin_matmul_to_one_thread();
+        let arch = Architecture {
+            inputs: space.len(),
+            hidden: config.hidden.clone(),
+            outputs: n_actions,
+            dueling: config.dueling,
+        };
+        let mut init = rng_from_seed(derive_seed(seed, "dqn/init", 0));
+        let net = QNetwork::new(arch, &mut init).map_err(|e| PolicyError::invalid("", e))?;
+        let target = net.snapshot().map_err(|e| PolicyError::invalid("", e))?;
+        let scaling = space
+            .features
+            .iter()
+            .map(|f| {
+                let (low, high) = (f.low, f.high);
+                if low.is_finite() && high.is_finite() && high > low {
+                    ((low + high) / 2.0, 2.0 / (high - low))
+                } else {
+                    (0.0, 1.0)
+                }
+            })
+            .collect();
+        let prioritized = config
+            .prioritized
+            .then_some((config.priority_alpha, config.priority_epsilon));
+        Ok(Self {
+            buffer: ReplayBuffer::new(config.buffer_size, space.len(), prioritized),
+            batch: Batch::default(),
+            scaling,
+            n_actions,
+            transitions: 0,
+            epsilon: config.epsilon.start,
+            learning_rate: config.learning_rate,
+            temperature: config.temperature.start,
+            beta: config.priority_beta.start,
+            stats: StatsSum::default(),
+            diverged: None,
+            rng: rng_from_seed(derive_seed(seed, "dqn/act", 0)),
+            obs_buffer: Vec::new(),
+            next_buffer: Vec::new(),
+            net,
+            target,
+            config,
+        })
+    }
+
+    /// The online network.
+    pub fn network(&self) -> &QNetwork {
+        &self.net
+    }
+
+    /// The exploration probability now in force.
+    pub fn epsilon(&self) -> f64 {
+        self.epsilon
+    }
+
+    /// Transitions seen so far.
+    pub fn transitions(&self) -> u64 {
+        self.transitions
+    }
+
+    fn scale_into(&self, features: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        out.extend(
+            features
+                .iter()
+                .zip(&self.scaling)
+                .map(|(&x, &(centre, inverse))| (x - centre) * inverse),
+        );
+    }
+
+    fn q_of(&self, params: &Params, obs: &Observation) -> Vec<f64> {
+        let mut x = Vec::with_capacity(self.scaling.len());
+        self.scale_into(&obs.features, &mut x);
+        let values = matrix(&x, 1, x.len(), self.net.device())
+            .and_then(|x| forward(self.net.architecture(), params, &x))
+            .and_then(|q| to_vec(&q));
+        match values {
+            Ok(q) => q
+                .into_iter()
+                .map(|v| f64::from(v) / self.config.reward_scale)
+                .collect(),
+            Err(e) => panic!("the Q-network failed: {e}"),
+        }
+    }
+
+    /// The online network's Q-values of `obs`, in reward units.
+    pub fn q_values(&self, obs: &Observation) -> Vec<f64> {
+        self.q_of(self.net.detached(), obs)
+    }
+
+    /// The target network's Q-values of `obs`, in reward units.
+    pub fn target_q_values(&self, obs: &Observation) -> Vec<f64> {
+        self.q_of(&self.target, obs)
+    }
+
+    fn learning(&self) -> bool {
+        self.buffer.len() >= self.config.learning_starts.max(self.config.batch_size)
+    }
+
+    /// A softmax sample over `q / temperature`, skipping `taken` actions.
+    fn boltzmann(&mut self, q: &[f64], taken: &[usize]) -> usize {
+        let top = q.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let weights: Vec<f64> = q
+            .iter()
+            .enumerate()
+            .map(|(a, &v)| {
+                if taken.contains(&a) {
+                    0.0
+                } else {
+                    ((v - top) / self.temperature).exp()
+                }
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut u = self.rng.random::<f64>() * total;
+        for (a, &w) in weights.iter().enumerate() {
+            if w > 0.0 && u < w {
+                return a;
+            }
+            u -= w;
+        }
+        // Rounding left mass over: the last action still available.
+        (0..q.len()).rev().find(|a| !taken.contains(a)).unwrap_or(0)
+    }
+
+    /// One gradient update on a sampled minibatch.
+    fn train_step(&mut self) -> Result<(), String> {
+        let (b, d) = (self.config.batch_size, self.scaling.len());
+        let n = self.n_actions;
+        self.buffer
+            .sample(&mut self.rng, b, self.beta, &mut self.batch);
+        let device = self.net.device().clone();
+        let arch = self.net.architecture().clone();
+        let next = matrix(&self.batch.next_obs, b, d, &device)?;
+        let next_target = to_vec(&forward(&arch, &self.target, &next)?)?;
+        let chooser = if self.config.double {
+            to_vec(&forward(&arch, self.net.detached(), &next)?)?
+        } else {
+            next_target.clone()
+        };
+        let gamma = self.config.gamma as f32;
+        let targets: Vec<f32> = (0..b)
+            .map(|i| {
+                let row = &chooser[i * n..(i + 1) * n];
+                let best = (1..n).fold(0, |best, a| if row[a] > row[best] { a } else { best });
+                self.batch.rewards[i] + gamma * self.batch.not_done[i] * next_target[i * n + best]
+            })
+            .collect();
+        let err = |e: candle_core::Error| e.to_string();
+        let obs = matrix(&self.batch.obs, b, d, &device)?;
+        let q_all = forward(&arch, self.net.tracked(), &obs)?;
+        let actions = Tensor::from_slice(&self.batch.actions, (b, 1), &device).map_err(err)?;
+        let q = q_all
+            .gather(&actions, 1)
+            .and_then(|q| q.squeeze(1))
+            .map_err(err)?;
+        let y = Tensor::from_slice(&targets, b, &device).map_err(err)?;
+        let td = (&q - &y).map_err(err)?;
+        let delta = self.config.huber_delta;
+        // huber(x) = ½·min(|x|, δ)² + δ·(|x| − min(|x|, δ))
+        let abs = td.abs().map_err(err)?;
+        let quadratic = abs.clamp(0f32, delta as f32).map_err(err)?;
+        let linear = (&abs - &quadratic).map_err(err)?;
+        let per_sample = ((quadratic.sqr().map_err(err)? * 0.5).map_err(err)?
+            + (linear * delta).map_err(err)?)
+        .map_err(err)?;
+        let loss = if self.config.prioritized {
+            let w = Tensor::from_slice(&self.batch.weights, b, &device).map_err(err)?;
+            (per_sample * w).and_then(|l| l.mean_all()).map_err(err)?
+        } else {
+            per_sample.mean_all().map_err(err)?
+        };
+        let loss_value = f64::from(loss.to_scalar::<f32>().map_err(err)?);
+        let td_values = to_vec(&td)?;
+        let mean_q = td_values
+            .iter()
+            .zip(&targets)
+            .map(|(&t, &y)| f64::from(t + y))
+            .sum::<f64>()
+            / b as f64;
+        if !loss_value.is_finite() || !mean_q.is_finite() {
+            return Err(format!(
+                "after {} transitions the loss is {loss_value} and the mean Q is {mean_q}",
+                self.transitions
+            ));
+        }
+        self.net
+            .adam_step(&loss, self.learning_rate, self.config.max_grad_norm)?;
+        self.buffer
+            .update_priorities(&self.batch.indices, &td_values);
+        let scale = self.config.reward_scale;
+        self.stats.updates += 1;
+        self.stats.loss += loss_value / (scale * scale);
+        self.stats.mean_q += mean_q / scale;
+        Ok(())
+    }
+
+    /// Loads network weights from a checkpoint made by [`Policy::checkpoint`];
+    /// the target network is set to the same weights.
+    pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.net.load_safetensors(bytes)?;
+        self.target = self.net.snapshot()?;
+        Ok(())
+    }
+}
+
+impl Policy for Dqn {
+    fn begin_episode(&mut self, episode: usize, total: usize) {
+        self.epsilon = self.config.epsilon.value(episode, total);
+        self.temperature = self.config.temperature.value(episode, total);
+        self.beta = self.config.priority_beta.value(episode, total);
+        if let Some(end) = self.config.final_learning_rate {
+            let schedule = LinearSchedule {
+                start: self.config.learning_rate,
+                end,
+                decay_fraction: 1.0,
+            };
+            self.learning_rate = schedule.value(episode, total);
+        }
+    }
+
+    fn act(&mut self, obs: &Observation) -> usize {
+        if !self.learning() {
+            return self.rng.random_range(0..self.n_actions);
+        }
+        match self.config.exploration {
+            Exploration::EpsilonGreedy => {
+                if self.rng.random_bool(self.epsilon) {
+                    self.rng.random_range(0..self.n_actions)
+                } else {
+                    self.greedy(obs)
+                }
+            }
+            Exploration::Boltzmann => {
+                let q = self.q_values(obs);
+                self.boltzmann(&q, &[])
+            }
+        }
+    }
+
+    fn act_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
+        let explore = !self.learning()
+            || (self.config.exploration == Exploration::EpsilonGreedy
+                && self.rng.random_bool(self.epsilon));
+        if explore {
+            crate::random_slate(&mut self.rng, n, k, slate);
+            return;
+        }
+        let q = self.q_values(obs);
+        match self.config.exploration {
+            Exploration::EpsilonGreedy => crate::top_k(&q, k, slate),
+            Exploration::Boltzmann => {
+                slate.clear();
+                while slate.len() < k.min(n) {
+                    let a = self.boltzmann(&q, slate);
+                    slate.push(a);
+                }
+            }
+        }
+    }
+
+    fn greedy(&self, obs: &Observation) -> usize {
+        crate::argmax(&self.q_values(obs))
+    }
+
+    fn learn(&mut self, t: &Transition<'_>) {
+        if self.diverged.is_some() {
+            return;
+        }
+        let mut obs = std::mem::take(&mut self.obs_buffer);
+        let mut next = std::mem::take(&mut self.next_buffer);
+        self.scale_into(&t.obs.features, &mut obs);
+        self.scale_into(&t.next_obs.features, &mut next);
+        let reward = (t.reward * self.config.reward_scale) as f32;
+        // Only termination cuts the bootstrap; a truncated transition is not done.
+        self.buffer
+            .push(&obs, t.action, reward, &next, t.terminated);
+        self.obs_buffer = obs;
+        self.next_buffer = next;
+        self.transitions += 1;
+        if !self.learning() {
+            return;
+        }
+        if self.transitions.is_multiple_of(self.config.train_freq as u64) {
+            for _ in 0..self.config.gradient_steps {
+                if let Err(reason) = self.train_step() {
+                    self.diverged = Some(reason);
+                    return;
+                }
+            }
+        }
+        if self.transitions.is_multiple_of(self.config.target_update_interval as u64)
+            && let Err(e) = soft_update(&mut self.target, self.net.detached(), self.config.tau)
+        {
+            self.diverged = Some(format!("the target update failed: {e}"));
+        }
+    }
+
+    fn divergence(&self) -> Option<String> {
+        self.diverged.clone()
+    }
+
+    fn learning_stats(&mut self) -> Option<LearningStats> {
+        let s = std::mem::take(&mut self.stats);
+        let updates = s.updates as f64;
+        Some(LearningStats {
+            updates: s.updates,
+            loss: (s.updates > 0).then(|| s.loss / updates),
+            mean_q: (s.updates > 0).then(|| s.mean_q / updates),
+            exploration: match self.config.exploration {
+                Exploration::EpsilonGreedy => self.epsilon,
+                Exploration::Boltzmann => self.temperature,
+            },
+        })
+    }
+
+    fn checkpoint(&self) -> Option<Result<Vec<u8>, String>> {
+        let arch = self.net.architecture();
+        let metadata = format!(
+            "{{\"policy\":\"dqn\",\"inputs\":{},\"hidden\":{:?},\"outputs\":{},\"dueling\":{},\"transitions\":{}}}",
+            arch.inputs, arch.hidden, arch.outputs, arch.dueling, self.transitions
+        );
+        Some(self.net.to_safetensors(metadata))
+    }
+
+    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.load(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests;
