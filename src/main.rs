@@ -9,6 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shoplab_harness::{Finished, prepared::Prepared, report::Report};
 use std::path::{Path, PathBuf};
 
+// candle allocates a tensor per operation; mimalloc reuses freed pages
+// instead of faulting in fresh ones, which speeds deep Q-learning up.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// shoplab: a workbench for reinforcement learning in e-commerce.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -52,6 +57,18 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Evaluate trained policies from a run folder's checkpoints: greedy
+    /// episodes on env seeds that neither training nor its evaluations used.
+    Eval {
+        /// The run folder, `results/<scenario>/<run-id>`.
+        dir: PathBuf,
+        /// Only this policy (its report name, such as `dqn`).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Greedy episodes per checkpoint.
+        #[arg(long, default_value_t = 100)]
+        episodes: u32,
     },
     /// List the scenario files in a folder.
     List {
@@ -141,6 +158,11 @@ fn run(cli: Cli) -> Result<()> {
             println!("reproduced: every CSV is byte-identical");
             Ok(())
         }
+        Command::Eval {
+            dir,
+            policy,
+            episodes,
+        } => eval_checkpoints(&dir, policy.as_deref(), episodes),
         Command::List { scenarios } => {
             for file in scenario_files(&scenarios) {
                 match shoplab_harness::scenario::read(&file) {
@@ -183,6 +205,55 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn eval_checkpoints(dir: &Path, policy: Option<&str>, episodes: u32) -> Result<()> {
+    if episodes == 0 {
+        bail!("--episodes must be at least 1");
+    }
+    let results = shoplab_harness::evaluate_checkpoints(dir, policy, episodes)?;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!("greedy evaluation of checkpoints, {episodes} episodes each");
+    println!(
+        "{:<24} {:>6} {:>12} {:>12}  file",
+        "policy", "seed", "mean return", "% of ref"
+    );
+    let pct = |e: &shoplab_harness::runner::Evaluation| -> Option<f64> {
+        let refs: Option<Vec<f64>> = e.references.iter().copied().collect();
+        refs.map(|r| 100.0 * mean(&e.returns) / mean(&r))
+    };
+    for r in &results {
+        println!(
+            "{:<24} {:>6} {:>12.4} {:>12}  {}",
+            r.policy,
+            r.seed,
+            mean(&r.evaluation.returns),
+            pct(&r.evaluation).map_or("—".into(), |p| format!("{p:.1}%")),
+            r.file.display()
+        );
+    }
+    let mut names: Vec<&str> = results.iter().map(|r| r.policy.as_str()).collect();
+    names.dedup();
+    for name in names {
+        let runs: Vec<_> = results.iter().filter(|r| r.policy == name).collect();
+        let means: Vec<f64> = runs.iter().map(|r| mean(&r.evaluation.returns)).collect();
+        let e = shoplab_harness::stats::estimate(&means, 0.95, 2_000, 1);
+        let pcts: Option<Vec<f64>> = runs.iter().map(|r| pct(&r.evaluation)).collect();
+        let pct = pcts
+            .map(|p| {
+                let e = shoplab_harness::stats::estimate(&p, 0.95, 2_000, 2);
+                format!(
+                    ", {:.1}% of the reference [{:.1}, {:.1}]",
+                    e.mean, e.low, e.high
+                )
+            })
+            .unwrap_or_default();
+        println!(
+            "{name}: {:.4} per episode over {} seeds, 95% CI [{:.4}, {:.4}]{pct}",
+            e.mean, e.n, e.low, e.high
+        );
+    }
+    Ok(())
 }
 
 fn scenario_files(dir: &Path) -> Vec<PathBuf> {
@@ -283,6 +354,21 @@ fn print_summary(report: &Report) {
             line.push_str(&format!(" {r:>21.4}"));
         }
         println!("{line}");
+    }
+    if report.summaries.iter().any(|s| s.eval_return.is_some()) {
+        println!("greedy evaluation after training (no exploration), mean over seeds:");
+        for s in &report.summaries {
+            if let Some(e) = s.eval_return {
+                let pct = s
+                    .eval_pct_of_oracle
+                    .map(|p| format!("  {:.1}% of oracle [{:.1}, {:.1}]", p.mean, p.low, p.high))
+                    .unwrap_or_default();
+                println!(
+                    "{:<width$} {:>11.4} [{:.4}, {:.4}]{pct}",
+                    s.name, e.mean, e.low, e.high
+                );
+            }
+        }
     }
     for (policy, seed, reason) in &report.failures {
         println!("FAILED {policy} seed {seed}: {reason}");

@@ -8,6 +8,7 @@ use shoplab_policy::{Policy, fixed::Fixed};
 use std::path::Path;
 
 /// Diverges after its third episode.
+#[derive(Debug)]
 struct Diverging {
     episodes: usize,
 }
@@ -28,6 +29,7 @@ impl Policy for Diverging {
 }
 
 /// Panics in its first episode.
+#[derive(Debug)]
 struct Panicking;
 
 impl Policy for Panicking {

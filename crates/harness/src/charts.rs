@@ -5,7 +5,10 @@
 //! plotters' `ab_glyph` backend before the first chart, so charts render the
 //! same on a machine with no font libraries.
 
-use crate::report::{Curve, PolicyTable, Report};
+use crate::{
+    report::{Curve, CurvePoint, LearningPoint, PolicyTable, Report},
+    stats::Estimate,
+};
 use plotters::{
     coord::{Shift, types::RangedCoordf64},
     prelude::*,
@@ -70,6 +73,10 @@ enum Chart {
     Final,
     /// Greedy action heatmaps of state-dependent policies.
     Tables,
+    /// Greedy evaluation return against training episodes.
+    Evaluation,
+    /// Training loss and mean Q of learners that report them.
+    Convergence,
 }
 
 impl Chart {
@@ -79,12 +86,15 @@ impl Chart {
             Self::Regret => "regret_curve",
             Self::Final => "final_comparison",
             Self::Tables => "policy_tables",
+            Self::Evaluation => "evaluation_curve",
+            Self::Convergence => "convergence",
         }
     }
 
     fn size(self, report: &Report) -> (u32, u32) {
         match self {
             Self::Tables => (520 * report.tables.len() as u32 + 140, 620),
+            Self::Convergence => (SIZE.0, 1100),
             _ => SIZE,
         }
     }
@@ -130,6 +140,54 @@ impl Chart {
                 &report.tables,
                 &format!("{name}: greedy action of each policy by state"),
             ),
+            Self::Evaluation => curves(
+                area,
+                &report.eval_curves,
+                &format!(
+                    "{name}: greedy evaluation during training (mean over seeds, {level} band)"
+                ),
+                report.return_label,
+                report.optimal_value,
+                false,
+            ),
+            Self::Convergence => {
+                area.fill(&WHITE).map_err(err)?;
+                let (top, bottom) = area.split_vertically(550);
+                let as_curves = |pick: fn(&LearningPoint) -> Estimate| -> Vec<Curve> {
+                    report
+                        .learning
+                        .iter()
+                        .map(|(name, points)| Curve {
+                            name: name.clone(),
+                            points: points
+                                .iter()
+                                .map(|p| CurvePoint {
+                                    episode_start: p.episode_start,
+                                    episode_end: p.episode_end,
+                                    ret: pick(p),
+                                    regret: None,
+                                })
+                                .collect(),
+                        })
+                        .collect()
+                };
+                curves(
+                    top,
+                    &as_curves(|p| p.loss),
+                    &format!("{name}: training loss (mean over seeds, {level} band)"),
+                    "mean Huber loss per update",
+                    None,
+                    false,
+                )?;
+                curves(
+                    bottom,
+                    &as_curves(|p| p.mean_q),
+                    &format!("{name}: mean predicted Q of replayed pairs ({level} band)"),
+                    "mean Q (reward units)",
+                    None,
+                    false,
+                )
+            }
         }
     }
 }
@@ -149,6 +207,12 @@ pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<String>, ChartError> 
     charts.push(Chart::Final);
     if !report.tables.is_empty() {
         charts.push(Chart::Tables);
+    }
+    if report.eval_curves.iter().any(|c| !c.points.is_empty()) {
+        charts.push(Chart::Evaluation);
+    }
+    if report.learning.iter().any(|(_, points)| !points.is_empty()) {
+        charts.push(Chart::Convergence);
     }
     let mut written = Vec::new();
     for chart in charts {

@@ -60,6 +60,109 @@ pub enum HarnessError {
     /// A folder is not a run folder.
     #[error("{0}: not a run folder (no {SCENARIO_FILE} in it)")]
     NotARun(PathBuf),
+    /// A checkpoint could not be used.
+    #[error("{path}: {reason}")]
+    Checkpoint {
+        /// The checkpoint file (or the folder that lacks one).
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A trained policy's greedy performance, evaluated from its checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointEval {
+    /// The policy's report name.
+    pub policy: String,
+    /// The training seed.
+    pub seed: u64,
+    /// The checkpoint file.
+    pub file: PathBuf,
+    /// The greedy episodes' returns and references.
+    pub evaluation: runner::Evaluation,
+}
+
+/// Loads the checkpoints of run folder `dir` (those of `policy` only, if
+/// given) into freshly built policies and plays `episodes` greedy episodes
+/// with each, on env seeds `derive_seed(seed, "checkpoint-eval", k)`, which
+/// neither training nor the in-training evaluations used. Runs in parallel;
+/// results come in policy then seed order.
+pub fn evaluate_checkpoints(
+    dir: &Path,
+    policy: Option<&str>,
+    episodes: u32,
+) -> Result<Vec<CheckpointEval>, HarnessError> {
+    use rayon::prelude::*;
+    let file = dir.join(SCENARIO_FILE);
+    if !file.is_file() {
+        return Err(HarnessError::NotARun(dir.to_path_buf()));
+    }
+    let prepared = load(&file)?;
+    if let Some(name) = policy
+        && !prepared.names.iter().any(|n| n == name)
+    {
+        return Err(HarnessError::Checkpoint {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "no policy `{name}` in this run (policies: {})",
+                prepared.names.join(", ")
+            ),
+        });
+    }
+    let mut jobs = Vec::new();
+    for (index, name) in prepared.names.iter().enumerate() {
+        if policy.is_some_and(|p| p != name) {
+            continue;
+        }
+        for &seed in &prepared.scenario.run.seeds {
+            let path = dir.join(checkpoint_name(name, seed));
+            if path.is_file() {
+                jobs.push((index, seed, path));
+            }
+        }
+    }
+    if jobs.is_empty() {
+        return Err(HarnessError::Checkpoint {
+            path: dir.join(CHECKPOINT_DIR),
+            reason: format!(
+                "no checkpoints{} (only policies with learned parameters, such as dqn, save them)",
+                policy.map(|p| format!(" of `{p}`")).unwrap_or_default()
+            ),
+        });
+    }
+    let total = prepared.scenario.run.episodes as usize;
+    jobs.par_iter()
+        .map(|(index, seed, path)| {
+            let name = &prepared.names[*index];
+            let failed = |reason: String| HarnessError::Checkpoint {
+                path: path.clone(),
+                reason,
+            };
+            let bytes = fs::read(path).map_err(io(path))?;
+            let policy_seed = shoplab_env::seed::derive_seed(*seed, &format!("policy/{name}"), 0);
+            let mut agent = prepared
+                .make_policy(*index, policy_seed)
+                .map_err(|e| failed(e.to_string()))?;
+            agent.load_checkpoint(&bytes).map_err(failed)?;
+            let mut env = prepared.make_env();
+            let evaluation = runner::evaluate(
+                &prepared,
+                &mut env,
+                agent.as_mut(),
+                |k| shoplab_env::seed::derive_seed(*seed, "checkpoint-eval", k),
+                episodes,
+                (total - 1, total),
+            )
+            .map_err(failed)?;
+            Ok(CheckpointEval {
+                policy: name.clone(),
+                seed: *seed,
+                file: path.clone(),
+                evaluation,
+            })
+        })
+        .collect()
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
@@ -87,10 +190,19 @@ pub struct Finished {
     pub run_seconds: f64,
 }
 
-/// The tables of one execution: the report and its CSV files.
+/// The folder of checkpoints inside a run folder.
+pub const CHECKPOINT_DIR: &str = "checkpoints";
+
+/// The checkpoint file of `policy` trained on `seed`, relative to the run folder.
+pub fn checkpoint_name(policy: &str, seed: u64) -> String {
+    format!("{CHECKPOINT_DIR}/{policy}-seed{seed}.safetensors")
+}
+
+/// The tables of one execution: the report, its CSV files and checkpoints.
 struct Tables {
     report: Report,
     csv: Vec<(String, Vec<u8>)>,
+    checkpoints: Vec<(String, Vec<u8>)>,
     run_seconds: f64,
 }
 
@@ -100,9 +212,17 @@ fn compute(prepared: &Prepared, progress: &(dyn Fn(u64) + Sync)) -> Result<Table
     let run_seconds = start.elapsed().as_secs_f64();
     let report = report::build(prepared, &results);
     let csv = report::csv_files(prepared, &results, &report)?;
+    let checkpoints = results
+        .iter()
+        .filter_map(|r| {
+            let bytes = r.checkpoint.clone()?;
+            Some((checkpoint_name(&prepared.names[r.policy], r.seed), bytes))
+        })
+        .collect();
     Ok(Tables {
         report,
         csv,
+        checkpoints,
         run_seconds,
     })
 }
@@ -171,6 +291,7 @@ struct Manifest<'a> {
     failures: Vec<String>,
     warnings: &'a [String],
     csv_files: Vec<ManifestFile>,
+    checkpoints: Vec<ManifestFile>,
     charts: Vec<String>,
     reproduce: String,
 }
@@ -233,6 +354,21 @@ fn write_folder(
             sha256: format!("{:x}", Sha256::digest(bytes)),
         });
     }
+    let mut checkpoint_files = Vec::new();
+    if !tables.checkpoints.is_empty() {
+        let folder = staging.join(CHECKPOINT_DIR);
+        fs::create_dir_all(&folder).map_err(io(&folder))?;
+    }
+    for (name, bytes) in &tables.checkpoints {
+        let path = staging.join(name);
+        fs::write(&path, bytes).map_err(io(&path))?;
+        files.push(name.clone());
+        checkpoint_files.push(ManifestFile {
+            name: name.clone(),
+            bytes: bytes.len(),
+            sha256: format!("{:x}", Sha256::digest(bytes)),
+        });
+    }
     let charts = charts::draw_all(&tables.report, staging).map_err(HarnessError::Chart)?;
     files.extend(charts.iter().cloned());
     let manifest = Manifest {
@@ -255,6 +391,7 @@ fn write_folder(
             .collect(),
         warnings: &tables.report.warnings,
         csv_files: manifest_files,
+        checkpoints: checkpoint_files,
         charts,
         reproduce: format!("shoplab reproduce {}", dir.display()),
     };
@@ -280,7 +417,8 @@ pub struct FileCheck {
 }
 
 /// Re-runs the resolved scenario saved in run folder `dir` and compares every
-/// CSV file it produces with the folder's, byte for byte. Writes nothing.
+/// CSV file and checkpoint it produces with the folder's, byte for byte.
+/// Writes nothing.
 pub fn reproduce(
     dir: &Path,
     progress: &(dyn Fn(u64) + Sync),
@@ -292,7 +430,7 @@ pub fn reproduce(
     let prepared = load(&file)?;
     let tables = compute(&prepared, progress)?;
     let mut checks = Vec::new();
-    for (name, bytes) in &tables.csv {
+    for (name, bytes) in tables.csv.iter().chain(&tables.checkpoints) {
         let path = dir.join(name);
         let check = match fs::read(&path) {
             Ok(old) if old == *bytes => FileCheck {

@@ -9,6 +9,7 @@ use crate::scenario::{PolicySpec, Scenario, ScenarioError};
 use shoplab_env::{ActionSpace, Env, Observation, ObservationSpace, batch::BatchEnv};
 use shoplab_policy::{
     Policy, PolicyError,
+    dqn::Dqn,
     epsilon_greedy::EpsilonGreedy,
     fixed::Fixed,
     linucb::LinUcb,
@@ -144,6 +145,59 @@ fn paced(
         space,
         seed,
     )?))
+}
+
+/// A settings error of a nested table, its key prefixed with the table's name.
+fn prefixed(table: &str, e: PolicyError) -> PolicyError {
+    match e {
+        PolicyError::Invalid { key, rule } if key.is_empty() => PolicyError::invalid(table, rule),
+        PolicyError::Invalid { key, rule } => PolicyError::invalid(format!("{table}.{key}"), rule),
+        other => other,
+    }
+}
+
+/// The learned pacing rule of `control` (`"level"` or `"step"`), with a
+/// learner built by `learner` over a space and a number of actions.
+fn learned_pacing(
+    model: &AdsModel,
+    control: &str,
+    decide_every: u32,
+    space: &ObservationSpace,
+    learner: impl Fn(&ObservationSpace, usize) -> Result<Box<dyn Policy>, PolicyError>,
+) -> Result<Pacing, PolicyError> {
+    let grid = &model.config().bid_multipliers;
+    match control {
+        "level" => {
+            if decide_every == 0 || decide_every > model.config().periods {
+                return Err(PolicyError::invalid(
+                    "decide_every",
+                    format!(
+                        "must be between 1 and the {} periods (found {decide_every})",
+                        model.config().periods
+                    ),
+                ));
+            }
+            Ok(Pacing::Learned {
+                q: learner(space, grid.len())?,
+                every: decide_every as usize,
+                held: None,
+            })
+        }
+        "step" => {
+            let extended = PacedBidding::stepped_space(space, grid.len());
+            let start = PacedBidding::nearest(grid, 1.0);
+            Ok(Pacing::Stepped {
+                q: learner(&extended, 3)?,
+                start,
+                current: start,
+                last: (start, 1),
+            })
+        }
+        other => Err(PolicyError::invalid(
+            "control",
+            format!("must be \"step\" or \"level\" (found {other:?})"),
+        )),
+    }
 }
 
 /// Validates a `[pricing]` table and solves its oracle.
@@ -480,59 +534,37 @@ impl Prepared {
                 },
                 Family::Ads { model },
             ) => {
-                let grid = &model.config().bid_multipliers;
-                let prefix = |e: PolicyError| match e {
-                    PolicyError::Invalid { key, rule } => {
-                        PolicyError::invalid(format!("q.{key}"), rule)
-                    }
-                    other => other,
+                let learner = |space: &ObservationSpace, n: usize| {
+                    TabularQ::new(q.clone(), space, n, seed)
+                        .map(|l| Box::new(l) as Box<dyn Policy>)
+                        .map_err(|e| prefixed("q", e))
                 };
-                let pacing = match control.as_str() {
-                    "level" => {
-                        if *decide_every == 0 || *decide_every > model.config().periods {
-                            return Err(PolicyError::invalid(
-                                "decide_every",
-                                format!(
-                                    "must be between 1 and the {} periods (found {decide_every})",
-                                    model.config().periods
-                                ),
-                            ));
-                        }
-                        Pacing::Learned {
-                            q: Box::new(
-                                TabularQ::new(q.clone(), space, grid.len(), seed)
-                                    .map_err(prefix)?,
-                            ),
-                            every: *decide_every as usize,
-                            held: None,
-                        }
-                    }
-                    "step" => {
-                        let extended = PacedBidding::stepped_space(space, grid.len());
-                        let start = PacedBidding::nearest(grid, 1.0);
-                        Pacing::Stepped {
-                            q: Box::new(
-                                TabularQ::new(q.clone(), &extended, 3, seed).map_err(prefix)?,
-                            ),
-                            start,
-                            current: start,
-                            last: (start, 1),
-                        }
-                    }
-                    other => {
-                        return Err(PolicyError::invalid(
-                            "control",
-                            format!("must be \"step\" or \"level\" (found {other:?})"),
-                        ));
-                    }
+                let pacing = learned_pacing(model, control, *decide_every, space, learner)?;
+                paced(model, pacing, *creative, space, seed)?
+            }
+            (
+                PolicySpec::DqnPacing {
+                    control,
+                    decide_every,
+                    dqn,
+                    creative,
+                },
+                Family::Ads { model },
+            ) => {
+                let learner = |space: &ObservationSpace, n: usize| {
+                    Dqn::new(dqn.clone(), space, n, seed)
+                        .map(|l| Box::new(l) as Box<dyn Policy>)
+                        .map_err(|e| prefixed("dqn", e))
                 };
+                let pacing = learned_pacing(model, control, *decide_every, space, learner)?;
                 paced(model, pacing, *creative, space, seed)?
             }
             (
                 PolicySpec::Greedy { .. }
                 | PolicySpec::EvenPacing { .. }
                 | PolicySpec::Pid { .. }
-                | PolicySpec::QPacing { .. },
+                | PolicySpec::QPacing { .. }
+                | PolicySpec::DqnPacing { .. },
                 _,
             ) => return Err(only("ads", "")),
             (PolicySpec::FixedMultiplier { .. }, _) => return Err(only("ads", "")),
@@ -547,6 +579,7 @@ impl Prepared {
                 ));
             }
             (PolicySpec::QLearning(c), _) => Box::new(TabularQ::new(c.clone(), space, n, seed)?),
+            (PolicySpec::Dqn(c), _) => Box::new(Dqn::new(c.clone(), space, n, seed)?),
             (PolicySpec::MostPopular {}, _) => Box::new(MostPopular::new(n)),
             (PolicySpec::LinUcb(c), _) => Box::new(LinUcb::new(c, space, actions)?),
             (PolicySpec::Thompson {}, Family::Recommendation { .. }) => {

@@ -8,6 +8,12 @@
 //! Regret is `V* − return` against the oracle's exact expected return, where
 //! the scenario has one. Failed runs are listed in `runs.csv` and left out of
 //! every estimate.
+//!
+//! Greedy evaluations (see [`crate::runner`]) are summarised the same way:
+//! a run's value at an evaluation point is its mean over the evaluation
+//! episodes, estimated across seeds point by point; the last point is the
+//! policy's *evaluated* performance. Learners that report training
+//! statistics get loss and mean-Q curves, windowed like the return.
 
 use crate::{
     prepared::{GreedyTable, Prepared},
@@ -15,6 +21,7 @@ use crate::{
     stats::{Estimate, estimate},
 };
 use shoplab_env::seed::derive_seed;
+use shoplab_policy::LearningStats;
 
 /// The summary of one policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +44,24 @@ pub struct PolicySummary {
     /// Each of the scenario's [`Ratio`](crate::prepared::Ratio)s over the final
     /// episodes of all seeds (sum over sum), in order.
     pub final_ratios: Vec<f64>,
+    /// Return in the last greedy evaluation, across seeds (None without
+    /// evaluations).
+    pub eval_return: Option<Estimate>,
+    /// The last evaluation as a percentage of its references, run by run.
+    pub eval_pct_of_oracle: Option<Estimate>,
+}
+
+/// A learner's training statistics over a window of episodes, across seeds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearningPoint {
+    /// First episode of the window.
+    pub episode_start: u32,
+    /// One past the last episode of the window.
+    pub episode_end: u32,
+    /// Mean training loss.
+    pub loss: Estimate,
+    /// Mean predicted Q of the sampled pairs.
+    pub mean_q: Estimate,
 }
 
 /// One point of a learning curve.
@@ -91,6 +116,12 @@ pub struct Report {
     pub summaries: Vec<PolicySummary>,
     /// One per policy, in scenario order.
     pub curves: Vec<Curve>,
+    /// Greedy evaluation curves, one per policy (empty without evaluations);
+    /// each point's window is the single episode count it followed.
+    pub eval_curves: Vec<Curve>,
+    /// Training statistics per window, one list per policy (empty for
+    /// policies that report none).
+    pub learning: Vec<(String, Vec<LearningPoint>)>,
     /// State-dependent policies' tables.
     pub tables: Vec<PolicyTable>,
     /// Failed runs: policy name, seed, reason.
@@ -125,6 +156,8 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
 
     let mut summaries = Vec::new();
     let mut curves = Vec::new();
+    let mut eval_curves = Vec::new();
+    let mut learning = Vec::new();
     let mut tables = Vec::new();
     let mut failures = Vec::new();
     for (p, name) in prepared.names.iter().enumerate() {
@@ -188,7 +221,97 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
             .iter()
             .map(|r| final_sum(r.numerator) / final_sum(r.denominator))
             .collect();
+        let eval_points = ok.first().map_or(0, |r| r.evaluations.len());
+        let eval_ok = eval_points > 0 && ok.iter().all(|r| r.evaluations.len() == eval_points);
+        let eval_known = eval_ok
+            && ok.iter().all(|r| {
+                r.evaluations
+                    .iter()
+                    .all(|e| e.references.iter().all(|v| v.is_some_and(|v| v != 0.0)))
+            });
+        let mut eval_curve = Vec::new();
+        let mut eval_pcts = Vec::new();
+        for i in (0..eval_points).filter(|_| eval_ok) {
+            let values: Vec<f64> = ok
+                .iter()
+                .map(|r| crate::stats::mean(&r.evaluations[i].returns))
+                .collect();
+            let refs: Vec<f64> = ok
+                .iter()
+                .map(|r| {
+                    let refs: Vec<f64> = r.evaluations[i]
+                        .references
+                        .iter()
+                        .map(|v| v.unwrap_or(f64::NAN))
+                        .collect();
+                    crate::stats::mean(&refs)
+                })
+                .collect();
+            let regret = eval_known.then(|| {
+                let gaps: Vec<f64> = refs.iter().zip(&values).map(|(v, r)| v - r).collect();
+                est(&gaps, name, "eval-regret", i)
+            });
+            if eval_known && i + 1 == eval_points {
+                eval_pcts = values
+                    .iter()
+                    .zip(&refs)
+                    .map(|(r, v)| 100.0 * r / v)
+                    .collect();
+            }
+            let after = ok[0].evaluations[i].after_episodes as u32;
+            eval_curve.push(CurvePoint {
+                episode_start: after,
+                episode_end: after,
+                ret: est(&values, name, "eval", i),
+                regret,
+            });
+        }
+        let eval_return = eval_curve.last().map(|p| p.ret);
+        let eval_pct_of_oracle =
+            (!eval_pcts.is_empty()).then(|| est(&eval_pcts, name, "eval-pct", 0));
+        eval_curves.push(Curve {
+            name: name.clone(),
+            points: eval_curve,
+        });
+        let reports_learning = !ok.is_empty()
+            && ok
+                .iter()
+                .all(|r| r.episodes.iter().all(|e| e.learning.is_some()));
+        let mut learning_points = Vec::new();
+        for w in (0..windows).filter(|_| reports_learning) {
+            let (start, end) = (w * episodes / windows, (w + 1) * episodes / windows);
+            // Per run: the update-weighted means over the window's episodes.
+            let per_run = |pick: fn(&LearningStats) -> Option<f64>| -> Vec<f64> {
+                ok.iter()
+                    .filter_map(|r| {
+                        let (mut sum, mut updates) = (0.0, 0u64);
+                        for e in &r.episodes[start..end] {
+                            if let Some(stats) = &e.learning
+                                && let Some(v) = pick(stats)
+                            {
+                                sum += v * stats.updates as f64;
+                                updates += stats.updates;
+                            }
+                        }
+                        (updates > 0).then(|| sum / updates as f64)
+                    })
+                    .collect()
+            };
+            let (losses, qs) = (per_run(|s| s.loss), per_run(|s| s.mean_q));
+            if losses.is_empty() {
+                continue;
+            }
+            learning_points.push(LearningPoint {
+                episode_start: start as u32,
+                episode_end: end as u32,
+                loss: est(&losses, name, "loss", w),
+                mean_q: est(&qs, name, "mean-q", w),
+            });
+        }
+        learning.push((name.clone(), learning_points));
         summaries.push(PolicySummary {
+            eval_return,
+            eval_pct_of_oracle,
             name: name.clone(),
             seeds_ok: ok.len(),
             seeds_failed: runs.len() - ok.len(),
@@ -279,6 +402,8 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
         return_label: prepared.return_label(),
         summaries,
         curves,
+        eval_curves,
+        learning,
         tables,
         failures,
     }
@@ -366,6 +491,12 @@ pub fn csv_files(
         "pct_of_oracle_ci_low",
         "pct_of_oracle_ci_high",
         "final_regret_mean",
+        "eval_return_mean",
+        "eval_return_ci_low",
+        "eval_return_ci_high",
+        "eval_pct_of_oracle",
+        "eval_pct_of_oracle_ci_low",
+        "eval_pct_of_oracle_ci_high",
     ];
     let metric_columns: Vec<String> = report
         .metric_names
@@ -396,6 +527,12 @@ pub fn csv_files(
             opt(s.pct_of_oracle.map(|e| e.low)),
             opt(s.pct_of_oracle.map(|e| e.high)),
             opt(s.final_reference.zip(f).map(|(v, e)| v - e.mean)),
+            opt(s.eval_return.map(|e| e.mean)),
+            opt(s.eval_return.map(|e| e.low)),
+            opt(s.eval_return.map(|e| e.high)),
+            opt(s.eval_pct_of_oracle.map(|e| e.mean)),
+            opt(s.eval_pct_of_oracle.map(|e| e.low)),
+            opt(s.eval_pct_of_oracle.map(|e| e.high)),
         ];
         row.extend(s.final_metrics.iter().map(|m| m.to_string()));
         row.extend(s.final_ratios.iter().map(|m| m.to_string()));
@@ -437,6 +574,69 @@ pub fn csv_files(
         }
     }
     files.push(("curves.csv".to_string(), finish(w)?));
+
+    if results.iter().any(|r| !r.evaluations.is_empty()) {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "scenario",
+            "policy",
+            "seed",
+            "after_episodes",
+            "eval_episode",
+            "return",
+            "regret",
+        ])?;
+        for r in results {
+            for e in &r.evaluations {
+                for (k, (ret, reference)) in e.returns.iter().zip(&e.references).enumerate() {
+                    w.write_record([
+                        scenario.clone(),
+                        prepared.names[r.policy].clone(),
+                        r.seed.to_string(),
+                        e.after_episodes.to_string(),
+                        k.to_string(),
+                        ret.to_string(),
+                        opt(reference.map(|v| v - ret)),
+                    ])?;
+                }
+            }
+        }
+        files.push(("evaluations.csv".to_string(), finish(w)?));
+    }
+
+    if results
+        .iter()
+        .any(|r| r.episodes.iter().any(|e| e.learning.is_some()))
+    {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "scenario",
+            "policy",
+            "seed",
+            "episode",
+            "updates",
+            "loss",
+            "mean_q",
+            "exploration",
+        ])?;
+        for r in results {
+            for (e, rec) in r.episodes.iter().enumerate() {
+                if let Some(l) = &rec.learning {
+                    w.write_record([
+                        scenario.clone(),
+                        prepared.names[r.policy].clone(),
+                        r.seed.to_string(),
+                        e.to_string(),
+                        l.updates.to_string(),
+                        opt(l.loss),
+                        opt(l.mean_q),
+                        l.exploration.to_string(),
+                    ])?;
+                }
+            }
+        }
+        files.push(("learning.csv".to_string(), finish(w)?));
+    }
 
     if !report.tables.is_empty() {
         let mut w = csv::Writer::from_writer(Vec::new());

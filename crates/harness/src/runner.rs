@@ -8,6 +8,12 @@
 //! spreads runs over threads and collects results in job order, so the output
 //! does not depend on the thread count or on scheduling.
 //!
+//! With `eval_episodes > 0`, training pauses every `eval_every` episodes
+//! (and once at the end) for greedy evaluation: `eval_episodes` episodes on
+//! the env seeds `derive_seed(seed, "eval", k)` — the same at every
+//! evaluation point and for every policy — where the policy acts through
+//! [`Policy::act_greedy`] and learns nothing.
+//!
 //! A run whose return is not finite, whose policy reports divergence
 //! ([`Policy::divergence`]), or that panics, is stopped and reported with its
 //! reason; the other runs finish.
@@ -15,7 +21,7 @@
 use crate::prepared::{EnvBox, GreedyTable, Prepared};
 use rayon::prelude::*;
 use shoplab_env::{Env, batch::BatchEnv, seed::derive_seed};
-use shoplab_policy::{Policy, PolicyError, Transition};
+use shoplab_policy::{LearningStats, Policy, PolicyError, Transition};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Steps after which an episode that has not ended is truncated.
@@ -31,6 +37,19 @@ pub struct EpisodeRecord {
     /// What an oracle would have earned in this episode (the exact optimum's
     /// expected return, or the env's hindsight optimum), where known.
     pub reference: Option<f64>,
+    /// The learner's training statistics over the episode, if it reports them.
+    pub learning: Option<LearningStats>,
+}
+
+/// One greedy evaluation of a policy during training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Training episodes completed before it.
+    pub after_episodes: usize,
+    /// Return of each evaluation episode.
+    pub returns: Vec<f64>,
+    /// Reference of each evaluation episode, where known.
+    pub references: Vec<Option<f64>>,
 }
 
 /// One run's outcome.
@@ -46,32 +65,49 @@ pub struct RunResult {
     pub failure: Option<String>,
     /// The policy's greedy actions at the end, for state-dependent policies.
     pub table: Option<GreedyTable>,
+    /// Greedy evaluations, in training order.
+    pub evaluations: Vec<Evaluation>,
+    /// The trained parameters (safetensors), for policies that have them.
+    pub checkpoint: Option<Vec<u8>>,
 }
 
 /// Builds policy `index` of the scenario with a seed: [`Prepared::make_policy`]
 /// in every real run; tests pass their own.
 pub type PolicyFactory<'a> = dyn Fn(usize, u64) -> Result<Box<dyn Policy>, PolicyError> + Sync + 'a;
 
-/// One episode of a single-session env.
-fn single_episode(env: &mut dyn Env, agent: &mut dyn Policy, seed: u64) -> EpisodeRecord {
+/// One episode of a single-session env; `greedy` evaluates without
+/// exploring or learning.
+fn single_episode(
+    env: &mut dyn Env,
+    agent: &mut dyn Policy,
+    seed: u64,
+    greedy: bool,
+) -> EpisodeRecord {
     let (mut obs, _) = env.reset(seed);
     let mut record = EpisodeRecord {
         ret: 0.0,
         metrics: vec![0.0; env.metric_names().len()],
         reference: None,
+        learning: None,
     };
     for step_index in 0.. {
-        let action = agent.act(&obs);
+        let action = if greedy {
+            agent.act_greedy(&obs)
+        } else {
+            agent.act(&obs)
+        };
         let step = env.step(action);
         let truncated = step.truncated || step_index + 1 >= MAX_EPISODE_STEPS;
-        agent.learn(&Transition {
-            obs: &obs,
-            action,
-            reward: step.reward,
-            next_obs: &step.obs,
-            terminated: step.terminated,
-            truncated,
-        });
+        if !greedy {
+            agent.learn(&Transition {
+                obs: &obs,
+                action,
+                reward: step.reward,
+                next_obs: &step.obs,
+                terminated: step.terminated,
+                truncated,
+            });
+        }
         record.ret += step.reward;
         for (m, v) in record.metrics.iter_mut().zip(&step.info) {
             *m += v;
@@ -95,6 +131,7 @@ fn batch_episode(
     env: &mut dyn BatchEnv,
     agent: &mut dyn Policy,
     seed: u64,
+    greedy: bool,
 ) -> Result<EpisodeRecord, String> {
     let (n, k, n_actions) = (env.batch_size(), env.slate_size(), env.action_space().n());
     let ended = env
@@ -116,7 +153,11 @@ fn batch_episode(
             if oracle {
                 agent.see_expected_rewards(&expected[s * n_actions..(s + 1) * n_actions]);
             }
-            agent.act_slate(o, k, n_actions, &mut slate);
+            if greedy {
+                agent.greedy_slate(o, k, n_actions, &mut slate);
+            } else {
+                agent.act_slate(o, k, n_actions, &mut slate);
+            }
             if slate.len() != k {
                 return Err(format!(
                     "the policy gave a slate of {} for {k} places",
@@ -126,7 +167,7 @@ fn batch_episode(
             slates[s * k..(s + 1) * k].copy_from_slice(&slate);
         }
         let step = env.step(&slates);
-        for s in 0..n {
+        for s in (0..n).filter(|_| !greedy) {
             for j in 0..k {
                 agent.learn(&Transition {
                     obs: &obs[s],
@@ -157,7 +198,54 @@ fn batch_episode(
         ret,
         metrics,
         reference: None,
+        learning: None,
     })
+}
+
+/// One episode on `env`, training or (`greedy`) evaluating, with the
+/// scenario's reference filled in where the env gives none.
+fn play(
+    prepared: &Prepared,
+    env: &mut EnvBox,
+    agent: &mut dyn Policy,
+    seed: u64,
+    greedy: bool,
+) -> Result<EpisodeRecord, String> {
+    let mut record = match env {
+        EnvBox::Single(env) => single_episode(env.as_mut(), agent, seed, greedy),
+        EnvBox::Batch(env) => batch_episode(env.as_mut(), agent, seed, greedy)?,
+    };
+    record.reference = record.reference.or(prepared.optimal_value());
+    Ok(record)
+}
+
+/// Plays `episodes` greedy episodes (no exploring, no learning) on the env
+/// seeds `seeds(0), seeds(1), …`; `(episode, total)` is where training
+/// stands, passed to [`Policy::begin_episode`] to reset per-episode state
+/// without moving schedules.
+pub fn evaluate(
+    prepared: &Prepared,
+    env: &mut EnvBox,
+    agent: &mut dyn Policy,
+    seeds: impl Fn(u64) -> u64,
+    episodes: u32,
+    (episode, total): (usize, usize),
+) -> Result<Evaluation, String> {
+    let mut evaluation = Evaluation {
+        after_episodes: episode + 1,
+        returns: Vec::new(),
+        references: Vec::new(),
+    };
+    for k in 0..u64::from(episodes) {
+        agent.begin_episode(episode, total);
+        let record = play(prepared, env, agent, seeds(k), true)?;
+        if !record.ret.is_finite() {
+            return Err(format!("the return is not finite ({})", record.ret));
+        }
+        evaluation.returns.push(record.ret);
+        evaluation.references.push(record.reference);
+    }
+    Ok(evaluation)
 }
 
 /// Trains policy `policy` on `seed`, calling `progress` with finished episode counts.
@@ -174,9 +262,16 @@ pub fn run_one(
         episodes: Vec::new(),
         failure: None,
         table: None,
+        evaluations: Vec::new(),
+        checkpoint: None,
     };
     let mut env = prepared.make_env();
-    let episodes = prepared.scenario.run.episodes as usize;
+    let run = &prepared.scenario.run;
+    let episodes = run.episodes as usize;
+    let every = run.eval_every as usize;
+    let evaluate_after = |done: usize| {
+        run.eval_episodes > 0 && (done == episodes || (every > 0 && done.is_multiple_of(every)))
+    };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let name = &prepared.names[policy];
         let mut agent = make_policy(policy, derive_seed(seed, &format!("policy/{name}"), 0))
@@ -184,15 +279,8 @@ pub fn run_one(
         let env_seed = |episode: usize| derive_seed(seed, "env", episode as u64);
         for episode in 0..episodes {
             agent.begin_episode(episode, episodes);
-            let mut record = match &mut env {
-                EnvBox::Single(env) => {
-                    single_episode(env.as_mut(), agent.as_mut(), env_seed(episode))
-                }
-                EnvBox::Batch(env) => {
-                    batch_episode(env.as_mut(), agent.as_mut(), env_seed(episode))?
-                }
-            };
-            record.reference = record.reference.or(prepared.optimal_value());
+            let mut record = play(prepared, &mut env, agent.as_mut(), env_seed(episode), false)?;
+            record.learning = agent.learning_stats();
             if !record.ret.is_finite() {
                 return Err(format!(
                     "episode {episode}: the return is not finite ({}); run stopped",
@@ -206,6 +294,22 @@ pub fn run_one(
             }
             result.episodes.push(record);
             progress(1);
+            if evaluate_after(episode + 1) {
+                let evaluation = evaluate(
+                    prepared,
+                    &mut env,
+                    agent.as_mut(),
+                    |k| derive_seed(seed, "eval", k),
+                    run.eval_episodes,
+                    (episode, episodes),
+                )
+                .map_err(|e| format!("evaluation after episode {episode}: {e}"))?;
+                result.evaluations.push(evaluation);
+            }
+        }
+        if let Some(bytes) = agent.checkpoint() {
+            result.checkpoint =
+                Some(bytes.map_err(|e| format!("could not save the checkpoint: {e}"))?);
         }
         if prepared.scenario.policies[policy].is_state_dependent() {
             result.table = prepared.greedy_table(agent.as_ref());

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use shoplab_policy::{
+    dqn::DqnConfig,
     epsilon_greedy::EpsilonGreedyConfig,
     linucb::LinUcbConfig,
     paced_bidding::{CreativeBandit, CreativeRule},
@@ -70,6 +71,13 @@ pub struct RunConfig {
     /// Points on the learning curves: episodes are averaged in this many windows.
     #[serde(default = "default_curve_points")]
     pub curve_points: u32,
+    /// Greedy evaluation episodes at each evaluation point (0: no evaluation).
+    #[serde(default)]
+    pub eval_episodes: u32,
+    /// Training episodes between greedy evaluations; 0 evaluates only once,
+    /// after training.
+    #[serde(default)]
+    pub eval_every: u32,
 }
 
 fn one_period() -> u32 {
@@ -174,6 +182,22 @@ pub enum PolicySpec {
         #[serde(default)]
         creative: CreativeRule,
     },
+    /// Deep Q-learning pacing (ads): as `q_pacing`, with a Q-network over
+    /// the observation's features instead of a table.
+    DqnPacing {
+        /// `"level"` (default) or `"step"`, as for `q_pacing`.
+        #[serde(default = "default_control")]
+        control: String,
+        /// With `"level"` control: periods per decision (λ is held between).
+        #[serde(default = "one_period")]
+        decide_every: u32,
+        /// The deep Q-learning settings.
+        #[serde(default)]
+        dqn: DqnConfig,
+        /// The creative: an index, `"ucb1"` or `"thompson"`.
+        #[serde(default)]
+        creative: CreativeRule,
+    },
     /// Uniformly random actions.
     Random {},
     /// ε-greedy bandit over actions.
@@ -182,6 +206,8 @@ pub enum PolicySpec {
     Ucb1(Ucb1Config),
     /// Tabular Q-learning over the discretised observation.
     QLearning(TabularQConfig),
+    /// Deep Q-learning over the observation's features.
+    Dqn(DqnConfig),
     /// The actions with the most positive rewards (clicks) so far.
     MostPopular {},
     /// Beta–Bernoulli Thompson sampling over actions.
@@ -208,10 +234,12 @@ impl PolicySpec {
             Self::EvenPacing { creative } => format!("even_pacing{}", creative_suffix(creative)),
             Self::Pid { creative, .. } => format!("pid{}", creative_suffix(creative)),
             Self::QPacing { creative, .. } => format!("q_pacing{}", creative_suffix(creative)),
+            Self::DqnPacing { creative, .. } => format!("dqn_pacing{}", creative_suffix(creative)),
             Self::Random {} => "random".into(),
             Self::EpsilonGreedy(_) => "epsilon_greedy".into(),
             Self::Ucb1(_) => "ucb1".into(),
             Self::QLearning(_) => "q_learning".into(),
+            Self::Dqn(_) => "dqn".into(),
             Self::MostPopular {} => "most_popular".into(),
             Self::Thompson {} => "thompson".into(),
             Self::LinUcb(_) => "linucb".into(),
@@ -225,7 +253,11 @@ impl PolicySpec {
     pub fn is_state_dependent(&self) -> bool {
         matches!(
             self,
-            Self::QLearning(_) | Self::Oracle {} | Self::QPacing { .. }
+            Self::QLearning(_)
+                | Self::Dqn(_)
+                | Self::Oracle {}
+                | Self::QPacing { .. }
+                | Self::DqnPacing { .. }
         )
     }
 }
@@ -388,6 +420,16 @@ impl Scenario {
             ));
         }
         shoplab_sim::config::in_range("run.curve_points", run.curve_points.into(), 1, 10_000)?;
+        shoplab_sim::config::in_range("run.eval_episodes", run.eval_episodes.into(), 0, 100_000)?;
+        if run.eval_every > run.episodes {
+            return Err(ConfigError::new(
+                "run.eval_every",
+                format!(
+                    "must be at most the {} training episodes (found {}); 0 evaluates once, at the end",
+                    run.episodes, run.eval_every
+                ),
+            ));
+        }
         if self.policies.is_empty() {
             return Err(ConfigError::new(
                 "policies",

@@ -48,7 +48,7 @@ pub struct Transition<'a> {
 }
 
 /// A decision rule over a discrete action space, possibly learning.
-pub trait Policy: Send {
+pub trait Policy: Send + std::fmt::Debug {
     /// Called before each training episode; `episode` counts from 0 to `total − 1`.
     /// Schedules (such as ε decay) follow it.
     fn begin_episode(&mut self, episode: usize, total: usize) {
@@ -72,6 +72,33 @@ pub trait Policy: Send {
     }
     /// The action the policy considers best, without exploring.
     fn greedy(&self, obs: &Observation) -> usize;
+    /// Acts without exploring in an evaluation episode, where nothing is
+    /// learned. Policies with per-episode state (a decision held over
+    /// several steps, a controller's integral) override it to keep that
+    /// state; the default is [`greedy`](Policy::greedy).
+    fn act_greedy(&mut self, obs: &Observation) -> usize {
+        self.greedy(obs)
+    }
+    /// Fills `slate` with `k` distinct actions (of `n_actions`) to show
+    /// without exploring, best first. The default shows
+    /// [`act_greedy`](Policy::act_greedy)'s choice followed by the next
+    /// actions in index order; policies that rank actions override it.
+    fn greedy_slate(
+        &mut self,
+        obs: &Observation,
+        k: usize,
+        n_actions: usize,
+        slate: &mut Vec<usize>,
+    ) {
+        slate.clear();
+        let first = self.act_greedy(obs);
+        slate.push(first);
+        slate.extend(
+            (1..n_actions)
+                .map(|d| (first + d) % n_actions)
+                .take(k.saturating_sub(1)),
+        );
+    }
     /// True for oracles that read the env's expected immediate rewards, which
     /// the runner then passes to [`see_expected_rewards`](Policy::see_expected_rewards)
     /// before every action.

@@ -32,6 +32,10 @@ impl Policy for MyopicOracle {
         top_k(&self.expected, k, slate);
     }
 
+    fn greedy_slate(&mut self, _obs: &Observation, k: usize, _n: usize, slate: &mut Vec<usize>) {
+        top_k(&self.expected, k, slate);
+    }
+
     fn greedy(&self, _obs: &Observation) -> usize {
         argmax(&self.expected)
     }

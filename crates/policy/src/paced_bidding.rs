@@ -15,9 +15,9 @@
 //!   `e_t = (spent − budget · t / periods) / (budget / periods)`:
 //!   `log λ_t = log λ_1 + kp·e_t + ki·Σe + kd·(e_t − e_{t−1})`, snapped to the
 //!   nearest grid multiplier (the industrial baseline);
-//! - [`Pacing::Learned`]: tabular Q-learning over the multipliers from the
-//!   discretised state (period and pace by default);
-//! - [`Pacing::Stepped`]: tabular Q-learning over moves of the multiplier —
+//! - [`Pacing::Learned`]: a learner (tabular or deep Q-learning) over the
+//!   multipliers from the observation (period and pace by default);
+//! - [`Pacing::Stepped`]: a learner over moves of the multiplier —
 //!   one grid step down (bid more), stay, or one step up (bid less) — from the
 //!   discretised state plus the current multiplier, the form of model-free
 //!   budget-constrained bidding (Wu et al., 2018) that keeps λ persistent.
@@ -28,7 +28,7 @@
 //! Beta–Bernoulli Thompson sampling with `Beta(1 + clicks, 1 + impressions −
 //! clicks)` per creative.
 
-use crate::{Policy, PolicyError, Transition, argmax, tabular_q::TabularQ};
+use crate::{LearningStats, Policy, PolicyError, Transition, argmax};
 use rand_distr::{Beta, Distribution};
 use serde::{Deserialize, Serialize};
 use shoplab_env::{
@@ -87,23 +87,23 @@ pub enum Pacing {
         /// The previous error.
         previous: f64,
     },
-    /// Tabular Q-learning over the multipliers, deciding every `every`
+    /// A learner (tabular or deep Q-learning) over the multipliers, deciding every `every`
     /// periods and holding λ in between (a macro-action: the learner sees one
     /// transition per decision, with the rewards of the periods it covered).
     Learned {
         /// The learner.
-        q: Box<TabularQ>,
+        q: Box<dyn Policy>,
         /// Periods per decision, ≥ 1.
         every: usize,
         /// The decision in force: its observation, multiplier index, the
         /// reward gathered since and the periods it has covered.
         held: Option<(Observation, usize, f64, usize)>,
     },
-    /// Tabular Q-learning over moves of the multiplier (down, stay, up), its
+    /// A learner over moves of the multiplier (down, stay, up), its
     /// state extended with the current multiplier's index.
     Stepped {
         /// The learner over 3 moves, built over [`PacedBidding::stepped_space`].
-        q: Box<TabularQ>,
+        q: Box<dyn Policy>,
         /// Grid index the day starts from.
         start: usize,
         /// The multiplier now in force.
@@ -348,6 +348,19 @@ impl Policy for PacedBidding {
         multiplier * self.n_creatives + creative
     }
 
+    /// Decides as in training without exploring. Nothing is learned, so a
+    /// held multiplier is released by the period instead: decisions fall at
+    /// periods `0, every, 2·every, …`, as they do in training.
+    fn act_greedy(&mut self, obs: &Observation) -> usize {
+        let period = obs.features[self.features[0]] as usize;
+        if let Pacing::Learned { every, held, .. } = &mut self.pacing
+            && period.is_multiple_of(*every)
+        {
+            *held = None;
+        }
+        self.decide(obs, false)
+    }
+
     fn learn(&mut self, t: &Transition<'_>) {
         let creative = t.action % self.n_creatives;
         self.impressions[creative] += f64::from(t.next_obs.features[self.features[2]]);
@@ -393,6 +406,27 @@ impl Policy for PacedBidding {
             _ => None,
         }
     }
+
+    fn learning_stats(&mut self) -> Option<LearningStats> {
+        match &mut self.pacing {
+            Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.learning_stats(),
+            _ => None,
+        }
+    }
+
+    fn checkpoint(&self) -> Option<Result<Vec<u8>, String>> {
+        match &self.pacing {
+            Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.checkpoint(),
+            _ => None,
+        }
+    }
+
+    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), String> {
+        match &mut self.pacing {
+            Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.load_checkpoint(bytes),
+            _ => Err("this pacing rule has no checkpoint to load".into()),
+        }
+    }
 }
 
 /// The last index of a non-empty grid.
@@ -417,7 +451,10 @@ mod tests {
 #[cfg(test)]
 mod stepped_tests {
     use super::*;
-    use crate::{schedule::LinearSchedule, tabular_q::TabularQConfig};
+    use crate::{
+        schedule::LinearSchedule,
+        tabular_q::{TabularQ, TabularQConfig},
+    };
     use shoplab_env::Feature;
 
     fn space() -> ObservationSpace {

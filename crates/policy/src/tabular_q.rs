@@ -284,6 +284,10 @@ impl Policy for TabularQ {
         crate::argmax(self.q_values(obs))
     }
 
+    fn greedy_slate(&mut self, obs: &Observation, k: usize, _n: usize, slate: &mut Vec<usize>) {
+        crate::top_k(self.q_values(obs), k, slate);
+    }
+
     fn divergence(&self) -> Option<String> {
         self.diverged.clone()
     }

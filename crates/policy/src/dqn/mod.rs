@@ -30,13 +30,14 @@
 //!
 //! **Determinism.** Weights come from the policy's seeded generator (see
 //! [`network`]); parameters are always visited in sorted name order; and
-//! matrix products are pinned to one thread ([`pin_matmul_to_one_thread`]),
-//! so a run's bytes do not depend on `RAYON_NUM_THREADS`. Parallelism comes
+//! matrix products run on the calling thread ([`matmul`]), so a run's bytes
+//! do not depend on `RAYON_NUM_THREADS`. Parallelism comes
 //! from running many seeds at once.
 //!
 //! **Failure.** A non-finite loss or Q-value stops learning and is reported
 //! through [`Policy::divergence`], which stops the run with its reason.
 
+pub mod matmul;
 pub mod network;
 pub mod replay;
 
@@ -252,17 +253,6 @@ impl DqnConfig {
     }
 }
 
-/// Makes matrix products run on the calling thread only, process-wide.
-///
-/// candle's CPU matmul asks gemm for as many threads as `RAYON_NUM_THREADS`
-/// (or the cores) once a product is large enough; pinning it to one makes
-/// training independent of the thread count and avoids oversubscribing the
-/// threads that already run seeds in parallel. At these network sizes one
-/// thread is also the faster choice.
-pub fn pin_matmul_to_one_thread() {
-    gemm::set_threading_threshold(usize::MAX);
-}
-
 /// Sums of the training statistics since they were last read.
 #[derive(Debug, Clone, Copy, Default)]
 struct StatsSum {
@@ -311,7 +301,6 @@ impl Dqn {
                 "deep Q-learning needs at least one feature and one action",
             ));
         }
-        pin_matmul_to_one_thread();
         let arch = Architecture {
             inputs: space.len(),
             hidden: config.hidden.clone(),
@@ -577,6 +566,10 @@ impl Policy for Dqn {
         crate::argmax(&self.q_values(obs))
     }
 
+    fn greedy_slate(&mut self, obs: &Observation, k: usize, _n: usize, slate: &mut Vec<usize>) {
+        crate::top_k(&self.q_values(obs), k, slate);
+    }
+
     fn learn(&mut self, t: &Transition<'_>) {
         if self.diverged.is_some() {
             return;
@@ -595,7 +588,10 @@ impl Policy for Dqn {
         if !self.learning() {
             return;
         }
-        if self.transitions.is_multiple_of(self.config.train_freq as u64) {
+        if self
+            .transitions
+            .is_multiple_of(self.config.train_freq as u64)
+        {
             for _ in 0..self.config.gradient_steps {
                 if let Err(reason) = self.train_step() {
                     self.diverged = Some(reason);
@@ -603,7 +599,9 @@ impl Policy for Dqn {
                 }
             }
         }
-        if self.transitions.is_multiple_of(self.config.target_update_interval as u64)
+        if self
+            .transitions
+            .is_multiple_of(self.config.target_update_interval as u64)
             && let Err(e) = soft_update(&mut self.target, self.net.detached(), self.config.tau)
         {
             self.diverged = Some(format!("the target update failed: {e}"));

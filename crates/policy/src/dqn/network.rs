@@ -286,7 +286,7 @@ impl QNetwork {
 /// `Q(s, ·)` for a batch of inputs `x` (`[batch, inputs]`) under `params`.
 pub fn forward(arch: &Architecture, params: &Params, x: &Tensor) -> NetResult<Tensor> {
     let linear = |h: &Tensor, w: &Tensor, b: &Tensor| -> candle_core::Result<Tensor> {
-        h.matmul(&w.t()?)?.broadcast_add(b)
+        super::matmul::matmul(h, &w.t()?)?.broadcast_add(b)
     };
     let mut h = x.clone();
     let hidden = arch.hidden.len();
