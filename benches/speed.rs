@@ -14,7 +14,13 @@
 //!    memory when a 200,000-session recommendation world is built and reset;
 //! 6. ad auctions simulated per second (arrival, competing bid, auction,
 //!    budget check, click and conversion; one core), on `scenarios/ads.toml`
-//!    with a budget large enough that every auction is entered.
+//!    with a budget large enough that every auction is entered;
+//! 7. DQN gradient updates per second on one thread for an MLP
+//!    32→128→128→50 (sample a minibatch, target-network max, Huber loss,
+//!    backward pass, gradient-norm clipping, Adam), at batch 64 and 256;
+//! 8. DQN training throughput on `scenarios/pricing.toml`: environment
+//!    steps per second with its `dqn` settings (train_freq 4), acting,
+//!    storing and learning included, one thread.
 //!
 //! Each figure is the median of several repetitions, to damp the noise of a
 //! shared machine.
@@ -31,6 +37,118 @@ use shoplab_sim::{
     recommendation::{RecommendationConfig, RecommendationEnv},
 };
 use std::{hint::black_box, path::Path, time::Instant};
+
+// As in the `shoplab` binary: candle allocates per tensor op.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// DQN gradient updates per second, one thread, MLP 32→128→128→50.
+fn dqn_updates(batch_size: usize) -> f64 {
+    use shoplab_env::{Feature, ObservationSpace};
+    use shoplab_policy::dqn::{Dqn, DqnConfig};
+    let space = ObservationSpace {
+        features: (0..32)
+            .map(|_| Feature {
+                name: "x",
+                low: -1.0,
+                high: 1.0,
+                integer: false,
+                suggested_bins: 1,
+            })
+            .collect(),
+    };
+    let config = DqnConfig {
+        hidden: vec![128, 128],
+        batch_size,
+        buffer_size: 10_000,
+        // Fill the buffer without training, then time the updates alone.
+        learning_starts: 10_000,
+        ..DqnConfig::default()
+    };
+    let mut dqn = Dqn::new(config, &space, 50, 1).expect("valid benchmark config");
+    let mut rng = rng_from_seed(3);
+    let mut random_obs = || Observation {
+        features: (0..32).map(|_| rng.random_range(-1.0f32..1.0)).collect(),
+    };
+    for i in 0..9_999 {
+        let (obs, next_obs) = (random_obs(), random_obs());
+        dqn.learn(&Transition {
+            obs: &obs,
+            action: i % 50,
+            reward: (i % 7) as f64 / 7.0,
+            next_obs: &next_obs,
+            terminated: i % 100 == 99,
+            truncated: false,
+        });
+    }
+    let updates = if batch_size <= 64 { 1_000 } else { 400 };
+    for _ in 0..50 {
+        dqn.train_step().expect("update");
+    }
+    let rates: Vec<f64> = (0..7)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..updates {
+                dqn.train_step().expect("update");
+            }
+            updates as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(rates)
+}
+
+/// DQN training steps per second on the pricing scenario, one thread.
+fn dqn_env_steps() -> (f64, String) {
+    let file = Path::new("scenarios/pricing.toml");
+    let prepared = shoplab_harness::load(file).expect("scenarios/pricing.toml is valid");
+    let index = prepared
+        .names
+        .iter()
+        .position(|n| n == "dqn")
+        .expect("scenarios/pricing.toml has a dqn policy");
+    let shoplab_harness::scenario::PolicySpec::Dqn(config) = &prepared.scenario.policies[index]
+    else {
+        unreachable!("the policy named dqn is a dqn")
+    };
+    let described = format!(
+        "hidden {:?}, batch {}, train_freq {}",
+        config.hidden, config.batch_size, config.train_freq
+    );
+    let shoplab_harness::prepared::EnvBox::Single(mut env) = prepared.make_env() else {
+        unreachable!("pricing is a single-session env")
+    };
+    let episodes = 2_000;
+    let rates: Vec<f64> = (0..5)
+        .map(|rep| {
+            let mut agent = prepared.make_policy(index, rep).expect("dqn builds");
+            let start = Instant::now();
+            let mut steps = 0u64;
+            for episode in 0..episodes {
+                agent.begin_episode(episode, episodes);
+                let (mut obs, _) = env.reset(episode as u64);
+                loop {
+                    let action = agent.act(&obs);
+                    let step = env.step(action);
+                    agent.learn(&Transition {
+                        obs: &obs,
+                        action,
+                        reward: step.reward,
+                        next_obs: &step.obs,
+                        terminated: step.terminated,
+                        truncated: step.truncated,
+                    });
+                    steps += 1;
+                    if step.done() {
+                        break;
+                    }
+                    obs = step.obs;
+                }
+            }
+            steps as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    (median(rates), described)
+}
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -271,6 +389,11 @@ fn main() {
     let mut parsed = scenario::read(file).expect("scenarios/pricing.toml parses");
     parsed.run.episodes = 3_000;
     parsed.run.seeds = (1..=16).collect();
+    // The sweep measures the tabular and baseline runs; DQN has its own figures.
+    parsed.run.eval_episodes = 0;
+    parsed
+        .policies
+        .retain(|p| !matches!(p, scenario::PolicySpec::Dqn(_)));
     let prepared = shoplab_harness::prepared::Prepared::new(parsed, file)
         .expect("scenarios/pricing.toml is valid");
     let runs = prepared.names.len() * prepared.scenario.run.seeds.len();
@@ -297,6 +420,16 @@ fn main() {
     println!(
         "ads: auctions simulated per second (1 core): {:.2} million",
         auctions() / 1e6
+    );
+    for batch in [64, 256] {
+        println!(
+            "DQN gradient updates per second, MLP 32→128→128→50, batch {batch} (1 thread): {:.0}",
+            dqn_updates(batch)
+        );
+    }
+    let (steps, described) = dqn_env_steps();
+    println!(
+        "DQN training on scenarios/pricing.toml ({described}): {steps:.0} env steps per second (1 thread)"
     );
     match memory {
         Some(bytes) => println!(

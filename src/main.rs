@@ -381,5 +381,19 @@ fn print_summary(report: &Report) {
 fn print_footer(finished: &Finished) {
     println!("runs took {:.1} s", finished.run_seconds);
     println!("wrote {}/", finished.dir.display());
-    println!("  {}", finished.files.join(" "));
+    let checkpoint = |f: &&String| f.starts_with(shoplab_harness::CHECKPOINT_DIR);
+    let mut files: Vec<String> = finished
+        .files
+        .iter()
+        .filter(|f| !checkpoint(f))
+        .cloned()
+        .collect();
+    let checkpoints = finished.files.iter().filter(checkpoint).count();
+    if checkpoints > 0 {
+        files.push(format!(
+            "{}/ ({checkpoints} safetensors files)",
+            shoplab_harness::CHECKPOINT_DIR
+        ));
+    }
+    println!("  {}", files.join(" "));
 }

@@ -62,7 +62,7 @@ fn runs_within_budget_and_below_the_hindsight_optimum() {
         );
         rows += 1;
     }
-    assert_eq!(rows, 14 * 3 * 20);
+    assert_eq!(rows, 15 * 3 * 20);
 }
 
 /// Thompson sampling over creatives finds the best one: by the last 10% of

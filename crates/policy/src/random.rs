@@ -37,4 +37,13 @@ impl Policy for UniformRandom {
     fn greedy(&self, _obs: &Observation) -> usize {
         0
     }
+
+    /// Evaluated as what it is: uniformly random.
+    fn act_greedy(&mut self, obs: &Observation) -> usize {
+        self.act(obs)
+    }
+
+    fn greedy_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
+        self.act_slate(obs, k, n, slate);
+    }
 }

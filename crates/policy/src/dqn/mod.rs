@@ -377,6 +377,10 @@ impl Dqn {
         let values = matrix(&x, 1, x.len(), self.net.device())
             .and_then(|x| forward(self.net.architecture(), params, &x))
             .and_then(|q| to_vec(&q));
+        self.unscaled(values)
+    }
+
+    fn unscaled(&self, values: Result<Vec<f32>, String>) -> Vec<f64> {
         match values {
             Ok(q) => q
                 .into_iter()
@@ -388,6 +392,16 @@ impl Dqn {
 
     /// The online network's Q-values of `obs`, in reward units.
     pub fn q_values(&self, obs: &Observation) -> Vec<f64> {
+        let mut x = Vec::with_capacity(self.scaling.len());
+        self.scale_into(&obs.features, &mut x);
+        let mut q = Vec::with_capacity(self.n_actions);
+        let result = self.net.forward_one(&x, &mut q).map(|()| q);
+        self.unscaled(result)
+    }
+
+    /// The online network's Q-values of `obs` through the batched candle
+    /// graph that training uses (a check on [`q_values`](Self::q_values)).
+    pub fn q_values_batched(&self, obs: &Observation) -> Vec<f64> {
         self.q_of(self.net.detached(), obs)
     }
 
@@ -426,8 +440,18 @@ impl Dqn {
         (0..q.len()).rev().find(|a| !taken.contains(a)).unwrap_or(0)
     }
 
-    /// One gradient update on a sampled minibatch.
-    fn train_step(&mut self) -> Result<(), String> {
+    /// One gradient update on a minibatch sampled from the replay buffer
+    /// (what [`Policy::learn`] does every `train_freq` transitions once
+    /// learning has started); the buffer must hold a batch. Public for
+    /// benchmarks.
+    pub fn train_step(&mut self) -> Result<(), String> {
+        if self.buffer.len() < self.config.batch_size {
+            return Err(format!(
+                "the replay buffer holds {} transitions, fewer than a batch of {}",
+                self.buffer.len(),
+                self.config.batch_size
+            ));
+        }
         let (b, d) = (self.config.batch_size, self.scaling.len());
         let n = self.n_actions;
         self.buffer

@@ -167,6 +167,41 @@ impl QNetwork {
             .collect()
     }
 
+    /// `Q(x, ·)` for one input row, into `out`, computed directly on the
+    /// parameters' storage: acting calls this once per step, where a candle
+    /// graph of a dozen small tensors would cost several times the
+    /// arithmetic. Agrees with [`forward`] up to float rounding.
+    pub fn forward_one(&self, x: &[f32], out: &mut Vec<f32>) -> NetResult<()> {
+        let mut input = x.to_vec();
+        let mut output = Vec::new();
+        let dense = |params: &[Tensor], input: &[f32], output: &mut Vec<f32>| {
+            with_slice(&params[0], |w| {
+                with_slice(&params[1], |b| {
+                    output.clear();
+                    output.extend(b.iter().enumerate().map(|(o, &bias)| {
+                        let row = &w[o * input.len()..(o + 1) * input.len()];
+                        bias + dot(row, input)
+                    }));
+                })
+            })?
+        };
+        let hidden = self.arch.hidden.len();
+        for layer in 0..hidden {
+            dense(&self.detached[2 * layer..], &input, &mut output)?;
+            output.iter_mut().for_each(|v| *v = v.max(0.0));
+            std::mem::swap(&mut input, &mut output);
+        }
+        let head = &self.detached[2 * hidden..];
+        dense(head, &input, out)?;
+        if self.arch.dueling {
+            dense(&head[2..], &input, &mut output)?;
+            let mean = out.iter().sum::<f32>() / out.len() as f32;
+            let value = output[0];
+            out.iter_mut().for_each(|a| *a += value - mean);
+        }
+        Ok(())
+    }
+
     /// The parameters' values by name, flattened (for tests and checks).
     pub fn values(&self) -> NetResult<BTreeMap<String, Vec<f32>>> {
         self.vars
@@ -306,6 +341,22 @@ pub fn forward(arch: &Architecture, params: &Params, x: &Tensor) -> NetResult<Te
     } else {
         linear(&h, &params[head], &params[head + 1]).map_err(err)
     }
+}
+
+/// `Σ a_i b_i` with eight running sums, which the compiler can keep in one
+/// SIMD register (a single running sum fixes the order of additions and
+/// cannot be vectorised); the order is fixed, so results are reproducible.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (chunks_a, rest_a) = a.as_chunks::<8>();
+    let (chunks_b, rest_b) = b.as_chunks::<8>();
+    for (x, y) in chunks_a.iter().zip(chunks_b) {
+        for k in 0..8 {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    let tail: f32 = rest_a.iter().zip(rest_b).map(|(x, y)| x * y).sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
 /// Polyak averaging `target ← τ · online + (1 − τ) · target`; `τ = 1` copies.

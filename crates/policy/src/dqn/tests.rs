@@ -173,7 +173,7 @@ fn bootstrap_uses_the_frozen_target_network() {
         features: vec![0.0],
     };
     let mut dqn = Dqn::new(loop_config(usize::MAX), &one_state(), 2, 5).unwrap();
-    let initial = dqn.q_values(&s);
+    let initial = dqn.q_values_batched(&s);
     let frozen = 1.0 + 0.9 * initial.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     self_loop(&mut dqn, 3_000, false);
     let q = dqn.q_values(&s)[0];
@@ -339,4 +339,80 @@ fn bad_settings_are_refused() {
         },
         "learning_rate",
     );
+}
+
+/// Softmax exploration samples `π(a) = exp(Q(a)/τ) / Σ_b exp(Q(b)/τ)`:
+/// over 40,000 draws each frequency's standard error is at most
+/// √(0.25 / 40,000) = 0.0025, and the test allows 4 SE (0.01).
+#[test]
+fn boltzmann_sampling_follows_the_softmax() {
+    let config = DqnConfig {
+        exploration: Exploration::Boltzmann,
+        ..DqnConfig::default()
+    };
+    let mut dqn = Dqn::new(config, &one_state(), 4, 1).unwrap();
+    dqn.temperature = 0.5;
+    let q = [1.0, 0.5, 0.0, -1.0];
+    let weights: Vec<f64> = q.iter().map(|v: &f64| (v / 0.5).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut counts = [0usize; 4];
+    for _ in 0..40_000 {
+        counts[dqn.boltzmann(&q, &[])] += 1;
+    }
+    for a in 0..4 {
+        let (seen, expected) = (counts[a] as f64 / 40_000.0, weights[a] / total);
+        assert!(
+            (seen - expected).abs() < 0.01,
+            "action {a}: {seen} vs {expected}"
+        );
+    }
+    // Actions already on a slate are never drawn again.
+    for _ in 0..1_000 {
+        assert!(![0, 1].contains(&dqn.boltzmann(&q, &[0, 1])));
+    }
+}
+
+/// Prioritized replay (with its importance weights) reaches the same fixed
+/// point on the truncated loop: Q = 10 within 0.5.
+#[test]
+fn prioritized_replay_reaches_the_same_fixed_point() {
+    let s = Observation {
+        features: vec![0.0],
+    };
+    let config = DqnConfig {
+        prioritized: true,
+        ..loop_config(100)
+    };
+    let mut dqn = Dqn::new(config, &one_state(), 2, 1).unwrap();
+    self_loop(&mut dqn, 6_000, false);
+    let q = dqn.q_values(&s)[0];
+    assert!((q - 10.0).abs() < 0.5, "prioritized: Q = {q}, expected 10");
+}
+
+/// The single-row forward pass used for acting agrees with the batched
+/// candle graph used for training (float rounding apart), dueling or not.
+#[test]
+fn single_row_forward_matches_the_batched_graph() {
+    let space = NChain::classic(10).observation_space().clone();
+    for dueling in [false, true] {
+        let config = DqnConfig {
+            hidden: vec![16, 8],
+            dueling,
+            ..loop_config(50)
+        };
+        let mut dqn = Dqn::new(config, &space, 2, 4).unwrap();
+        self_loop(&mut dqn, 300, false);
+        for s in 0..5 {
+            let obs = Observation {
+                features: vec![s as f32],
+            };
+            let (one, batched) = (dqn.q_values(&obs), dqn.q_values_batched(&obs));
+            for (a, b) in one.iter().zip(&batched) {
+                assert!(
+                    (a - b).abs() < 1e-4 * b.abs().max(1.0),
+                    "{one:?} vs {batched:?}"
+                );
+            }
+        }
+    }
 }
