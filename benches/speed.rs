@@ -42,6 +42,20 @@ use std::{hint::black_box, path::Path, time::Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Prints the DQN figures.
+fn dqn_figures() {
+    for batch in [64, 256] {
+        println!(
+            "DQN gradient updates per second, MLP 32→128→128→50, batch {batch} (1 thread): {:.0}",
+            dqn_updates(batch)
+        );
+    }
+    let (steps, described) = dqn_env_steps();
+    println!(
+        "DQN training on scenarios/pricing.toml ({described}): {steps:.0} env steps per second (1 thread)"
+    );
+}
+
 /// DQN gradient updates per second, one thread, MLP 32→128→128→50.
 fn dqn_updates(batch_size: usize) -> f64 {
     use shoplab_env::{Feature, ObservationSpace};
@@ -370,6 +384,10 @@ fn memory_per_shopper() -> Option<f64> {
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("shoplab speed benchmark ({cores} cores available; medians of repeated runs)");
+    // `cargo bench --bench speed -- dqn` runs only the DQN figures.
+    if std::env::args().skip(1).any(|a| a == "dqn") {
+        return dqn_figures();
+    }
 
     let decisions = purchase_decisions();
     println!(
@@ -421,16 +439,7 @@ fn main() {
         "ads: auctions simulated per second (1 core): {:.2} million",
         auctions() / 1e6
     );
-    for batch in [64, 256] {
-        println!(
-            "DQN gradient updates per second, MLP 32→128→128→50, batch {batch} (1 thread): {:.0}",
-            dqn_updates(batch)
-        );
-    }
-    let (steps, described) = dqn_env_steps();
-    println!(
-        "DQN training on scenarios/pricing.toml ({described}): {steps:.0} env steps per second (1 thread)"
-    );
+    dqn_figures();
     match memory {
         Some(bytes) => println!(
             "recommendation: memory per concurrent shopper (200,000 sessions, dim 20, 10 topics): {bytes:.0} bytes"

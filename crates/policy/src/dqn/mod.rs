@@ -30,14 +30,14 @@
 //!
 //! **Determinism.** Weights come from the policy's seeded generator (see
 //! [`network`]); parameters are always visited in sorted name order; and
-//! matrix products run on the calling thread ([`matmul`]), so a run's bytes
+//! matrix products run on the calling thread ([`dense`]), so a run's bytes
 //! do not depend on `RAYON_NUM_THREADS`. Parallelism comes
 //! from running many seeds at once.
 //!
 //! **Failure.** A non-finite loss or Q-value stops learning and is reported
 //! through [`Policy::divergence`], which stops the run with its reason.
 
-pub mod matmul;
+pub mod dense;
 pub mod network;
 pub mod replay;
 

@@ -19,6 +19,7 @@
 //! candle op over each parameter's storage, with the moments in plain
 //! vectors: no tensors are allocated per step.
 
+use super::dense::contiguous_values;
 use candle_core::{CpuStorage, DType, Device, InplaceOp1, Layout, Storage, Tensor, Var};
 use rand::RngExt;
 use shoplab_env::seed::SimRng;
@@ -230,21 +231,14 @@ impl QNetwork {
     /// global norm to `max_grad_norm`. Returns the norm before clipping.
     pub fn adam_step(&mut self, loss: &Tensor, lr: f64, max_grad_norm: f64) -> NetResult<f64> {
         let grads = loss.backward().map_err(err)?;
-        let mut flat = BTreeMap::new();
+        let grad_of = |name: &str, var: &Var| {
+            grads
+                .get(var.as_tensor())
+                .ok_or_else(|| format!("no gradient for {name}"))
+        };
         let mut norm_sq = 0.0f64;
         for (name, var) in &self.vars {
-            let grad = grads
-                .get(var.as_tensor())
-                .ok_or_else(|| format!("no gradient for {name}"))?;
-            let values = grad
-                .flatten_all()
-                .and_then(|g| g.to_vec1::<f32>())
-                .map_err(err)?;
-            norm_sq += values
-                .iter()
-                .map(|&g| f64::from(g) * f64::from(g))
-                .sum::<f64>();
-            flat.insert(name.as_str(), values);
+            norm_sq += contiguous_values(grad_of(name, var)?, sum_of_squares).map_err(err)?;
         }
         let norm = norm_sq.sqrt();
         // As torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6), at most 1.
@@ -259,17 +253,21 @@ impl QNetwork {
                 .moments
                 .get_mut(name)
                 .ok_or_else(|| format!("no moments for {name}"))?;
-            let op = AdamStep {
-                grad: &flat[name.as_str()],
-                grad_scale: scale,
-                moments: RefCell::new((m, v)),
-                beta1: beta1 as f32,
-                beta2: beta2 as f32,
-                step_size: (lr / correction1) as f32,
-                sqrt_correction2: correction2.sqrt() as f32,
-                eps: eps as f32,
-            };
-            var.as_tensor().inplace_op1(&op).map_err(err)?;
+            contiguous_values(grad_of(name, var)?, |grad| {
+                let op = AdamStep {
+                    grad,
+                    grad_scale: scale,
+                    moments: RefCell::new((m, v)),
+                    beta1: beta1 as f32,
+                    beta2: beta2 as f32,
+                    step_size: (lr / correction1) as f32,
+                    sqrt_correction2: correction2.sqrt() as f32,
+                    eps: eps as f32,
+                };
+                var.as_tensor().inplace_op1(&op)
+            })
+            .and_then(|r| r)
+            .map_err(err)?;
         }
         Ok(norm)
     }
@@ -320,27 +318,47 @@ impl QNetwork {
 
 /// `Q(s, ·)` for a batch of inputs `x` (`[batch, inputs]`) under `params`.
 pub fn forward(arch: &Architecture, params: &Params, x: &Tensor) -> NetResult<Tensor> {
-    let linear = |h: &Tensor, w: &Tensor, b: &Tensor| -> candle_core::Result<Tensor> {
-        super::matmul::matmul(h, &w.t()?)?.broadcast_add(b)
-    };
+    use super::dense::{Activation, dense};
     let mut h = x.clone();
     let hidden = arch.hidden.len();
     for layer in 0..hidden {
-        h = linear(&h, &params[2 * layer], &params[2 * layer + 1])
-            .and_then(|t| t.relu())
-            .map_err(err)?;
+        h = dense(
+            &h,
+            &params[2 * layer],
+            &params[2 * layer + 1],
+            Activation::Relu,
+        )
+        .map_err(err)?;
     }
     let head = 2 * hidden;
+    let linear = |w: &Tensor, b: &Tensor| dense(&h, w, b, Activation::Identity).map_err(err);
     if arch.dueling {
-        let advantage = linear(&h, &params[head], &params[head + 1]).map_err(err)?;
-        let value = linear(&h, &params[head + 2], &params[head + 3]).map_err(err)?;
+        let advantage = linear(&params[head], &params[head + 1])?;
+        let value = linear(&params[head + 2], &params[head + 3])?;
         let centred = advantage
             .broadcast_sub(&advantage.mean_keepdim(1).map_err(err)?)
             .map_err(err)?;
         centred.broadcast_add(&value).map_err(err)
     } else {
-        linear(&h, &params[head], &params[head + 1]).map_err(err)
+        linear(&params[head], &params[head + 1])
     }
+}
+
+/// `Σ x_i²` in `f64`, with eight running sums (a fixed order, so the
+/// result is reproducible, that the compiler can vectorise).
+fn sum_of_squares(x: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let (chunks, rest) = x.as_chunks::<8>();
+    for chunk in chunks {
+        for k in 0..8 {
+            lanes[k] += f64::from(chunk[k]) * f64::from(chunk[k]);
+        }
+    }
+    lanes.iter().sum::<f64>()
+        + rest
+            .iter()
+            .map(|&g| f64::from(g) * f64::from(g))
+            .sum::<f64>()
 }
 
 /// `Σ a_i b_i` with eight running sums, which the compiler can keep in one
@@ -413,17 +431,17 @@ impl InplaceOp1 for AdamStep<'_> {
         let theta = &mut theta[start..end];
         let mut moments = self.moments.borrow_mut();
         let (m, v) = &mut *moments;
-        for (((p, &g), m), v) in theta
-            .iter_mut()
-            .zip(self.grad)
-            .zip(m.iter_mut())
-            .zip(v.iter_mut())
-        {
-            let g = g * self.grad_scale;
-            *m = self.beta1 * *m + (1.0 - self.beta1) * g;
-            *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
-            let denom = v.sqrt() / self.sqrt_correction2 + self.eps;
-            *p -= self.step_size * *m / denom;
+        let n = theta.len();
+        if self.grad.len() != n || m.len() != n || v.len() != n {
+            candle_core::bail!("Adam: a parameter, its gradient and its moments differ in size");
+        }
+        let (grad, m, v) = (&self.grad[..n], &mut m[..n], &mut v[..n]);
+        for i in 0..n {
+            let g = grad[i] * self.grad_scale;
+            m[i] = self.beta1 * m[i] + (1.0 - self.beta1) * g;
+            v[i] = self.beta2 * v[i] + (1.0 - self.beta2) * g * g;
+            let denom = v[i].sqrt() / self.sqrt_correction2 + self.eps;
+            theta[i] -= self.step_size * m[i] / denom;
         }
         Ok(())
     }
