@@ -136,28 +136,7 @@ fn dqn_env_steps() -> (f64, String) {
         .map(|rep| {
             let mut agent = prepared.make_policy(index, rep).expect("dqn builds");
             let start = Instant::now();
-            let mut steps = 0u64;
-            for episode in 0..episodes {
-                agent.begin_episode(episode, episodes);
-                let (mut obs, _) = env.reset(episode as u64);
-                loop {
-                    let action = agent.act(&obs);
-                    let step = env.step(action);
-                    agent.learn(&Transition {
-                        obs: &obs,
-                        action,
-                        reward: step.reward,
-                        next_obs: &step.obs,
-                        terminated: step.terminated,
-                        truncated: step.truncated,
-                    });
-                    steps += 1;
-                    if step.done() {
-                        break;
-                    }
-                    obs = step.obs;
-                }
-            }
+            let steps = shoplab_policy::train(env.as_mut(), agent.as_mut(), episodes);
             steps as f64 / start.elapsed().as_secs_f64()
         })
         .collect();

@@ -12,32 +12,18 @@ use common::{
     TempDir, assert_names, interval, refused, run_dirs, run_scenario, run_shrunk, shoplab,
 };
 
-/// A small pricing scenario with DQN and the oracle, evaluated greedily
-/// every 100 episodes.
+/// The shared small pricing scenario with DQN (plus `dqn_settings`) and the
+/// oracle, evaluated greedily every 100 of its 300 episodes.
 fn small_dqn(name: &str, dqn_settings: &str) -> String {
+    let base = common::small_pricing(name, 300);
+    let world = &base[..base.find("[[policies]]").unwrap()];
+    let world = common::replaced(
+        world,
+        "curve_points = 10",
+        "curve_points = 10\neval_episodes = 5\neval_every = 100",
+    );
     format!(
-        r#"
-name = "{name}"
-[run]
-seeds = [1, 2, 3]
-episodes = 300
-bootstrap_resamples = 200
-curve_points = 10
-eval_episodes = 5
-eval_every = 100
-
-[pricing]
-horizon = 8
-inventory = 12
-cost = 0.4
-salvage_value = 0.1
-price_grid = [1.0, 1.5, 2.0, 2.5, 3.0]
-arrival_rate = {{ kind = "ramp", start = 2.0, end = 4.0 }}
-
-[[pricing.segments]]
-share = 1.0
-wtp = {{ kind = "logit", alpha = 2.0, beta = 1.0 }}
-
+        r#"{world}
 [[policies]]
 kind = "dqn"
 hidden = [32, 32]
@@ -114,22 +100,14 @@ fn dqn_runs_are_identical_with_any_thread_count_and_checkpoints_load() {
     )
     .unwrap();
     let results = tmp.path().join("results");
-    for threads in ["1", "2", "3"] {
-        let out = run_scenario(&file, &results, &[("RAYON_NUM_THREADS", threads)]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let dirs = run_dirs(&results, "dqn-repro");
+    let dirs = common::run_with_threads(&file, &results, "dqn-repro", &["1", "2", "3"]);
     let mut names = vec![
         "episodes.csv".to_string(),
         "summary.csv".into(),
         "evaluations.csv".into(),
         "learning.csv".into(),
     ];
-    names.extend((1..=3).map(|s| format!("checkpoints/dqn-seed{s}.safetensors")));
+    names.extend((1..=4).map(|s| format!("checkpoints/dqn-seed{s}.safetensors")));
     for name in &names {
         let first = std::fs::read(dirs[0].join(name)).unwrap();
         assert!(!first.is_empty(), "{name} is empty");
@@ -161,7 +139,7 @@ fn dqn_runs_are_identical_with_any_thread_count_and_checkpoints_load() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("dqn: ") && text.contains("over 3 seeds"),
+        text.contains("dqn: ") && text.contains("over 4 seeds"),
         "{text}"
     );
 

@@ -9,8 +9,7 @@
 mod common;
 
 use common::{
-    TempDir, assert_names, final_ratio, interval, refused, run_dirs, run_scenario, run_shrunk,
-    shoplab,
+    TempDir, assert_names, final_ratio, interval, refused, run_scenario, run_shrunk, shoplab,
 };
 use shoplab_harness::report::Report;
 
@@ -92,16 +91,7 @@ fn same_seed_same_bytes_with_any_thread_count() {
     let file = tmp.path().join("small-rec.toml");
     std::fs::write(&file, small_text()).unwrap();
     let results = tmp.path().join("results");
-    for threads in ["1", "2"] {
-        let out = run_scenario(&file, &results, &[("RAYON_NUM_THREADS", threads)]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let dirs = run_dirs(&results, "small-rec");
-    assert_eq!(dirs.len(), 2);
+    let dirs = common::run_with_threads(&file, &results, "small-rec", &["1", "2"]);
     for name in ["episodes.csv", "summary.csv", "curves.csv", "runs.csv"] {
         assert!(
             std::fs::read(dirs[0].join(name)).unwrap()

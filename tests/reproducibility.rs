@@ -21,16 +21,7 @@ fn same_scenario_same_bytes_with_any_thread_count() {
     let file = tmp.path().join("repro.toml");
     std::fs::write(&file, small_pricing("repro", 300)).unwrap();
     let results = tmp.path().join("results");
-    for threads in ["1", "2", "3"] {
-        let out = run_scenario(&file, &results, &[("RAYON_NUM_THREADS", threads)]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let dirs = run_dirs(&results, "repro");
-    assert_eq!(dirs.len(), 3, "each run gets its own folder: {dirs:?}");
+    let dirs = common::run_with_threads(&file, &results, "repro", &["1", "2", "3"]);
     for name in CSVS {
         let first = std::fs::read(dirs[0].join(name)).unwrap();
         assert!(!first.is_empty());

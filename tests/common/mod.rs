@@ -104,6 +104,31 @@ kind = "oracle"
     )
 }
 
+/// Runs scenario `file` (named `scenario`) once per thread count, each run
+/// required to succeed; returns the run folders, one per count.
+pub fn run_with_threads(
+    file: &Path,
+    results: &Path,
+    scenario: &str,
+    threads: &[&str],
+) -> Vec<PathBuf> {
+    for t in threads {
+        let out = run_scenario(file, results, &[("RAYON_NUM_THREADS", t)]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let dirs = run_dirs(results, scenario);
+    assert_eq!(
+        dirs.len(),
+        threads.len(),
+        "each run gets its own folder: {dirs:?}"
+    );
+    dirs
+}
+
 /// The run folders under `results/<scenario>/`.
 pub fn run_dirs(results: &Path, scenario: &str) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(results.join(scenario))

@@ -27,7 +27,7 @@ pub mod thompson;
 pub mod ucb;
 
 use rand::RngExt;
-use shoplab_env::{Observation, seed::SimRng};
+use shoplab_env::{Env, Observation, seed::SimRng};
 use thiserror::Error;
 
 /// One step of experience, as a learner sees it.
@@ -199,6 +199,36 @@ pub fn random_slate(rng: &mut SimRng, n: usize, k: usize, out: &mut Vec<usize>) 
             out.push(a);
         }
     }
+}
+
+/// Trains `agent` for `episodes` episodes on `env`, episode `e` reset with
+/// seed `e`: act, step, learn from every transition (without the harness's
+/// metrics, references or failure handling). Returns the steps taken. For
+/// tests and benchmarks; real runs go through the harness's runner.
+pub fn train(env: &mut dyn Env, agent: &mut dyn Policy, episodes: usize) -> u64 {
+    let mut steps = 0;
+    for episode in 0..episodes {
+        agent.begin_episode(episode, episodes);
+        let (mut obs, _) = env.reset(episode as u64);
+        loop {
+            let action = agent.act(&obs);
+            let step = env.step(action);
+            agent.learn(&Transition {
+                obs: &obs,
+                action,
+                reward: step.reward,
+                next_obs: &step.obs,
+                terminated: step.terminated,
+                truncated: step.truncated,
+            });
+            steps += 1;
+            if step.terminated || step.truncated {
+                break;
+            }
+            obs = step.obs;
+        }
+    }
+    steps
 }
 
 /// Index of the largest value, the lowest index among ties.

@@ -369,26 +369,7 @@ mod tests {
             ..TabularQConfig::default()
         };
         let mut q = TabularQ::new(config, env.observation_space(), 2, 1).unwrap();
-        for episode in 0..episodes {
-            q.begin_episode(episode, episodes);
-            let (mut obs, _) = env.reset(episode as u64);
-            loop {
-                let action = q.act(&obs);
-                let step = env.step(action);
-                q.learn(&Transition {
-                    obs: &obs,
-                    action,
-                    reward: step.reward,
-                    next_obs: &step.obs,
-                    terminated: step.terminated,
-                    truncated: step.truncated,
-                });
-                obs = step.obs;
-                if step.truncated || step.terminated {
-                    break;
-                }
-            }
-        }
+        crate::train(&mut env, &mut q, episodes);
         for (s, row) in q_star.iter().enumerate() {
             let obs = Observation {
                 features: vec![s as f32],

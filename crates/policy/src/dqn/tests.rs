@@ -19,28 +19,8 @@ fn one_state() -> ObservationSpace {
 /// off-policy, so every pair keeps being visited) and episodes truncated
 /// after 200 steps.
 fn train_on_nchain(dqn: &mut Dqn, episodes: usize) {
-    let mut env = NChain::classic(200);
-    for episode in 0..episodes {
-        dqn.begin_episode(episode, episodes);
-        let (mut obs, _) = env.reset(episode as u64);
-        loop {
-            let action = dqn.act(&obs);
-            let step = env.step(action);
-            dqn.learn(&Transition {
-                obs: &obs,
-                action,
-                reward: step.reward,
-                next_obs: &step.obs,
-                terminated: step.terminated,
-                truncated: step.truncated,
-            });
-            assert!(dqn.divergence().is_none(), "{:?}", dqn.divergence());
-            obs = step.obs;
-            if step.terminated || step.truncated {
-                break;
-            }
-        }
-    }
+    crate::train(&mut NChain::classic(200), dqn, episodes);
+    assert!(dqn.divergence().is_none(), "{:?}", dqn.divergence());
 }
 
 fn nchain_config() -> DqnConfig {
