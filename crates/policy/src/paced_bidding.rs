@@ -30,6 +30,7 @@
 
 use crate::{LearningStats, Policy, PolicyError, Transition, argmax};
 use rand_distr::{Beta, Distribution};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use shoplab_env::{
     Observation, ObservationSpace,
@@ -414,19 +415,87 @@ impl Policy for PacedBidding {
         }
     }
 
+    /// The learner's checkpoint with the creative bandit's impression and
+    /// click counts added (`creative_bandit.impressions`, `.clicks`), so an
+    /// evaluation from it also picks creatives as training ended.
     fn checkpoint(&self) -> Option<Result<Vec<u8>, String>> {
-        match &self.pacing {
-            Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.checkpoint(),
-            _ => None,
-        }
+        let learner = match &self.pacing {
+            Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.checkpoint()?,
+            _ => return None,
+        };
+        Some(learner.and_then(|bytes| {
+            let counts = [
+                (BANDIT_TENSORS[0], &self.impressions),
+                (BANDIT_TENSORS[1], &self.clicks),
+            ];
+            rewrite_safetensors(&bytes, &counts, |_| true)
+        }))
     }
 
     fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+        for (name, counts) in [
+            (BANDIT_TENSORS[0], &mut self.impressions),
+            (BANDIT_TENSORS[1], &mut self.clicks),
+        ] {
+            let Ok(view) = file.tensor(name) else {
+                continue;
+            };
+            let values: Vec<f64> = view
+                .data()
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+                .collect();
+            if view.dtype() != Dtype::F64 || values.len() != counts.len() {
+                return Err(format!(
+                    "tensor `{name}` holds {:?} {:?}, not {} f64 counts",
+                    view.dtype(),
+                    view.shape(),
+                    counts.len()
+                ));
+            }
+            *counts = values;
+        }
+        let learner = rewrite_safetensors(bytes, &[], |name| !BANDIT_TENSORS.contains(&name))?;
         match &mut self.pacing {
-            Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.load_checkpoint(bytes),
+            Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.load_checkpoint(&learner),
             _ => Err("this pacing rule has no checkpoint to load".into()),
         }
     }
+}
+
+/// Names of the creative bandit's counts in a checkpoint.
+const BANDIT_TENSORS: [&str; 2] = ["creative_bandit.impressions", "creative_bandit.clicks"];
+
+/// Safetensors `bytes` with only the tensors `keep` accepts, plus `extra`
+/// f64 vectors, and the same metadata.
+fn rewrite_safetensors(
+    bytes: &[u8],
+    extra: &[(&str, &Vec<f64>)],
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<u8>, String> {
+    let text = |e: safetensors::SafeTensorError| e.to_string();
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(text)?;
+    let file = SafeTensors::deserialize(bytes).map_err(text)?;
+    let encoded: Vec<(&str, Vec<u8>, usize)> = extra
+        .iter()
+        .map(|(name, values)| {
+            let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (*name, data, values.len())
+        })
+        .collect();
+    let mut views: Vec<(String, TensorView<'_>)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| keep(n))
+        .collect();
+    for (name, data, len) in &encoded {
+        views.push((
+            name.to_string(),
+            TensorView::new(Dtype::F64, vec![*len], data).map_err(text)?,
+        ));
+    }
+    safetensors::serialize(views, metadata.metadata().clone()).map_err(text)
 }
 
 /// The last index of a non-empty grid.
@@ -519,5 +588,63 @@ mod stepped_tests {
             });
         }
         assert!(seen.iter().all(|&s| s), "visited {seen:?}");
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+    use crate::dqn::{Dqn, DqnConfig};
+    use shoplab_env::Feature;
+
+    fn bidder(seed: u64) -> PacedBidding {
+        let f = |name, high: f32| Feature {
+            name,
+            low: 0.0,
+            high,
+            integer: false,
+            suggested_bins: 1,
+        };
+        let space = ObservationSpace {
+            features: vec![
+                f("period", 9.0),
+                f("budget_left", 100.0),
+                f("last_wins", 1e5),
+                f("last_clicks", 1e5),
+            ],
+        };
+        let grid = [0.5, 1.0, 2.0];
+        let dqn = Dqn::new(DqnConfig::default(), &space, grid.len(), seed).unwrap();
+        let pacing = Pacing::Learned {
+            q: Box::new(dqn),
+            every: 1,
+            held: None,
+        };
+        let rule = CreativeRule::Bandit(CreativeBandit::Thompson);
+        PacedBidding::new(pacing, rule, &grid, 3, &space, seed).unwrap()
+    }
+
+    /// A checkpoint carries the pacing network and the creative bandit's
+    /// counts: a fresh bidder loaded from it acts greedily as the original.
+    #[test]
+    fn checkpoint_restores_network_and_creative_counts() {
+        let mut trained = bidder(1);
+        trained.impressions = vec![100.0, 200.0, 50.0];
+        trained.clicks = vec![3.0, 15.0, 1.0];
+        let bytes = trained.checkpoint().unwrap().unwrap();
+        let mut fresh = bidder(2);
+        fresh.load_checkpoint(&bytes).unwrap();
+        assert_eq!(fresh.impressions, trained.impressions);
+        assert_eq!(fresh.clicks, trained.clicks);
+        for period in 0..10 {
+            let obs = Observation {
+                features: vec![period as f32, 50.0, 0.0, 0.0],
+            };
+            assert_eq!(fresh.act_greedy(&obs), trained.act_greedy(&obs));
+            // Creative 1 has the best click rate.
+            assert_eq!(fresh.act_greedy(&obs) % 3, 1);
+        }
+        // The same bytes again, whatever the order of the tensors.
+        assert_eq!(fresh.checkpoint().unwrap().unwrap(), bytes);
     }
 }
