@@ -115,11 +115,12 @@ impl ReplayBuffer {
             capacity,
             len: 0,
             next: 0,
-            obs: vec![0.0; capacity * dim],
-            next_obs: vec![0.0; capacity * dim],
-            actions: vec![0; capacity],
-            rewards: vec![0.0; capacity],
-            not_done: vec![0.0; capacity],
+            // Storage grows with the transitions stored, up to the capacity.
+            obs: Vec::new(),
+            next_obs: Vec::new(),
+            actions: Vec::new(),
+            rewards: Vec::new(),
+            not_done: Vec::new(),
             priorities: prioritized.map(|(a, e)| Priorities::new(capacity, a, e)),
         }
     }
@@ -138,11 +139,20 @@ impl ReplayBuffer {
     pub fn push(&mut self, obs: &[f32], action: usize, reward: f32, next_obs: &[f32], done: bool) {
         let i = self.next;
         let d = self.dim;
-        self.obs[i * d..(i + 1) * d].copy_from_slice(obs);
-        self.next_obs[i * d..(i + 1) * d].copy_from_slice(next_obs);
-        self.actions[i] = action as u32;
-        self.rewards[i] = reward;
-        self.not_done[i] = if done { 0.0 } else { 1.0 };
+        let not_done = if done { 0.0 } else { 1.0 };
+        if i == self.actions.len() {
+            self.obs.extend_from_slice(obs);
+            self.next_obs.extend_from_slice(next_obs);
+            self.actions.push(action as u32);
+            self.rewards.push(reward);
+            self.not_done.push(not_done);
+        } else {
+            self.obs[i * d..(i + 1) * d].copy_from_slice(obs);
+            self.next_obs[i * d..(i + 1) * d].copy_from_slice(next_obs);
+            self.actions[i] = action as u32;
+            self.rewards[i] = reward;
+            self.not_done[i] = not_done;
+        }
         if let Some(p) = &mut self.priorities {
             let max = p.max_priority;
             p.set(i, max);
