@@ -119,7 +119,10 @@ pub struct DqnConfig {
     pub priority_beta: LinearSchedule,
     /// Added to absolute TD errors to form priorities, > 0.
     pub priority_epsilon: f64,
-    /// Rewards are multiplied by this before learning, > 0.
+    /// Rewards are multiplied by this before learning, > 0. Choose it so
+    /// that TD errors mostly stay below `huber_delta`: beyond it the Huber
+    /// loss is minimised by a pseudo-median of the targets, not their mean,
+    /// and with skewed rewards Q settles away from Q*.
     pub reward_scale: f64,
 }
 
