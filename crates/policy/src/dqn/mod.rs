@@ -58,6 +58,65 @@ pub const MAX_BUFFER: usize = 10_000_000;
 /// Largest hidden layer width.
 pub const MAX_WIDTH: usize = 4_096;
 
+/// Most values of a one-hot encoded feature.
+pub const MAX_ONE_HOT: usize = 4_096;
+
+/// How one observation feature becomes network inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Input {
+    /// `(x − centre) · inverse`: the range mapped to [−1, 1].
+    Scaled { centre: f32, inverse: f32 },
+    /// One input per integer value from `low`, 1 at the value's place.
+    OneHot { low: f32, values: usize },
+}
+
+/// The inputs of each feature of `space`, one-hot for the features named.
+fn inputs(space: &ObservationSpace, one_hot: &[String]) -> Result<Vec<Input>, PolicyError> {
+    if let Some(name) = one_hot.iter().find(|n| space.index_of(n).is_none()) {
+        let known: Vec<&str> = space.features.iter().map(|f| f.name).collect();
+        return Err(PolicyError::invalid(
+            "one_hot",
+            format!(
+                "unknown feature `{name}` (the observation has: {})",
+                known.join(", ")
+            ),
+        ));
+    }
+    space
+        .features
+        .iter()
+        .map(|f| {
+            let (low, high) = (f.low, f.high);
+            if one_hot.iter().any(|n| n == f.name) {
+                let values = f64::from(high - low) + 1.0;
+                if !f.integer || !(1.0..=MAX_ONE_HOT as f64).contains(&values) {
+                    return Err(PolicyError::invalid(
+                        "one_hot",
+                        format!(
+                            "feature `{}` must be an integer feature with at most {MAX_ONE_HOT} values to be one-hot encoded",
+                            f.name
+                        ),
+                    ));
+                }
+                Ok(Input::OneHot {
+                    low,
+                    values: values as usize,
+                })
+            } else if low.is_finite() && high.is_finite() && high > low {
+                Ok(Input::Scaled {
+                    centre: (low + high) / 2.0,
+                    inverse: 2.0 / (high - low),
+                })
+            } else {
+                Ok(Input::Scaled {
+                    centre: 0.0,
+                    inverse: 1.0,
+                })
+            }
+        })
+        .collect()
+}
+
 /// How actions are explored while training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,6 +178,11 @@ pub struct DqnConfig {
     pub priority_beta: LinearSchedule,
     /// Added to absolute TD errors to form priorities, > 0.
     pub priority_epsilon: f64,
+    /// Integer features fed to the network one-hot (one input per value
+    /// from the feature's `low` to `high`, at most 4,096) instead of as one
+    /// scaled number: categories such as a segment or a topic, whose
+    /// numbering means nothing.
+    pub one_hot: Vec<String>,
     /// Rewards are multiplied by this before learning, > 0. Choose it so
     /// that TD errors mostly stay below `huber_delta`: beyond it the Huber
     /// loss is minimised by a pseudo-median of the targets, not their mean,
@@ -163,6 +227,7 @@ impl Default for DqnConfig {
                 decay_fraction: 1.0,
             },
             priority_epsilon: 1e-6,
+            one_hot: Vec::new(),
             reward_scale: 1.0,
         }
     }
@@ -272,8 +337,10 @@ pub struct Dqn {
     target: Params,
     buffer: ReplayBuffer,
     batch: Batch,
-    /// Per feature: `(centre, 1 / half-width)`.
-    scaling: Vec<(f32, f32)>,
+    /// How each feature becomes inputs.
+    encoding: Vec<Input>,
+    /// Network inputs per observation.
+    input_dim: usize,
     n_actions: usize,
     transitions: u64,
     epsilon: f64,
@@ -304,8 +371,16 @@ impl Dqn {
                 "deep Q-learning needs at least one feature and one action",
             ));
         }
+        let encoding = inputs(space, &config.one_hot)?;
+        let input_dim = encoding
+            .iter()
+            .map(|i| match i {
+                Input::Scaled { .. } => 1,
+                Input::OneHot { values, .. } => *values,
+            })
+            .sum();
         let arch = Architecture {
-            inputs: space.len(),
+            inputs: input_dim,
             hidden: config.hidden.clone(),
             outputs: n_actions,
             dueling: config.dueling,
@@ -313,25 +388,14 @@ impl Dqn {
         let mut init = rng_from_seed(derive_seed(seed, "dqn/init", 0));
         let net = QNetwork::new(arch, &mut init).map_err(|e| PolicyError::invalid("", e))?;
         let target = net.snapshot().map_err(|e| PolicyError::invalid("", e))?;
-        let scaling = space
-            .features
-            .iter()
-            .map(|f| {
-                let (low, high) = (f.low, f.high);
-                if low.is_finite() && high.is_finite() && high > low {
-                    ((low + high) / 2.0, 2.0 / (high - low))
-                } else {
-                    (0.0, 1.0)
-                }
-            })
-            .collect();
         let prioritized = config
             .prioritized
             .then_some((config.priority_alpha, config.priority_epsilon));
         Ok(Self {
-            buffer: ReplayBuffer::new(config.buffer_size, space.len(), prioritized),
+            buffer: ReplayBuffer::new(config.buffer_size, input_dim, prioritized),
             batch: Batch::default(),
-            scaling,
+            encoding,
+            input_dim,
             n_actions,
             transitions: 0,
             epsilon: config.epsilon.start,
@@ -366,16 +430,19 @@ impl Dqn {
 
     fn scale_into(&self, features: &[f32], out: &mut Vec<f32>) {
         out.clear();
-        out.extend(
-            features
-                .iter()
-                .zip(&self.scaling)
-                .map(|(&x, &(centre, inverse))| (x - centre) * inverse),
-        );
+        for (&x, input) in features.iter().zip(&self.encoding) {
+            match *input {
+                Input::Scaled { centre, inverse } => out.push((x - centre) * inverse),
+                Input::OneHot { low, values } => {
+                    let at = ((x - low).round().max(0.0) as usize).min(values - 1);
+                    out.extend((0..values).map(|v| if v == at { 1.0 } else { 0.0 }));
+                }
+            }
+        }
     }
 
     fn q_of(&self, params: &Params, obs: &Observation) -> Vec<f64> {
-        let mut x = Vec::with_capacity(self.scaling.len());
+        let mut x = Vec::with_capacity(self.input_dim);
         self.scale_into(&obs.features, &mut x);
         let values = matrix(&x, 1, x.len(), self.net.device())
             .and_then(|x| forward(self.net.architecture(), params, &x))
@@ -395,7 +462,7 @@ impl Dqn {
 
     /// The online network's Q-values of `obs`, in reward units.
     pub fn q_values(&self, obs: &Observation) -> Vec<f64> {
-        let mut x = Vec::with_capacity(self.scaling.len());
+        let mut x = Vec::with_capacity(self.input_dim);
         self.scale_into(&obs.features, &mut x);
         let mut q = Vec::with_capacity(self.n_actions);
         let result = self.net.forward_one(&x, &mut q).map(|()| q);
@@ -455,7 +522,7 @@ impl Dqn {
                 self.config.batch_size
             ));
         }
-        let (b, d) = (self.config.batch_size, self.scaling.len());
+        let (b, d) = (self.config.batch_size, self.input_dim);
         let n = self.n_actions;
         self.buffer
             .sample(&mut self.rng, b, self.beta, &mut self.batch);

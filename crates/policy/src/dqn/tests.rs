@@ -396,3 +396,49 @@ fn single_row_forward_matches_the_batched_graph() {
         }
     }
 }
+
+/// One-hot features become one input per value, 1 at the value's place (out
+/// of range values clamp to the ends); the others stay scaled to [−1, 1].
+#[test]
+fn one_hot_features_encode_by_value() {
+    let space = ObservationSpace {
+        features: vec![
+            Feature {
+                name: "topic",
+                low: 0.0,
+                high: 3.0,
+                integer: true,
+                suggested_bins: 4,
+            },
+            Feature {
+                name: "x",
+                low: 0.0,
+                high: 10.0,
+                integer: false,
+                suggested_bins: 1,
+            },
+        ],
+    };
+    let config = DqnConfig {
+        one_hot: vec!["topic".into()],
+        ..DqnConfig::default()
+    };
+    let dqn = Dqn::new(config, &space, 2, 1).unwrap();
+    assert_eq!(dqn.network().architecture().inputs, 5);
+    let mut out = Vec::new();
+    dqn.scale_into(&[2.0, 7.5], &mut out);
+    assert_eq!(out, vec![0.0, 0.0, 1.0, 0.0, 0.5]);
+    dqn.scale_into(&[9.0, 0.0], &mut out);
+    assert_eq!(out, vec![0.0, 0.0, 0.0, 1.0, -1.0]);
+
+    let refuse = |names: &[&str], part: &str| {
+        let config = DqnConfig {
+            one_hot: names.iter().map(|n| n.to_string()).collect(),
+            ..DqnConfig::default()
+        };
+        let error = Dqn::new(config, &space, 2, 1).unwrap_err().to_string();
+        assert!(error.contains("one_hot") && error.contains(part), "{error}");
+    };
+    refuse(&["colour"], "unknown feature `colour`");
+    refuse(&["x"], "integer feature");
+}
