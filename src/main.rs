@@ -50,7 +50,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Re-run a run folder's scenario and check every CSV comes out byte-identical.
+    /// Re-run a run folder's scenario and check every CSV and checkpoint comes out byte-identical.
     Reproduce {
         /// The run folder, `results/<scenario>/<run-id>`.
         dir: PathBuf,
@@ -155,7 +155,7 @@ fn run(cli: Cli) -> Result<()> {
                     dir.display()
                 );
             }
-            println!("reproduced: every CSV is byte-identical");
+            println!("reproduced: every CSV and checkpoint is byte-identical");
             Ok(())
         }
         Command::Eval {
