@@ -33,11 +33,7 @@ fn runs_within_budget_and_below_the_hindsight_optimum() {
     std::fs::write(&file, small_text()).unwrap();
     let results = tmp.path().join("results");
     let out = run_scenario(&file, &results, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let dir = &run_dirs(&results, "small-ads")[0];
     let mut reader = csv::Reader::from_path(dir.join("episodes.csv")).unwrap();
     let headers = reader.headers().unwrap().clone();

@@ -138,9 +138,5 @@ fn missing_file() {
 #[test]
 fn shipped_scenarios_are_valid() {
     let out = shoplab(&["validate", "scenarios/pricing.toml"], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
 }

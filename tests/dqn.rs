@@ -126,18 +126,10 @@ fn dqn_runs_are_identical_with_any_thread_count_and_checkpoints_load() {
 
     let dir = dirs[0].to_str().unwrap();
     let out = shoplab(&["reproduce", dir, "--quiet"], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    common::assert_success(&out);
     let out = shoplab(&["eval", dir, "--episodes", "20"], &[]);
+    common::assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(
         text.contains("dqn: ") && text.contains("over 4 seeds"),
         "{text}"
@@ -168,11 +160,7 @@ fn a_diverging_dqn_run_stops_alone() {
     .unwrap();
     let results = tmp.path().join("results");
     let out = run_scenario(&file, &results, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("FAILED dqn seed 1"), "{stdout}");
     let runs =

@@ -112,11 +112,7 @@ fn same_seed_same_bytes_with_any_thread_count() {
         );
     }
     let out = shoplab(&["reproduce", dirs[0].to_str().unwrap(), "--quiet"], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    common::assert_success(&out);
 }
 
 fn with(from: &str, to: &str) -> String {
@@ -174,11 +170,7 @@ fn items_csv_is_read_and_its_errors_name_row_and_column() {
     .unwrap();
     let results = tmp.path().join("results");
     let out = run_scenario(&file, &results, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
 
     let m = refused(&text, &[]);
     assert_names(

@@ -38,11 +38,7 @@ fn same_scenario_same_bytes_with_any_thread_count() {
     // `reproduce` re-runs the folder and agrees with it ...
     let dir = dirs[0].to_str().unwrap();
     let out = shoplab(&["reproduce", dir, "--quiet"], &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("byte-identical"));
 
     // ... and fails once a CSV has been altered.
@@ -62,11 +58,7 @@ fn run_folder_is_complete() {
     std::fs::write(&file, small_pricing("folder", 50)).unwrap();
     let results = tmp.path().join("results");
     let out = run_scenario(&file, &results, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let dirs = run_dirs(&results, "folder");
     assert_eq!(dirs.len(), 1, "no staging folder is left behind: {dirs:?}");
     let dir = &dirs[0];

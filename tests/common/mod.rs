@@ -44,6 +44,16 @@ pub fn shoplab(args: &[&str], envs: &[(&str, &str)]) -> Output {
     cmd.output().expect("the shoplab binary runs")
 }
 
+/// Fails the test, showing the command's output, unless it succeeded.
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Runs scenario `file` with run folders under `results`, without a progress bar.
 pub fn run_scenario(file: &Path, results: &Path, envs: &[(&str, &str)]) -> Output {
     shoplab(
@@ -114,11 +124,7 @@ pub fn run_with_threads(
 ) -> Vec<PathBuf> {
     for t in threads {
         let out = run_scenario(file, results, &[("RAYON_NUM_THREADS", t)]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
     }
     let dirs = run_dirs(results, scenario);
     assert_eq!(

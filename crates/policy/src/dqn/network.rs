@@ -20,7 +20,7 @@
 //! vectors: no tensors are allocated per step.
 
 use super::dense::contiguous_values;
-use candle_core::{CpuStorage, DType, Device, InplaceOp1, Layout, Storage, Tensor, Var};
+use candle_core::{CpuStorage, DType, Device, InplaceOp1, Layout, Tensor, Var};
 use rand::RngExt;
 use shoplab_env::seed::SimRng;
 use std::{cell::RefCell, collections::BTreeMap};
@@ -176,15 +176,17 @@ impl QNetwork {
         let mut input = x.to_vec();
         let mut output = Vec::new();
         let dense = |params: &[Tensor], input: &[f32], output: &mut Vec<f32>| {
-            with_slice(&params[0], |w| {
-                with_slice(&params[1], |b| {
+            contiguous_values(&params[0], |w| {
+                contiguous_values(&params[1], |b| {
                     output.clear();
                     output.extend(b.iter().enumerate().map(|(o, &bias)| {
                         let row = &w[o * input.len()..(o + 1) * input.len()];
                         bias + dot(row, input)
                     }));
                 })
-            })?
+            })
+            .and_then(|r| r)
+            .map_err(err)
         };
         let hidden = self.arch.hidden.len();
         for layer in 0..hidden {
@@ -445,16 +447,4 @@ impl InplaceOp1 for AdamStep<'_> {
         }
         Ok(())
     }
-}
-
-/// The storage of a CPU tensor as a flat slice, if contiguous f32.
-pub fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> NetResult<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(CpuStorage::F32(values)) = &*storage else {
-        return Err("expected an f32 CPU tensor".into());
-    };
-    let (start, end) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| "expected a contiguous tensor".to_string())?;
-    Ok(f(&values[start..end]))
 }
