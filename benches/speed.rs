@@ -114,21 +114,21 @@ fn dqn_updates(batch_size: usize) -> f64 {
 /// DQN training steps per second on the pricing scenario, one thread.
 fn dqn_env_steps() -> (f64, String) {
     let file = Path::new("scenarios/pricing.toml");
-    let prepared = shoplab_harness::load(file).expect("scenarios/pricing.toml is valid");
+    let prepared = shoplab_harness::load(file, &shoplab_harness::registry::Registry::default())
+        .expect("scenarios/pricing.toml is valid");
     let index = prepared
         .names
         .iter()
         .position(|n| n == "dqn")
         .expect("scenarios/pricing.toml has a dqn policy");
-    let shoplab_harness::scenario::PolicySpec::Dqn(config) = &prepared.scenario.policies[index]
-    else {
-        unreachable!("the policy named dqn is a dqn")
-    };
+    let config = prepared.scenario.policies[index]
+        .config::<shoplab_policy::dqn::DqnConfig>()
+        .expect("the policy named dqn is a dqn");
     let described = format!(
         "hidden {:?}, batch {}, train_freq {}",
         config.hidden, config.batch_size, config.train_freq
     );
-    let shoplab_harness::prepared::EnvBox::Single(mut env) = prepared.make_env() else {
+    let shoplab_env::EnvBox::Single(mut env) = prepared.make_env() else {
         unreachable!("pricing is a single-session env")
     };
     let episodes = 2_000;
@@ -268,8 +268,13 @@ fn sweep(
 /// A recommendation scenario of the benchmark's size.
 fn recommendation_config(sessions: u32) -> RecommendationConfig {
     let file = Path::new("scenarios/recommendation.toml");
-    let parsed = scenario::read(file).expect("scenarios/recommendation.toml parses");
-    let mut config = parsed.recommendation.expect("a [recommendation] table");
+    let parsed = scenario::read(file, &shoplab_harness::registry::Registry::default())
+        .expect("scenarios/recommendation.toml parses");
+    let mut config = parsed
+        .family
+        .config::<shoplab_sim::recommendation::RecommendationConfig>()
+        .cloned()
+        .expect("a [recommendation] table");
     config.n_items = 100;
     config.dim = 20;
     config.slate_size = 10;
@@ -315,8 +320,13 @@ fn recommendation_steps() -> f64 {
 /// Ad auctions simulated per second, one core.
 fn auctions() -> f64 {
     let file = Path::new("scenarios/ads.toml");
-    let parsed = scenario::read(file).expect("scenarios/ads.toml parses");
-    let mut config = parsed.ads.expect("an [ads] table");
+    let parsed = scenario::read(file, &shoplab_harness::registry::Registry::default())
+        .expect("scenarios/ads.toml parses");
+    let mut config = parsed
+        .family
+        .config::<shoplab_sim::ads::AdsConfig>()
+        .cloned()
+        .expect("an [ads] table");
     config.budget = 1e9;
     config.opportunities = ArrivalRate::Constant { rate: 20_000.0 };
     let mut env = AdsEnv::new(config.validate().expect("valid benchmark config"));
@@ -383,14 +393,13 @@ fn main() {
     let memory = memory_per_shopper();
 
     let file = Path::new("scenarios/pricing.toml");
-    let mut parsed = scenario::read(file).expect("scenarios/pricing.toml parses");
+    let mut parsed = scenario::read(file, &shoplab_harness::registry::Registry::default())
+        .expect("scenarios/pricing.toml parses");
     parsed.run.episodes = 3_000;
     parsed.run.seeds = (1..=16).collect();
     // The sweep measures the tabular and baseline runs; DQN has its own figures.
     parsed.run.eval_episodes = 0;
-    parsed
-        .policies
-        .retain(|p| !matches!(p, scenario::PolicySpec::Dqn(_)));
+    parsed.policies.retain(|p| p.kind() != "dqn");
     let prepared = shoplab_harness::prepared::Prepared::new(parsed, file)
         .expect("scenarios/pricing.toml is valid");
     let runs = prepared.names.len() * prepared.scenario.run.seeds.len();

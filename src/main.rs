@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use shoplab_harness::{Finished, prepared::Prepared, report::Report};
+use shoplab_harness::{Finished, prepared::Prepared, registry::Registry, report::Report};
 use std::path::{Path, PathBuf};
 
 // candle allocates a tensor per operation; mimalloc reuses freed pages
@@ -76,6 +76,17 @@ enum Command {
         #[arg(default_value = "scenarios")]
         scenarios: PathBuf,
     },
+    /// Check a scenario's env against its declared spaces, as Gymnasium's
+    /// env checker does: random-action episodes, every observation inside
+    /// the space, info lengths, termination flags, seed determinism.
+    Check {
+        /// The scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Episodes to play per file.
+        #[arg(long, default_value_t = 20)]
+        episodes: usize,
+    },
     /// Check scenario files without running them.
     Validate {
         /// The scenario files.
@@ -85,19 +96,19 @@ enum Command {
 }
 
 fn main() {
-    if let Err(e) = run(Cli::parse()) {
+    if let Err(e) = run(Cli::parse(), &Registry::default()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, registry: &Registry) -> Result<()> {
     match cli.command {
         Command::Run {
             file,
             results,
             quiet,
-        } => run_file(&file, &results, quiet),
+        } => run_file(&file, &results, quiet, registry),
         Command::BenchScenario {
             name,
             scenarios,
@@ -130,14 +141,14 @@ fn run(cli: Cli) -> Result<()> {
                         .join(", ")
                 );
             }
-            run_file(&file, &results, quiet)
+            run_file(&file, &results, quiet, registry)
         }
         Command::Reproduce { dir, quiet } => {
-            let scenario = shoplab_harness::load(&dir.join(shoplab_harness::SCENARIO_FILE))
+            let prepared = shoplab_harness::load_run(&dir, registry)
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("{} is not a reproducible run folder", dir.display()))?;
-            let bar = progress_bar(&scenario, quiet);
-            let checks = shoplab_harness::reproduce(&dir, &|n| bar.inc(n))?;
+            let bar = progress_bar(&prepared, quiet);
+            let checks = shoplab_harness::reproduce(&prepared, &dir, &|n| bar.inc(n))?;
             bar.finish_and_clear();
             let mut all = true;
             for c in &checks {
@@ -162,10 +173,10 @@ fn run(cli: Cli) -> Result<()> {
             dir,
             policy,
             episodes,
-        } => eval_checkpoints(&dir, policy.as_deref(), episodes),
+        } => eval_checkpoints(&dir, policy.as_deref(), episodes, registry),
         Command::List { scenarios } => {
             for file in scenario_files(&scenarios) {
-                match shoplab_harness::scenario::read(&file) {
+                match shoplab_harness::scenario::read(&file, registry) {
                     Ok(s) => println!(
                         "{:<42} {} policies × {} seeds × {} episodes  {}",
                         file.display(),
@@ -179,10 +190,45 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Check { files, episodes } => {
+            let mut failed = 0;
+            for file in &files {
+                let checked = shoplab_harness::load(file, registry)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|p| {
+                        let family = p.family_name();
+                        shoplab_harness::check_env(&p, episodes)
+                            .map(|s| (family, s))
+                            .with_context(|| {
+                                format!("{}: the {family} env breaks a rule", file.display())
+                            })
+                    });
+                match checked {
+                    Ok((family, s)) => println!(
+                        "ok  {}: the {family} env keeps every rule over {} episodes, {} steps, {} observations",
+                        file.display(),
+                        s.episodes,
+                        s.steps,
+                        s.observations
+                    ),
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} scenario files failed the check",
+                    files.len()
+                );
+            }
+            Ok(())
+        }
         Command::Validate { files } => {
             let mut failed = 0;
             for file in &files {
-                match shoplab_harness::load(file) {
+                match shoplab_harness::load(file, registry) {
                     Ok(p) => println!(
                         "ok  {}: {} policies × {} seeds × {} episodes{}",
                         file.display(),
@@ -207,11 +253,33 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn eval_checkpoints(dir: &Path, policy: Option<&str>, episodes: u32) -> Result<()> {
+fn eval_checkpoints(
+    dir: &Path,
+    policy: Option<&str>,
+    episodes: u32,
+    registry: &Registry,
+) -> Result<()> {
     if episodes == 0 {
         bail!("--episodes must be at least 1");
     }
-    let results = shoplab_harness::evaluate_checkpoints(dir, policy, episodes)?;
+    let prepared = shoplab_harness::load_run(dir, registry)?;
+    let results = shoplab_harness::evaluate_checkpoints(&prepared, dir, policy, episodes)?;
+    let run = &prepared.scenario.run;
+    // Intervals as the run's own summary makes them: its confidence, its
+    // resamples, resampling seeded from its first seed.
+    let estimate = |values: &[f64], what: &str, name: &str| {
+        shoplab_harness::stats::estimate(
+            values,
+            run.confidence,
+            run.bootstrap_resamples,
+            shoplab_env::seed::derive_seed(
+                run.seeds[0],
+                &format!("checkpoint-eval/{name}/{what}"),
+                0,
+            ),
+        )
+    };
+    let level = 100.0 * run.confidence;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     println!("greedy evaluation of checkpoints, {episodes} episodes each");
     println!(
@@ -237,11 +305,11 @@ fn eval_checkpoints(dir: &Path, policy: Option<&str>, episodes: u32) -> Result<(
     for name in names {
         let runs: Vec<_> = results.iter().filter(|r| r.policy == name).collect();
         let means: Vec<f64> = runs.iter().map(|r| mean(&r.evaluation.returns)).collect();
-        let e = shoplab_harness::stats::estimate(&means, 0.95, 2_000, 1);
+        let e = estimate(&means, "return", name);
         let pcts: Option<Vec<f64>> = runs.iter().map(|r| pct(&r.evaluation)).collect();
         let pct = pcts
             .map(|p| {
-                let e = shoplab_harness::stats::estimate(&p, 0.95, 2_000, 2);
+                let e = estimate(&p, "pct", name);
                 format!(
                     ", {:.1}% of the reference [{:.1}, {:.1}]",
                     e.mean, e.low, e.high
@@ -249,7 +317,7 @@ fn eval_checkpoints(dir: &Path, policy: Option<&str>, episodes: u32) -> Result<(
             })
             .unwrap_or_default();
         println!(
-            "{name}: {:.4} per episode over {} seeds, 95% CI [{:.4}, {:.4}]{pct}",
+            "{name}: {:.4} per episode over {} seeds, {level}% CI [{:.4}, {:.4}]{pct}",
             e.mean, e.n, e.low, e.high
         );
     }
@@ -286,8 +354,8 @@ fn progress_bar(prepared: &Prepared, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn run_file(file: &Path, results: &Path, quiet: bool) -> Result<()> {
-    let prepared = shoplab_harness::load(file)?;
+fn run_file(file: &Path, results: &Path, quiet: bool, registry: &Registry) -> Result<()> {
+    let prepared = shoplab_harness::load(file, registry)?;
     let run = &prepared.scenario.run;
     println!(
         "{}: {} policies × {} seeds × {} episodes on {} threads",

@@ -95,7 +95,14 @@ fn bad_ads_input_is_refused() {
     let m = refused(&with("multiplier = 2.0", "multiplier = 2.2"), &[]);
     assert_names(&m, &["policies[9].multiplier", "bid multipliers"]);
     let m = refused(&with("kind = \"random\"", "kind = \"oracle\""), &[]);
-    assert_names(&m, &["policies[0]", "only available in pricing"]);
+    assert_names(
+        &m,
+        &[
+            "policies[0]",
+            "does not apply to the ads family",
+            "exact model",
+        ],
+    );
 }
 
 /// Q-learning pacing beats greedy, even pacing and the PID controller with

@@ -64,7 +64,10 @@ fn dqn_beats_the_myopic_oracle_when_clickbait_shortens_sessions() {
         4,
         &["dqn", "myopic_oracle"],
         |s| {
-            s.recommendation.as_mut().unwrap().concurrent_sessions = 100;
+            s.family
+                .config_mut::<shoplab_sim::recommendation::RecommendationConfig>()
+                .unwrap()
+                .concurrent_sessions = 100;
             s.run.eval_every = 0;
         },
     );

@@ -44,7 +44,7 @@ impl Policy for Panicking {
 #[test]
 fn failures_are_reported_and_other_runs_finish() {
     let file = Path::new("scenarios/pricing.toml");
-    let mut s = scenario::read(file).unwrap();
+    let mut s = scenario::read(file, &shoplab_harness::registry::Registry::default()).unwrap();
     s.run.seeds = vec![1, 2, 3];
     s.run.episodes = 20;
     let prepared = Prepared::new(s, file).unwrap();

@@ -4,11 +4,9 @@
 //!
 //! Guards issue #2 (foundation and dynamic pricing, end to end).
 
+use shoplab_env::EnvBox;
 use shoplab_env::{Env, Observation, seed::derive_seed};
-use shoplab_harness::{
-    prepared::{EnvBox, Prepared},
-    runner, scenario, stats,
-};
+use shoplab_harness::{prepared::Prepared, runner, scenario, stats};
 use shoplab_sim::{
     arrivals::ArrivalRate,
     population::{Population, Segment, Wtp},
@@ -79,7 +77,11 @@ fn simulated_purchase_rate_matches_survival_function() {
 
 fn prepare(text: &str) -> Prepared {
     let file = Path::new("inline.toml");
-    Prepared::new(scenario::parse(text, file).unwrap(), file).unwrap()
+    Prepared::new(
+        scenario::parse(text, file, &shoplab_harness::registry::Registry::default()).unwrap(),
+        file,
+    )
+    .unwrap()
 }
 
 /// Unlimited stock, logit purchase probability 1/(1 + e^−(2 − p)), grid
@@ -124,9 +126,8 @@ kind = "oracle"
 #[test]
 fn simulated_oracle_return_matches_dp_value() {
     let file = Path::new("scenarios/pricing.toml");
-    let mut s = scenario::read(file).unwrap();
-    s.policies
-        .retain(|p| matches!(p, scenario::PolicySpec::Oracle {}));
+    let mut s = scenario::read(file, &shoplab_harness::registry::Registry::default()).unwrap();
+    s.policies.retain(|p| p.kind() == "oracle");
     let prepared = Prepared::new(s, file).unwrap();
     let v = prepared.optimal_value().unwrap();
     let mut oracle = prepared.make_policy(0, 0).unwrap();
@@ -161,9 +162,8 @@ fn simulated_oracle_return_matches_dp_value() {
 #[test]
 fn q_learning_reaches_ninety_percent_of_the_oracle() {
     let file = Path::new("scenarios/pricing.toml");
-    let mut s = scenario::read(file).unwrap();
-    s.policies
-        .retain(|p| matches!(p, scenario::PolicySpec::QLearning(_)));
+    let mut s = scenario::read(file, &shoplab_harness::registry::Registry::default()).unwrap();
+    s.policies.retain(|p| p.kind() == "q_learning");
     s.run.seeds = (1..=6).collect();
     let episodes = s.run.episodes as usize;
     let prepared = Prepared::new(s, file).unwrap();

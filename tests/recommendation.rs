@@ -20,7 +20,10 @@ fn shrunk(file: &str, seeds: u64, sessions: u32, episodes: Option<u32>, keep: &[
         if let Some(e) = episodes {
             s.run.episodes = e;
         }
-        s.recommendation.as_mut().unwrap().concurrent_sessions = sessions;
+        s.family
+            .config_mut::<shoplab_sim::recommendation::RecommendationConfig>()
+            .unwrap()
+            .concurrent_sessions = sessions;
     })
 }
 
@@ -138,7 +141,14 @@ fn bad_recommendation_input_is_refused() {
     );
     assert_names(&m, &["policies[6].monte_carlo", "one session at a time"]);
     let m = refused(&with("kind = \"myopic_oracle\"", "kind = \"oracle\""), &[]);
-    assert_names(&m, &["policies[7]", "only available in pricing"]);
+    assert_names(
+        &m,
+        &[
+            "policies[7]",
+            "does not apply to the recommendation family",
+            "exact model",
+        ],
+    );
 }
 
 #[test]

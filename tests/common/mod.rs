@@ -190,7 +190,9 @@ pub fn run_shrunk(
     adjust: impl FnOnce(&mut shoplab_harness::scenario::Scenario),
 ) -> shoplab_harness::report::Report {
     let path = Path::new(file);
-    let mut s = shoplab_harness::scenario::read(path).unwrap();
+    let mut s =
+        shoplab_harness::scenario::read(path, &shoplab_harness::registry::Registry::default())
+            .unwrap();
     s.run.seeds = (1..=seeds).collect();
     s.policies
         .retain(|p| keep.contains(&p.base_name().as_str()));

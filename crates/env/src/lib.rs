@@ -21,16 +21,28 @@
 //! Scenarios with many concurrent sessions implement [`batch::BatchEnv`]
 //! instead: Gymnasium's vector envs with auto-reset.
 //!
+//! A scenario *family* (pricing, recommendation, ads, or one of a user's own)
+//! is a [`FamilyKind`] — the name of its table in scenario files, its config
+//! type and its validation — that prepares a [`Family`]: everything the
+//! harness asks of a validated scenario (its envs, metrics, references and
+//! charts) and everything policies may ask of it ([`family`]). [`config`]
+//! holds the validators and the error every family reports with.
+//!
 //! This crate knows nothing of bevy (the simulator) or candle (neural policies):
 //! both sides depend on it, and not on each other.
 #![deny(missing_docs)]
 
 pub mod batch;
 pub mod check;
+pub mod checker;
+pub mod config;
+pub mod family;
+pub mod inventory;
 pub mod mdp;
 pub mod seed;
 mod space;
 
+pub use family::{EnvBox, Family, FamilyKind};
 pub use space::{ActionSpace, Discretiser, DiscretiserError, Feature, ObservationSpace};
 
 /// Per-step metrics, aligned with [`Env::metric_names`] (Gymnasium's `info`).

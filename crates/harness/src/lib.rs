@@ -17,12 +17,14 @@
 
 pub mod charts;
 pub mod prepared;
+pub mod registry;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod stats;
 
 use prepared::Prepared;
+use registry::Registry;
 use report::Report;
 use scenario::ScenarioError;
 use serde::Serialize;
@@ -83,22 +85,19 @@ pub struct CheckpointEval {
     pub evaluation: runner::Evaluation,
 }
 
-/// Loads the checkpoints of run folder `dir` (those of `policy` only, if
-/// given) into freshly built policies and plays `episodes` greedy episodes
-/// with each, on env seeds `derive_seed(seed, "checkpoint-eval", k)`, which
-/// neither training nor the in-training evaluations used. Runs in parallel;
-/// results come in policy then seed order.
+/// Loads the checkpoints of run folder `dir`, whose scenario is `prepared`
+/// (see [`load_run`]) — those of `policy` only, if given — into freshly
+/// built policies and plays `episodes` greedy episodes with each, on env
+/// seeds `derive_seed(seed, "checkpoint-eval", k)`, which neither training
+/// nor the in-training evaluations used. Runs in parallel; results come in
+/// policy then seed order.
 pub fn evaluate_checkpoints(
+    prepared: &Prepared,
     dir: &Path,
     policy: Option<&str>,
     episodes: u32,
 ) -> Result<Vec<CheckpointEval>, HarnessError> {
     use rayon::prelude::*;
-    let file = dir.join(SCENARIO_FILE);
-    if !file.is_file() {
-        return Err(HarnessError::NotARun(dir.to_path_buf()));
-    }
-    let prepared = load(&file)?;
     if let Some(name) = policy
         && !prepared.names.iter().any(|n| n == name)
     {
@@ -147,7 +146,7 @@ pub fn evaluate_checkpoints(
             agent.load_checkpoint(&bytes).map_err(failed)?;
             let mut env = prepared.make_env();
             let evaluation = runner::evaluate(
-                &prepared,
+                prepared,
                 &mut env,
                 agent.as_mut(),
                 |k| shoplab_env::seed::derive_seed(*seed, "checkpoint-eval", k),
@@ -172,9 +171,34 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
     }
 }
 
-/// Reads and validates a scenario file.
-pub fn load(file: &Path) -> Result<Prepared, ScenarioError> {
-    Prepared::new(scenario::read(file)?, file)
+/// Reads and validates a scenario file against `registry`.
+pub fn load(file: &Path, registry: &Registry) -> Result<Prepared, ScenarioError> {
+    Prepared::new(scenario::read(file, registry)?, file)
+}
+
+/// Checks the scenario's env by the rules of [`shoplab_env::checker`]:
+/// `episodes` random-action episodes from seeds derived from the scenario's
+/// first seed, and determinism against a second instance.
+pub fn check_env(
+    prepared: &Prepared,
+    episodes: usize,
+) -> Result<shoplab_env::checker::CheckSummary, shoplab_env::checker::CheckError> {
+    let seed = shoplab_env::seed::derive_seed(prepared.scenario.run.seeds[0], "check", 0);
+    shoplab_env::checker::check_env(
+        &mut prepared.make_env(),
+        &mut prepared.make_env(),
+        seed,
+        episodes,
+    )
+}
+
+/// Reads and validates the resolved scenario saved in run folder `dir`.
+pub fn load_run(dir: &Path, registry: &Registry) -> Result<Prepared, HarnessError> {
+    let file = dir.join(SCENARIO_FILE);
+    if !file.is_file() {
+        return Err(HarnessError::NotARun(dir.to_path_buf()));
+    }
+    Ok(load(&file, registry)?)
 }
 
 /// A finished run.
@@ -416,19 +440,15 @@ pub struct FileCheck {
     pub detail: String,
 }
 
-/// Re-runs the resolved scenario saved in run folder `dir` and compares every
-/// CSV file and checkpoint it produces with the folder's, byte for byte.
-/// Writes nothing.
+/// Re-runs `prepared`, the resolved scenario saved in run folder `dir` (see
+/// [`load_run`]), and compares every CSV file and checkpoint it produces
+/// with the folder's, byte for byte. Writes nothing.
 pub fn reproduce(
+    prepared: &Prepared,
     dir: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<FileCheck>, HarnessError> {
-    let file = dir.join(SCENARIO_FILE);
-    if !file.is_file() {
-        return Err(HarnessError::NotARun(dir.to_path_buf()));
-    }
-    let prepared = load(&file)?;
-    let tables = compute(&prepared, progress)?;
+    let tables = compute(prepared, progress)?;
     let mut checks = Vec::new();
     for (name, bytes) in tables.csv.iter().chain(&tables.checkpoints) {
         let path = dir.join(name);

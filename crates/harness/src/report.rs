@@ -16,11 +16,11 @@
 //! statistics get loss and mean-Q curves, windowed like the return.
 
 use crate::{
-    prepared::{GreedyTable, Prepared},
+    prepared::Prepared,
     runner::RunResult,
     stats::{Estimate, estimate},
 };
-use shoplab_env::seed::derive_seed;
+use shoplab_env::{family::GreedyTable, seed::derive_seed};
 use shoplab_policy::LearningStats;
 
 /// The summary of one policy.
@@ -41,7 +41,7 @@ pub struct PolicySummary {
     pub final_reference: Option<f64>,
     /// Mean over seeds of each metric's per-episode final mean, in metric order.
     pub final_metrics: Vec<f64>,
-    /// Each of the scenario's [`Ratio`](crate::prepared::Ratio)s over the final
+    /// Each of the scenario's [`Ratio`](shoplab_env::family::Ratio)s over the final
     /// episodes of all seeds (sum over sum), in order.
     pub final_ratios: Vec<f64>,
     /// Return in the last greedy evaluation, across seeds (None without
@@ -138,6 +138,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
     let windows = (run.curve_points as usize).min(episodes);
     let optimal = prepared.optimal_value();
     let metric_names = prepared.metric_names().to_vec();
+    let ratios = prepared.ratios();
     let boot_seed = |name: &str, what: &str, index: usize| {
         derive_seed(
             run.seeds[0],
@@ -207,17 +208,13 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
                 crate::stats::mean(&per_run)
             })
             .collect();
-        let final_sum = |metric: &str| -> f64 {
-            let m = metric_names.iter().position(|&n| n == metric);
-            m.map_or(f64::NAN, |m| {
-                ok.iter()
-                    .flat_map(|r| &r.episodes[episodes - final_count..])
-                    .map(|e| e.metrics[m])
-                    .sum()
-            })
+        let final_sum = |m: usize| -> f64 {
+            ok.iter()
+                .flat_map(|r| &r.episodes[episodes - final_count..])
+                .map(|e| e.metrics[m])
+                .sum()
         };
-        let final_ratios = prepared
-            .ratios()
+        let final_ratios = ratios
             .iter()
             .map(|r| final_sum(r.numerator) / final_sum(r.denominator))
             .collect();
@@ -373,13 +370,8 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
         }
     }
     let mut warnings = Vec::new();
-    if let (Some(ticks), Some(i)) = (
-        prepared.episode_ticks(),
-        prepared
-            .ratios()
-            .iter()
-            .position(|r| r.name == "session_length"),
-    ) {
+    if let Some(sessions) = prepared.sessions() {
+        let (ticks, i) = (sessions.ticks, sessions.length_ratio);
         for s in &summaries {
             let length = s.final_ratios[i];
             if length.is_nan() || length > f64::from(ticks) / 3.0 {
@@ -398,7 +390,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
         confidence: run.confidence,
         optimal_value: optimal,
         metric_names,
-        ratio_names: prepared.ratios().iter().map(|r| r.name).collect(),
+        ratio_names: ratios.iter().map(|r| r.name).collect(),
         return_label: prepared.return_label(),
         summaries,
         curves,

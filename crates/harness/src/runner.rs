@@ -18,9 +18,9 @@
 //! ([`Policy::divergence`]), or that panics, is stopped and reported with its
 //! reason; the other runs finish.
 
-use crate::prepared::{EnvBox, GreedyTable, Prepared};
+use crate::prepared::Prepared;
 use rayon::prelude::*;
-use shoplab_env::{Env, batch::BatchEnv, seed::derive_seed};
+use shoplab_env::{Env, EnvBox, batch::BatchEnv, family::GreedyTable, seed::derive_seed};
 use shoplab_policy::{LearningStats, Policy, PolicyError, Transition};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -125,19 +125,17 @@ fn single_episode(
 /// policy in slot order, and the policy learns from every shown action with
 /// the reward the env credits it (item-wise credit, as in SlateQ's
 /// decomposition; exact for slates of one). The return is the reward per
-/// session: total reward over sessions that ended, the renewal-reward
-/// estimate of a session's total (over the slots when none ended).
+/// session: total reward over the sessions that ended (metric `ended`, as
+/// the family counts them), the renewal-reward estimate of a session's
+/// total (over the slots when none ended or the family counts none).
 fn batch_episode(
     env: &mut dyn BatchEnv,
     agent: &mut dyn Policy,
     seed: u64,
     greedy: bool,
+    ended: Option<usize>,
 ) -> Result<EpisodeRecord, String> {
     let (n, k, n_actions) = (env.batch_size(), env.slate_size(), env.action_space().n());
-    let ended = env
-        .metric_names()
-        .iter()
-        .position(|&m| m == "sessions_ended");
     let oracle = agent.wants_expected_rewards();
     let (mut obs, _) = env.reset(seed);
     let mut slates = vec![0; n * k];
@@ -213,7 +211,10 @@ fn play(
 ) -> Result<EpisodeRecord, String> {
     let mut record = match env {
         EnvBox::Single(env) => single_episode(env.as_mut(), agent, seed, greedy),
-        EnvBox::Batch(env) => batch_episode(env.as_mut(), agent, seed, greedy)?,
+        EnvBox::Batch(env) => {
+            let ended = prepared.sessions().map(|s| s.ended_metric);
+            batch_episode(env.as_mut(), agent, seed, greedy, ended)?
+        }
     };
     record.reference = record.reference.or(prepared.optimal_value());
     Ok(record)

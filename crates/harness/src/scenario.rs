@@ -1,54 +1,54 @@
 //! Scenario files: parsing, defaults and validation.
 //!
 //! A scenario file is TOML with a `[run]` table (seeds, episodes, statistics),
-//! one scenario-family table (`[pricing]`, `[recommendation]` or `[ads]`), and a
-//! `[[policies]]` list. Every struct refuses unknown keys. [`read`] parses a
-//! file and [`crate::load`] validates it as well; both report the first problem
-//! as a [`ScenarioError`] naming the file, the key and the rule, before any
-//! work starts.
+//! one scenario-family table (its name is the family's: `[pricing]`, say), and
+//! a `[[policies]]` list, each entry chosen by its `kind`. Families and policy
+//! kinds are looked up in a [`Registry`]; every table refuses unknown keys.
+//! [`read`] parses a file and [`crate::load`] validates it as well; both
+//! report the first problem as a [`ScenarioError`] naming the file, the key
+//! path and its line, and the rule, before any work starts.
+//!
+//! Each family table and each policy entry is read on its own, from the
+//! document's spanned tree, so an error inside one names its own key and
+//! line (`policies[3].q.epsilon.start (line 41)`).
 
+use crate::registry::{FamilySpec, PolicySpec, Registry, TableError};
 use serde::{Deserialize, Serialize};
-use shoplab_policy::{
-    dqn::DqnConfig,
-    epsilon_greedy::EpsilonGreedyConfig,
-    linucb::LinUcbConfig,
-    paced_bidding::{CreativeBandit, CreativeRule},
-    tabular_q::TabularQConfig,
-    ucb::Ucb1Config,
-};
-use shoplab_sim::{
-    ads::AdsConfig, config::ConfigError, pricing::PricingConfig,
-    recommendation::RecommendationConfig,
-};
+use shoplab_env::config::ConfigError;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+use toml::{
+    Spanned,
+    de::{DeTable, DeValue, ValueDeserializer},
+};
 
 /// Largest number of episode rows a run may write (policies × seeds × episodes).
 pub const MAX_EPISODE_ROWS: u64 = 5_000_000;
 
 /// A whole scenario file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     /// Name of the scenario and of its folder under `results/`; defaults to the file's stem.
-    #[serde(default)]
     pub name: String,
     /// What the scenario is about, for people.
-    #[serde(default)]
     pub description: String,
     /// Seeds, episodes and statistics.
     pub run: RunConfig,
-    /// The dynamic-pricing scenario family.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pricing: Option<PricingConfig>,
-    /// The recommendation scenario family.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recommendation: Option<RecommendationConfig>,
-    /// The ad bidding scenario family.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ads: Option<AdsConfig>,
+    /// The scenario family's table.
+    pub family: FamilySpec,
     /// The policies to train and compare.
     pub policies: Vec<PolicySpec>,
+}
+
+/// The keys of a scenario file other than the family table and the policies.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    run: RunConfig,
 }
 
 /// The `[run]` table: what to run and how to summarise it.
@@ -81,31 +81,6 @@ pub struct RunConfig {
     pub eval_every: u32,
 }
 
-fn one_period() -> u32 {
-    1
-}
-fn default_control() -> String {
-    "level".into()
-}
-fn default_kp() -> f64 {
-    0.3
-}
-fn default_ki() -> f64 {
-    0.02
-}
-fn one() -> f64 {
-    1.0
-}
-
-/// `_creative_2`, `_thompson` or `_ucb1`, for policy names.
-fn creative_suffix(rule: &CreativeRule) -> String {
-    match rule {
-        CreativeRule::Index(c) => format!("_creative_{c}"),
-        CreativeRule::Bandit(CreativeBandit::Ucb1) => "_ucb1".into(),
-        CreativeRule::Bandit(CreativeBandit::Thompson) => "_thompson".into(),
-    }
-}
-
 fn default_confidence() -> f64 {
     0.95
 }
@@ -117,150 +92,6 @@ fn default_final_fraction() -> f64 {
 }
 fn default_curve_points() -> u32 {
     100
-}
-
-/// One policy entry of `[[policies]]`, chosen by its `kind`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum PolicySpec {
-    /// Always the same price.
-    Fixed {
-        /// The price, which must be on the price grid.
-        price: f64,
-    },
-    /// Always the same bid multiplier (ads).
-    FixedMultiplier {
-        /// The multiplier λ, which must be on the grid.
-        multiplier: f64,
-        /// The creative: an index, `"ucb1"` or `"thompson"`.
-        #[serde(default)]
-        creative: CreativeRule,
-    },
-    /// Truthful bidding (λ = 1) until the budget runs out (ads).
-    Greedy {
-        /// The creative: an index, `"ucb1"` or `"thompson"`.
-        #[serde(default)]
-        creative: CreativeRule,
-    },
-    /// Even pacing: throttle to the even spend schedule (ads).
-    EvenPacing {
-        /// The creative: an index, `"ucb1"` or `"thompson"`.
-        #[serde(default)]
-        creative: CreativeRule,
-    },
-    /// A PID pacing controller on `log λ` (ads).
-    Pid {
-        /// Proportional gain.
-        #[serde(default = "default_kp")]
-        kp: f64,
-        /// Integral gain.
-        #[serde(default = "default_ki")]
-        ki: f64,
-        /// Derivative gain.
-        #[serde(default)]
-        kd: f64,
-        /// The multiplier at the start of the day.
-        #[serde(default = "one")]
-        start_multiplier: f64,
-        /// The creative: an index, `"ucb1"` or `"thompson"`.
-        #[serde(default)]
-        creative: CreativeRule,
-    },
-    /// Tabular Q-learning pacing (ads): over the multipliers, or over moves
-    /// of the multiplier.
-    QPacing {
-        /// `"level"` (default): learn λ itself from the state; `"step"`: learn
-        /// moves of λ (down, stay, up) from the state and the current λ.
-        #[serde(default = "default_control")]
-        control: String,
-        /// With `"level"` control: periods per decision (λ is held between).
-        #[serde(default = "one_period")]
-        decide_every: u32,
-        /// The Q-learning settings.
-        #[serde(default)]
-        q: TabularQConfig,
-        /// The creative: an index, `"ucb1"` or `"thompson"`.
-        #[serde(default)]
-        creative: CreativeRule,
-    },
-    /// Deep Q-learning pacing (ads): as `q_pacing`, with a Q-network over
-    /// the observation's features instead of a table.
-    DqnPacing {
-        /// `"level"` (default) or `"step"`, as for `q_pacing`.
-        #[serde(default = "default_control")]
-        control: String,
-        /// With `"level"` control: periods per decision (λ is held between).
-        #[serde(default = "one_period")]
-        decide_every: u32,
-        /// The deep Q-learning settings.
-        #[serde(default)]
-        dqn: DqnConfig,
-        /// The creative: an index, `"ucb1"` or `"thompson"`.
-        #[serde(default)]
-        creative: CreativeRule,
-    },
-    /// Uniformly random actions.
-    Random {},
-    /// ε-greedy bandit over actions.
-    EpsilonGreedy(EpsilonGreedyConfig),
-    /// UCB1 bandit over actions.
-    Ucb1(Ucb1Config),
-    /// Tabular Q-learning over the discretised observation.
-    QLearning(TabularQConfig),
-    /// Deep Q-learning over the observation's features.
-    Dqn(DqnConfig),
-    /// The actions with the most positive rewards (clicks) so far.
-    MostPopular {},
-    /// Beta–Bernoulli Thompson sampling over actions.
-    Thompson {},
-    /// Disjoint LinUCB on the observation's one-hot context.
-    #[serde(rename = "linucb")]
-    LinUcb(LinUcbConfig),
-    /// The exact optimum of the scenario's model (pricing).
-    Oracle {},
-    /// Greedy on the true expected immediate reward (recommendation).
-    MyopicOracle {},
-}
-
-impl PolicySpec {
-    /// The policy's base name in reports.
-    pub fn base_name(&self) -> String {
-        match self {
-            Self::Fixed { price } => format!("fixed_price_{price}"),
-            Self::FixedMultiplier {
-                multiplier,
-                creative,
-            } => format!("fixed_multiplier_{multiplier}{}", creative_suffix(creative)),
-            Self::Greedy { creative } => format!("greedy{}", creative_suffix(creative)),
-            Self::EvenPacing { creative } => format!("even_pacing{}", creative_suffix(creative)),
-            Self::Pid { creative, .. } => format!("pid{}", creative_suffix(creative)),
-            Self::QPacing { creative, .. } => format!("q_pacing{}", creative_suffix(creative)),
-            Self::DqnPacing { creative, .. } => format!("dqn_pacing{}", creative_suffix(creative)),
-            Self::Random {} => "random".into(),
-            Self::EpsilonGreedy(_) => "epsilon_greedy".into(),
-            Self::Ucb1(_) => "ucb1".into(),
-            Self::QLearning(_) => "q_learning".into(),
-            Self::Dqn(_) => "dqn".into(),
-            Self::MostPopular {} => "most_popular".into(),
-            Self::Thompson {} => "thompson".into(),
-            Self::LinUcb(_) => "linucb".into(),
-            Self::Oracle {} => "oracle".into(),
-            Self::MyopicOracle {} => "myopic_oracle".into(),
-        }
-    }
-
-    /// True for policies whose greedy action depends on the state, worth a
-    /// learned-policy chart.
-    pub fn is_state_dependent(&self) -> bool {
-        matches!(
-            self,
-            Self::QLearning(_)
-                | Self::Dqn(_)
-                | Self::Oracle {}
-                | Self::QPacing { .. }
-                | Self::DqnPacing { .. }
-        )
-    }
 }
 
 /// Why a scenario file was refused.
@@ -323,31 +154,161 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// Parses scenario text; `file` names it in errors, and its stem is the default name.
-pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
-    let parse_error = |location: String, e: &toml::de::Error| ScenarioError::Parse {
-        file: file.to_path_buf(),
-        location,
-        message: plain_rule(e.message()),
-    };
-    let deserializer = toml::Deserializer::parse(text).map_err(|e| {
-        let location = e
-            .span()
-            .map(|s| format!("line {}: ", line_of(text, s.start)))
-            .unwrap_or_default();
-        parse_error(location, &e)
-    })?;
-    let mut scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let line = e.inner().span().map(|s| line_of(text, s.start));
-        let location = match (path.as_str(), line) {
-            ("." | "", Some(l)) => format!("line {l}: "),
-            ("." | "", None) => String::new(),
-            (p, Some(l)) => format!("key `{p}` (line {l}): "),
-            (p, None) => format!("key `{p}`: "),
+/// Where a problem is: ``key `a.b` (line N): ``, `line N: `, or nothing.
+fn location(text: &str, key: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match (key, span.map(|s| line_of(text, s.start))) {
+        ("", Some(l)) => format!("line {l}: "),
+        ("", None) => String::new(),
+        (k, Some(l)) => format!("key `{k}` (line {l}): "),
+        (k, None) => format!("key `{k}`: "),
+    }
+}
+
+/// `prefix` followed by serde's key path inside it.
+fn joined(prefix: &str, path: &str) -> String {
+    match (prefix, path) {
+        (p, "." | "") => p.to_string(),
+        ("", q) => q.to_string(),
+        (p, q) if q.starts_with('[') => format!("{p}{q}"),
+        (p, q) => format!("{p}.{q}"),
+    }
+}
+
+/// `` `a`, `b` and `c` ``, for lists of allowed values.
+fn listed(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match quoted.split_last() {
+        None => "none".into(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// Parses scenario text against `registry`; `file` names it in errors, and
+/// its stem is the default name.
+pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, ScenarioError> {
+    let error =
+        |key: &str, span: Option<std::ops::Range<usize>>, message: String| ScenarioError::Parse {
+            file: file.to_path_buf(),
+            location: location(text, key, span),
+            message,
         };
-        parse_error(location, e.inner())
+    let table_error = |prefix: &str, e: TableError| {
+        let key = joined(prefix, &e.path().to_string());
+        error(&key, e.inner().span(), plain_rule(e.inner().message()))
+    };
+    let root = DeTable::parse(text).map_err(|e| error("", e.span(), plain_rule(e.message())))?;
+    let root_span = root.span();
+    let mut header = DeTable::new();
+    let mut family: Option<(String, Spanned<DeValue<'_>>)> = None;
+    let mut policies = None;
+    for (key, value) in root.into_inner() {
+        let name: &str = key.get_ref();
+        match name {
+            "name" | "description" | "run" => {
+                header.insert(key, value);
+            }
+            "policies" => policies = Some(value),
+            _ if registry.has_family(name) => {
+                if let Some((first, _)) = &family {
+                    return Err(error(
+                        name,
+                        Some(key.span()),
+                        format!(
+                            "a scenario has one family table, not several ([{first}] and [{name}])"
+                        ),
+                    ));
+                }
+                family = Some((name.to_string(), value));
+            }
+            _ => {
+                return Err(error(
+                    name,
+                    Some(key.span()),
+                    format!(
+                        "unknown key `{name}`: expected `name`, `description`, `run`, `policies` \
+                         or a family table: {}",
+                        listed(&registry.family_names())
+                    ),
+                ));
+            }
+        }
+    }
+    let header: Header = serde_path_to_error::deserialize(toml::de::Deserializer::from(
+        Spanned::new(root_span.clone(), header),
+    ))
+    .map_err(|e| table_error("", e))?;
+    let (family_name, table) = family.ok_or_else(|| {
+        error(
+            "",
+            None,
+            format!(
+                "the scenario needs a family table: {}",
+                listed(&registry.family_names())
+            ),
+        )
     })?;
+    let family = registry
+        .parse_family(&family_name, ValueDeserializer::from(table))
+        .expect("the family is registered")
+        .map_err(|e| table_error(&family_name, e))?;
+    let policies = policies.ok_or_else(|| error("", None, "missing field `policies`".into()))?;
+    let span = policies.span();
+    let DeValue::Array(entries) = policies.into_inner() else {
+        return Err(error(
+            "policies",
+            Some(span),
+            "must be a list of policies ([[policies]] tables, each with a kind)".into(),
+        ));
+    };
+    let mut specs = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let at = format!("policies[{i}]");
+        let span = entry.span();
+        let DeValue::Table(table) = entry.into_inner() else {
+            return Err(error(&at, Some(span), "must be a table with a kind".into()));
+        };
+        let mut kind = None;
+        let mut settings = DeTable::new();
+        for (key, value) in table {
+            if key.get_ref() == "kind" {
+                kind = Some(value);
+            } else {
+                settings.insert(key, value);
+            }
+        }
+        let kind =
+            kind.ok_or_else(|| error(&at, Some(span.clone()), "missing field `kind`".into()))?;
+        let kinds = registry.policy_kinds();
+        let unknown = |found: String| {
+            error(
+                &format!("{at}.kind"),
+                Some(kind.span()),
+                format!(
+                    "unknown variant {found}, expected one of {}",
+                    listed(&kinds)
+                ),
+            )
+        };
+        let Some(name) = kind.get_ref().as_str() else {
+            return Err(unknown(format!("({})", kind.get_ref().type_str())));
+        };
+        let spec = registry
+            .parse_policy(
+                name,
+                ValueDeserializer::from(Spanned::new(span, DeValue::Table(settings))),
+            )
+            .ok_or_else(|| unknown(format!("`{name}`")))?
+            .map_err(|e| table_error(&at, e))?;
+        specs.push(spec);
+    }
+    let mut scenario = Scenario {
+        name: header.name,
+        description: header.description,
+        run: header.run,
+        family,
+        policies: specs,
+    };
     if scenario.name.is_empty() {
         scenario.name = file
             .file_stem()
@@ -357,13 +318,14 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
-/// Reads and parses a scenario file (validation is [`crate::Prepared::new`]'s job).
-pub fn read(file: &Path) -> Result<Scenario, ScenarioError> {
+/// Reads and parses a scenario file against `registry` (validation is
+/// [`crate::prepared::Prepared::new`]'s job).
+pub fn read(file: &Path, registry: &Registry) -> Result<Scenario, ScenarioError> {
     let text = std::fs::read_to_string(file).map_err(|source| ScenarioError::Read {
         file: file.to_path_buf(),
         source,
     })?;
-    parse(&text, file)
+    parse(&text, file, registry)
 }
 
 impl Scenario {
@@ -401,14 +363,14 @@ impl Scenario {
                 format!("seeds must be distinct ({} is listed twice)", w[0]),
             ));
         }
-        shoplab_sim::config::in_range("run.episodes", run.episodes.into(), 1, 10_000_000)?;
+        shoplab_env::config::in_range("run.episodes", run.episodes.into(), 1, 10_000_000)?;
         if !(run.confidence > 0.0 && run.confidence < 1.0) {
             return Err(ConfigError::new(
                 "run.confidence",
                 format!("must be in (0, 1) (found {})", run.confidence),
             ));
         }
-        shoplab_sim::config::in_range(
+        shoplab_env::config::in_range(
             "run.bootstrap_resamples",
             run.bootstrap_resamples.into(),
             100,
@@ -420,8 +382,8 @@ impl Scenario {
                 format!("must be in (0, 1] (found {})", run.final_fraction),
             ));
         }
-        shoplab_sim::config::in_range("run.curve_points", run.curve_points.into(), 1, 10_000)?;
-        shoplab_sim::config::in_range("run.eval_episodes", run.eval_episodes.into(), 0, 100_000)?;
+        shoplab_env::config::in_range("run.curve_points", run.curve_points.into(), 1, 10_000)?;
+        shoplab_env::config::in_range("run.eval_episodes", run.eval_episodes.into(), 0, 100_000)?;
         if self.policies.is_empty() {
             return Err(ConfigError::new(
                 "policies",
@@ -459,7 +421,19 @@ impl Scenario {
     /// The scenario as TOML, every default spelled out: the run folder's record
     /// of exactly what ran.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("a scenario always serialises")
+        let mut doc = toml::Table::new();
+        doc.insert("name".into(), self.name.clone().into());
+        doc.insert("description".into(), self.description.clone().into());
+        doc.insert(
+            "run".into(),
+            toml::Value::try_from(&self.run).expect("the run table serialises"),
+        );
+        doc.insert(self.family.name().into(), self.family.to_toml());
+        doc.insert(
+            "policies".into(),
+            toml::Value::Array(self.policies.iter().map(PolicySpec::to_toml).collect()),
+        );
+        toml::to_string_pretty(&doc).expect("a scenario always serialises")
     }
 }
 

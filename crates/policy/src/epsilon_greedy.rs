@@ -93,3 +93,27 @@ impl Policy for EpsilonGreedy {
         self.arms.record(t.action, t.reward);
     }
 }
+
+/// `kind = "epsilon_greedy"`: the ε-greedy bandit over actions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EpsilonGreedyKind;
+
+impl crate::registry::PolicyKind for EpsilonGreedyKind {
+    type Config = EpsilonGreedyConfig;
+
+    fn kind(&self) -> &'static str {
+        "epsilon_greedy"
+    }
+
+    fn build(
+        &self,
+        config: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        Ok(Box::new(EpsilonGreedy::new(
+            *config,
+            cx.action_space.n(),
+            cx.seed,
+        )?))
+    }
+}

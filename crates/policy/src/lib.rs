@@ -21,6 +21,7 @@ pub mod myopic_oracle;
 pub mod paced_bidding;
 pub mod pricing_oracle;
 pub mod random;
+pub mod registry;
 pub mod schedule;
 pub mod tabular_q;
 pub mod thompson;

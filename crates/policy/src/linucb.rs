@@ -284,6 +284,30 @@ impl Policy for LinUcb {
     }
 }
 
+/// `kind = "linucb"`: LinUCB on the observation's one-hot context.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinUcbKind;
+
+impl crate::registry::PolicyKind for LinUcbKind {
+    type Config = LinUcbConfig;
+
+    fn kind(&self) -> &'static str {
+        "linucb"
+    }
+
+    fn build(
+        &self,
+        config: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        Ok(Box::new(LinUcb::new(
+            config,
+            cx.observation_space,
+            cx.action_space,
+        )?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

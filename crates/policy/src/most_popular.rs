@@ -38,3 +38,23 @@ impl Policy for MostPopular {
         }
     }
 }
+
+/// `kind = "most_popular"`: the actions with the most positive rewards so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MostPopularKind;
+
+impl crate::registry::PolicyKind for MostPopularKind {
+    type Config = crate::registry::NoSettings;
+
+    fn kind(&self) -> &'static str {
+        "most_popular"
+    }
+
+    fn build(
+        &self,
+        _: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+        Ok(Box::new(MostPopular::new(cx.action_space.n())))
+    }
+}

@@ -49,3 +49,36 @@ impl Policy for MyopicOracle {
         self.expected.extend_from_slice(rewards);
     }
 }
+
+/// `kind = "myopic_oracle"`: greedy on the true expected immediate reward.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MyopicOracleKind;
+
+impl crate::registry::PolicyKind for MyopicOracleKind {
+    type Config = crate::registry::NoSettings;
+
+    fn kind(&self) -> &'static str {
+        "myopic_oracle"
+    }
+
+    fn applies(&self, _: &Self::Config, family: &dyn shoplab_env::Family) -> Result<(), String> {
+        if family.expected_rewards() {
+            Ok(())
+        } else {
+            Err(
+                "it reads the env's true expected rewards, which only envs that can tell \
+                 them offer (the recommendation family); where the exact optimum is known, \
+                 use `oracle`"
+                    .into(),
+            )
+        }
+    }
+
+    fn build(
+        &self,
+        _: &Self::Config,
+        _: &crate::registry::BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+        Ok(Box::new(MyopicOracle::new()))
+    }
+}

@@ -47,3 +47,23 @@ impl Policy for UniformRandom {
         self.act_slate(obs, k, n, slate);
     }
 }
+
+/// `kind = "random"`: uniformly random actions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomKind;
+
+impl crate::registry::PolicyKind for RandomKind {
+    type Config = crate::registry::NoSettings;
+
+    fn kind(&self) -> &'static str {
+        "random"
+    }
+
+    fn build(
+        &self,
+        _: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+        Ok(Box::new(UniformRandom::new(cx.action_space.n(), cx.seed)))
+    }
+}

@@ -328,6 +328,45 @@ impl Policy for TabularQ {
     }
 }
 
+/// `kind = "q_learning"`: tabular Q-learning over the discretised observation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TabularQKind;
+
+impl crate::registry::PolicyKind for TabularQKind {
+    type Config = TabularQConfig;
+
+    fn kind(&self) -> &'static str {
+        "q_learning"
+    }
+
+    fn state_dependent(&self) -> bool {
+        true
+    }
+
+    fn build(
+        &self,
+        config: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        if config.monte_carlo && cx.family.interleaved_sessions() {
+            return Err(PolicyError::invalid(
+                "monte_carlo",
+                format!(
+                    "Monte Carlo control needs one session at a time; {} steps many \
+                     sessions together, interleaving their transitions",
+                    cx.family.name()
+                ),
+            ));
+        }
+        Ok(Box::new(TabularQ::new(
+            config.clone(),
+            cx.observation_space,
+            cx.action_space.n(),
+            cx.seed,
+        )?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

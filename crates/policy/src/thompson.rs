@@ -88,6 +88,36 @@ impl Policy for Thompson {
     }
 }
 
+/// `kind = "thompson"`: Beta–Bernoulli Thompson sampling over actions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThompsonKind;
+
+impl crate::registry::PolicyKind for ThompsonKind {
+    type Config = crate::registry::NoSettings;
+
+    fn kind(&self) -> &'static str {
+        "thompson"
+    }
+
+    fn applies(&self, _: &Self::Config, family: &dyn shoplab_env::Family) -> Result<(), String> {
+        if family.binary_feedback() {
+            Ok(())
+        } else {
+            Err("its Beta–Bernoulli model needs click or purchase rewards, \
+                 as in the recommendation family"
+                .into())
+        }
+    }
+
+    fn build(
+        &self,
+        _: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+        Ok(Box::new(Thompson::new(cx.action_space.n(), cx.seed)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

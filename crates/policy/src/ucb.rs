@@ -90,6 +90,26 @@ impl Policy for Ucb1 {
     }
 }
 
+/// `kind = "ucb1"`: the UCB1 bandit over actions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ucb1Kind;
+
+impl crate::registry::PolicyKind for Ucb1Kind {
+    type Config = Ucb1Config;
+
+    fn kind(&self) -> &'static str {
+        "ucb1"
+    }
+
+    fn build(
+        &self,
+        config: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        Ok(Box::new(Ucb1::new(*config, cx.action_space.n())?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

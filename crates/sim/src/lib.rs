@@ -21,13 +21,17 @@
 //! - [`catalog`] and [`recommendation`]: items, and many shoppers in session
 //!   at once as a [`BatchEnv`](shoplab_env::batch::BatchEnv);
 //! - [`ads`]: auctions under a budget, with hindsight references;
-//! - [`config`]: validation errors shared by the scenario configs.
+//! - [`config`]: validation errors shared by the scenario configs (re-exported
+//!   from the env crate, where the family trait that returns them lives).
 #![deny(missing_docs)]
 
 pub mod ads;
 pub mod arrivals;
 pub mod catalog;
-pub mod config;
+pub use ads::family::AdsFamily;
+pub use pricing::family::PricingFamily;
+pub use recommendation::family::RecommendationFamily;
+pub use shoplab_env::config;
 pub mod population;
 pub mod pricing;
 pub mod recommendation;

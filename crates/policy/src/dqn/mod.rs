@@ -38,6 +38,8 @@
 //! through [`Policy::divergence`], which stops the run with its reason.
 
 pub mod dense;
+mod kind;
+pub use kind::DqnKind;
 pub mod network;
 pub mod replay;
 

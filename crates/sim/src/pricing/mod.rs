@@ -24,6 +24,8 @@
 //! The systems of one period, in order: [`arrive_shoppers`] →
 //! [`decide_purchases`] → [`settle_sales`].
 
+pub mod family;
+
 use crate::{
     Shopper, WillingnessToPay, WorldRng,
     arrivals::ArrivalRate,
@@ -325,15 +327,17 @@ impl PricingEnv {
         &self.model
     }
 
+    /// The observation of a state: the period, the stock left and the
+    /// units sold in the last period, in the order of the observation space.
+    pub fn observation(period: u32, stock: u32, last_sales: u32) -> Observation {
+        Observation {
+            features: vec![period as f32, stock as f32, last_sales as f32],
+        }
+    }
+
     fn observe(&self) -> Observation {
         let season = self.world.resource::<Season>();
-        Observation {
-            features: vec![
-                season.period as f32,
-                season.stock as f32,
-                self.last_sales as f32,
-            ],
-        }
+        Self::observation(season.period, season.stock, self.last_sales)
     }
 }
 

@@ -39,6 +39,8 @@
 //! The systems of one period, in order: [`arrive_opportunities`] →
 //! [`run_auctions`].
 
+pub mod family;
+
 use crate::{
     Shopper, WorldRng,
     arrivals::ArrivalRate,
@@ -561,6 +563,48 @@ pub const METRICS: [&str; 9] = [
     "best_fixed_multiplier_return",
 ];
 
+/// The state an ads observation describes, feature by feature.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct AdsObservation {
+    /// The period of the day, from 0.
+    pub period: u32,
+    /// Budget left.
+    pub budget_left: f64,
+    /// Spend so far today.
+    pub spend: f64,
+    /// Auctions won so far today.
+    pub wins: u32,
+    /// Share of the last period's auctions won.
+    pub win_rate: f32,
+    /// Spend per click in the last period (0 without clicks).
+    pub cost_per_click: f64,
+    /// Auctions won in the last period.
+    pub last_wins: u32,
+    /// Clicks in the last period.
+    pub last_clicks: u32,
+    /// Budget share left minus day share left.
+    pub pace: f64,
+}
+
+impl AdsObservation {
+    /// The observation, in the order of [`AdsEnv`]'s observation space.
+    pub fn observation(&self) -> Observation {
+        Observation {
+            features: vec![
+                self.period as f32,
+                self.budget_left as f32,
+                self.spend as f32,
+                self.wins as f32,
+                self.win_rate,
+                self.cost_per_click as f32,
+                self.last_wins as f32,
+                self.last_clicks as f32,
+                self.pace as f32,
+            ],
+        }
+    }
+}
+
 /// The ad campaign as an [`Env`].
 pub struct AdsEnv {
     model: AdsModel,
@@ -667,24 +711,23 @@ impl AdsEnv {
         } else {
             0.0
         };
-        let cpc = if last.clicks > 0 {
+        let cost_per_click = if last.clicks > 0 {
             last.spend / f64::from(last.clicks)
         } else {
             0.0
         };
-        Observation {
-            features: vec![
-                campaign.period as f32,
-                campaign.budget_left as f32,
-                self.totals.0 as f32,
-                self.totals.1 as f32,
-                win_rate,
-                cpc as f32,
-                last.wins as f32,
-                last.clicks as f32,
-                self.pace(campaign.period, campaign.budget_left) as f32,
-            ],
+        AdsObservation {
+            period: campaign.period,
+            budget_left: campaign.budget_left,
+            spend: self.totals.0,
+            wins: self.totals.1,
+            win_rate,
+            cost_per_click,
+            last_wins: last.wins,
+            last_clicks: last.clicks,
+            pace: self.pace(campaign.period, campaign.budget_left),
         }
+        .observation()
     }
 }
 

@@ -27,6 +27,8 @@
 //! → [`replace_finished`]. A batch episode is `ticks` steps; sessions still
 //! running at its end are truncated.
 
+pub mod family;
+
 use crate::{
     Shopper,
     catalog::{Catalog, GeneratedCatalog, near, normalise},

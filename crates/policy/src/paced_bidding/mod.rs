@@ -503,6 +503,11 @@ fn last_index(grid: &[f64]) -> usize {
     grid.len() - 1
 }
 
+mod kinds;
+pub use kinds::{
+    DqnPacingKind, EvenPacingKind, FixedMultiplierKind, GreedyBidKind, PidKind, QPacingKind,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

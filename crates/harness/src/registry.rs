@@ -1,0 +1,400 @@
+//! The registry of scenario families and policy kinds, as Gymnasium's
+//! `register(id=..., entry_point=...)`: a family or a policy is one module
+//! plus one line here — or one call on a [`Registry`] from a user's crate.
+//!
+//! A scenario file is read against a registry: its family table (`[pricing]`)
+//! is looked up among the families, each `[[policies]]` entry's `kind` among
+//! the policy kinds, and unknown names are refused with the list of the
+//! registered ones. The harness itself names no family and no policy: it
+//! reaches them only through the entries held here.
+//!
+//! ```
+//! use shoplab_harness::registry::Registry;
+//! let registry = Registry::default();
+//! assert!(registry.family_names().contains(&"pricing"));
+//! assert!(registry.policy_kinds().contains(&"dqn"));
+//! ```
+
+use serde::{Serialize, de::DeserializeOwned};
+use shoplab_env::{Family, FamilyKind, config::ConfigError};
+use shoplab_policy::{
+    Policy, PolicyError,
+    registry::{BuildContext, PolicyKind},
+};
+use std::{any::Any, fmt, path::Path, sync::Arc};
+
+/// A parse error of one table, with the key path inside it.
+pub type TableError = serde_path_to_error::Error<toml::de::Error>;
+
+/// A config of some registered type, behind its registry entry.
+type AnyConfig = Box<dyn Any + Send + Sync>;
+
+fn parse<T: DeserializeOwned>(value: toml::de::ValueDeserializer<'_>) -> Result<T, TableError> {
+    serde_path_to_error::deserialize(value)
+}
+
+fn to_toml<T: Serialize>(value: &T) -> toml::Value {
+    toml::Value::try_from(value).expect("a config always serialises to TOML")
+}
+
+fn typed<T: 'static>(config: &dyn Any) -> &T {
+    config
+        .downcast_ref()
+        .expect("a config is only ever handled by the entry that parsed it")
+}
+
+/// A family kind with its config type erased.
+trait AnyFamilyKind: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn parse(&self, value: toml::de::ValueDeserializer<'_>) -> Result<AnyConfig, TableError>;
+    fn prepare(&self, config: &mut AnyConfig, base: &Path) -> Result<Arc<dyn Family>, ConfigError>;
+    fn to_toml(&self, config: &dyn Any) -> toml::Value;
+    fn clone_config(&self, config: &dyn Any) -> AnyConfig;
+    fn eq_config(&self, a: &dyn Any, b: &dyn Any) -> bool;
+    fn debug_config(&self, config: &dyn Any, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+struct FamilyEntry<K>(K);
+
+impl<K: FamilyKind> AnyFamilyKind for FamilyEntry<K> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn parse(&self, value: toml::de::ValueDeserializer<'_>) -> Result<AnyConfig, TableError> {
+        Ok(Box::new(parse::<K::Config>(value)?))
+    }
+
+    fn prepare(&self, config: &mut AnyConfig, base: &Path) -> Result<Arc<dyn Family>, ConfigError> {
+        let config = config
+            .downcast_mut()
+            .expect("a config is only ever handled by the entry that parsed it");
+        self.0.prepare(config, base)
+    }
+
+    fn to_toml(&self, config: &dyn Any) -> toml::Value {
+        to_toml(typed::<K::Config>(config))
+    }
+
+    fn clone_config(&self, config: &dyn Any) -> AnyConfig {
+        Box::new(typed::<K::Config>(config).clone())
+    }
+
+    fn eq_config(&self, a: &dyn Any, b: &dyn Any) -> bool {
+        b.downcast_ref::<K::Config>()
+            .is_some_and(|b| typed::<K::Config>(a) == b)
+    }
+
+    fn debug_config(&self, config: &dyn Any, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(typed::<K::Config>(config), f)
+    }
+}
+
+/// A policy kind with its config type erased.
+trait AnyPolicyKind: Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn parse(&self, value: toml::de::ValueDeserializer<'_>) -> Result<AnyConfig, TableError>;
+    fn name(&self, config: &dyn Any) -> String;
+    fn state_dependent(&self) -> bool;
+    fn applies(&self, config: &dyn Any, family: &dyn Family) -> Result<(), String>;
+    fn build(
+        &self,
+        config: &dyn Any,
+        cx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError>;
+    fn to_toml(&self, config: &dyn Any) -> toml::Value;
+    fn clone_config(&self, config: &dyn Any) -> AnyConfig;
+    fn eq_config(&self, a: &dyn Any, b: &dyn Any) -> bool;
+    fn debug_config(&self, config: &dyn Any, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+struct PolicyEntry<K>(K);
+
+impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+
+    fn parse(&self, value: toml::de::ValueDeserializer<'_>) -> Result<AnyConfig, TableError> {
+        Ok(Box::new(parse::<K::Config>(value)?))
+    }
+
+    fn name(&self, config: &dyn Any) -> String {
+        self.0.name(typed(config))
+    }
+
+    fn state_dependent(&self) -> bool {
+        self.0.state_dependent()
+    }
+
+    fn applies(&self, config: &dyn Any, family: &dyn Family) -> Result<(), String> {
+        self.0.applies(typed(config), family)
+    }
+
+    fn build(
+        &self,
+        config: &dyn Any,
+        cx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        self.0.build(typed(config), cx)
+    }
+
+    fn to_toml(&self, config: &dyn Any) -> toml::Value {
+        let mut table = toml::Table::new();
+        table.insert("kind".into(), toml::Value::String(self.0.kind().into()));
+        if let toml::Value::Table(fields) = to_toml(typed::<K::Config>(config)) {
+            table.extend(fields);
+        }
+        toml::Value::Table(table)
+    }
+
+    fn clone_config(&self, config: &dyn Any) -> AnyConfig {
+        Box::new(typed::<K::Config>(config).clone())
+    }
+
+    fn eq_config(&self, a: &dyn Any, b: &dyn Any) -> bool {
+        b.downcast_ref::<K::Config>()
+            .is_some_and(|b| typed::<K::Config>(a) == b)
+    }
+
+    fn debug_config(&self, config: &dyn Any, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(typed::<K::Config>(config), f)
+    }
+}
+
+/// A scenario's family table: the family kind and its parsed config.
+pub struct FamilySpec {
+    kind: Arc<dyn AnyFamilyKind>,
+    config: AnyConfig,
+}
+
+impl FamilySpec {
+    /// The family's name (its table's name).
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// The config, if it is of type `T` (the family kind's `Config`).
+    pub fn config<T: 'static>(&self) -> Option<&T> {
+        self.config.downcast_ref()
+    }
+
+    /// The config, mutably, if it is of type `T`.
+    pub fn config_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.config.downcast_mut()
+    }
+
+    /// Validates the config (paths relative to `base`) and prepares the family.
+    pub fn prepare(&mut self, base: &Path) -> Result<Arc<dyn Family>, ConfigError> {
+        self.kind.prepare(&mut self.config, base)
+    }
+
+    /// The config as a TOML table, every default spelled out.
+    pub fn to_toml(&self) -> toml::Value {
+        self.kind.to_toml(self.config.as_ref())
+    }
+}
+
+impl Clone for FamilySpec {
+    fn clone(&self) -> Self {
+        Self {
+            kind: Arc::clone(&self.kind),
+            config: self.kind.clone_config(self.config.as_ref()),
+        }
+    }
+}
+
+impl PartialEq for FamilySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+            && self
+                .kind
+                .eq_config(self.config.as_ref(), other.config.as_ref())
+    }
+}
+
+impl fmt::Debug for FamilySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] ", self.name())?;
+        self.kind.debug_config(self.config.as_ref(), f)
+    }
+}
+
+/// One `[[policies]]` entry: the policy kind and its parsed settings.
+pub struct PolicySpec {
+    kind: Arc<dyn AnyPolicyKind>,
+    config: AnyConfig,
+}
+
+impl PolicySpec {
+    /// The `kind = "..."` value.
+    pub fn kind(&self) -> &'static str {
+        self.kind.kind()
+    }
+
+    /// The policy's base name in reports.
+    pub fn base_name(&self) -> String {
+        self.kind.name(self.config.as_ref())
+    }
+
+    /// True for policies whose greedy action depends on the state, worth a
+    /// learned-policy chart.
+    pub fn is_state_dependent(&self) -> bool {
+        self.kind.state_dependent()
+    }
+
+    /// The settings, if they are of type `T` (the kind's `Config`).
+    pub fn config<T: 'static>(&self) -> Option<&T> {
+        self.config.downcast_ref()
+    }
+
+    /// The settings, mutably, if they are of type `T`.
+    pub fn config_mut<T: 'static>(&mut self) -> Option<&mut T> {
+        self.config.downcast_mut()
+    }
+
+    /// Whether the policy applies to `family`, and why not.
+    pub fn applies(&self, family: &dyn Family) -> Result<(), String> {
+        self.kind.applies(self.config.as_ref(), family)
+    }
+
+    /// Builds the policy.
+    pub fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn Policy>, PolicyError> {
+        self.kind.build(self.config.as_ref(), context)
+    }
+
+    /// The entry as a TOML table, `kind` first, every default spelled out.
+    pub fn to_toml(&self) -> toml::Value {
+        self.kind.to_toml(self.config.as_ref())
+    }
+}
+
+impl Clone for PolicySpec {
+    fn clone(&self) -> Self {
+        Self {
+            kind: Arc::clone(&self.kind),
+            config: self.kind.clone_config(self.config.as_ref()),
+        }
+    }
+}
+
+impl PartialEq for PolicySpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind()
+            && self
+                .kind
+                .eq_config(self.config.as_ref(), other.config.as_ref())
+    }
+}
+
+impl fmt::Debug for PolicySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.kind())?;
+        self.kind.debug_config(self.config.as_ref(), f)
+    }
+}
+
+/// The scenario families and policy kinds that scenario files may name.
+#[derive(Clone)]
+pub struct Registry {
+    families: Vec<Arc<dyn AnyFamilyKind>>,
+    policies: Vec<Arc<dyn AnyPolicyKind>>,
+}
+
+impl Registry {
+    /// A registry with nothing in it.
+    pub fn empty() -> Self {
+        Self {
+            families: Vec::new(),
+            policies: Vec::new(),
+        }
+    }
+
+    /// Adds a scenario family; a family of the same name is replaced.
+    pub fn with_family<K: FamilyKind>(mut self, kind: K) -> Self {
+        self.families.retain(|f| f.name() != kind.name());
+        self.families.push(Arc::new(FamilyEntry(kind)));
+        self
+    }
+
+    /// Adds a policy kind; a kind of the same name is replaced.
+    pub fn with_policy<K: PolicyKind>(mut self, kind: K) -> Self {
+        self.policies.retain(|p| p.kind() != kind.kind());
+        self.policies.push(Arc::new(PolicyEntry(kind)));
+        self
+    }
+
+    /// The registered families' names, in registration order.
+    pub fn family_names(&self) -> Vec<&'static str> {
+        self.families.iter().map(|f| f.name()).collect()
+    }
+
+    /// The registered policy kinds, in registration order.
+    pub fn policy_kinds(&self) -> Vec<&'static str> {
+        self.policies.iter().map(|p| p.kind()).collect()
+    }
+
+    /// True when `name` is a registered family.
+    pub fn has_family(&self, name: &str) -> bool {
+        self.families.iter().any(|f| f.name() == name)
+    }
+
+    /// Parses the table of family `name` (which must be registered).
+    pub(crate) fn parse_family(
+        &self,
+        name: &str,
+        value: toml::de::ValueDeserializer<'_>,
+    ) -> Option<Result<FamilySpec, TableError>> {
+        let kind = self.families.iter().find(|f| f.name() == name)?;
+        Some(kind.parse(value).map(|config| FamilySpec {
+            kind: Arc::clone(kind),
+            config,
+        }))
+    }
+
+    /// Parses the settings of a policy of kind `kind`, if it is registered.
+    pub(crate) fn parse_policy(
+        &self,
+        kind: &str,
+        value: toml::de::ValueDeserializer<'_>,
+    ) -> Option<Result<PolicySpec, TableError>> {
+        let entry = self.policies.iter().find(|p| p.kind() == kind)?;
+        Some(entry.parse(value).map(|config| PolicySpec {
+            kind: Arc::clone(entry),
+            config,
+        }))
+    }
+}
+
+impl Default for Registry {
+    /// The families and policies shoplab ships: one line each.
+    fn default() -> Self {
+        use shoplab_policy::{
+            dqn::DqnKind, epsilon_greedy::EpsilonGreedyKind, fixed::FixedPriceKind,
+            linucb::LinUcbKind, most_popular::MostPopularKind, myopic_oracle::MyopicOracleKind,
+            paced_bidding as paced, pricing_oracle::PricingOracleKind, random::RandomKind,
+            tabular_q::TabularQKind, thompson::ThompsonKind, ucb::Ucb1Kind,
+        };
+        Self::empty()
+            .with_family(shoplab_sim::PricingFamily)
+            .with_family(shoplab_sim::RecommendationFamily)
+            .with_family(shoplab_sim::AdsFamily)
+            .with_policy(FixedPriceKind)
+            .with_policy(paced::FixedMultiplierKind)
+            .with_policy(paced::GreedyBidKind)
+            .with_policy(paced::EvenPacingKind)
+            .with_policy(paced::PidKind)
+            .with_policy(paced::QPacingKind)
+            .with_policy(paced::DqnPacingKind)
+            .with_policy(RandomKind)
+            .with_policy(EpsilonGreedyKind)
+            .with_policy(Ucb1Kind)
+            .with_policy(TabularQKind)
+            .with_policy(DqnKind)
+            .with_policy(MostPopularKind)
+            .with_policy(ThompsonKind)
+            .with_policy(LinUcbKind)
+            .with_policy(PricingOracleKind)
+            .with_policy(MyopicOracleKind)
+    }
+}

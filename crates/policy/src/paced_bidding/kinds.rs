@@ -1,0 +1,389 @@
+//! The paced bidders as scenario files name them: `greedy`, `even_pacing`,
+//! `pid`, `fixed_multiplier`, `q_pacing` and `dqn_pacing`. Each applies to
+//! families that run budgeted auctions — those that provide a [`BidGrid`].
+
+use super::{CreativeBandit, CreativeRule, PacedBidding, Pacing};
+use crate::{
+    Policy, PolicyError,
+    dqn::{Dqn, DqnConfig},
+    registry::{BuildContext, PolicyKind, prefixed},
+    tabular_q::{TabularQ, TabularQConfig},
+};
+use serde::{Deserialize, Serialize};
+use shoplab_env::{Family, ObservationSpace, family::BidGrid};
+
+/// `_creative_2`, `_thompson` or `_ucb1`, for policy names.
+fn creative_suffix(rule: &CreativeRule) -> String {
+    match rule {
+        CreativeRule::Index(c) => format!("_creative_{c}"),
+        CreativeRule::Bandit(CreativeBandit::Ucb1) => "_ucb1".into(),
+        CreativeRule::Bandit(CreativeBandit::Thompson) => "_thompson".into(),
+    }
+}
+
+fn needs_auctions(family: &dyn Family) -> Result<(), String> {
+    match family.get::<BidGrid>() {
+        Some(_) => Ok(()),
+        None => Err(
+            "it paces a budget over auctions, so it is only available in families \
+                     that run budgeted auctions (ads)"
+                .into(),
+        ),
+    }
+}
+
+fn grid<'a>(cx: &BuildContext<'a>) -> Result<&'a BidGrid, PolicyError> {
+    cx.family
+        .get::<BidGrid>()
+        .ok_or_else(|| PolicyError::invalid("", "the family runs no budgeted auctions"))
+}
+
+/// A paced bidder with `pacing` and `creative` over the family's actions.
+fn paced(
+    cx: &BuildContext<'_>,
+    pacing: Pacing,
+    creative: CreativeRule,
+) -> Result<Box<dyn Policy>, PolicyError> {
+    let g = grid(cx)?;
+    Ok(Box::new(PacedBidding::new(
+        pacing,
+        creative,
+        &g.bid_multipliers,
+        g.n_creatives,
+        cx.observation_space,
+        cx.seed,
+    )?))
+}
+
+/// The grid index of the truthful multiplier (closest to 1).
+fn truthful(cx: &BuildContext<'_>) -> Result<usize, PolicyError> {
+    Ok(PacedBidding::nearest(&grid(cx)?.bid_multipliers, 1.0))
+}
+
+/// Implements the parts of [`PolicyKind`] every paced bidder shares.
+macro_rules! paced_kind {
+    ($kind:literal, $state:literal) => {
+        fn kind(&self) -> &'static str {
+            $kind
+        }
+
+        fn name(&self, config: &Self::Config) -> String {
+            format!("{}{}", $kind, creative_suffix(&config.creative))
+        }
+
+        fn state_dependent(&self) -> bool {
+            $state
+        }
+
+        fn applies(&self, _: &Self::Config, family: &dyn Family) -> Result<(), String> {
+            needs_auctions(family)
+        }
+    };
+}
+
+/// Settings of a bidder whose only choice is the creative rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreativeOnly {
+    /// The creative: an index, `"ucb1"` or `"thompson"`.
+    #[serde(default)]
+    pub creative: CreativeRule,
+}
+
+/// `kind = "greedy"`: truthful bidding (λ = 1) until the budget runs out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GreedyBidKind;
+
+impl PolicyKind for GreedyBidKind {
+    type Config = CreativeOnly;
+    paced_kind!("greedy", false);
+
+    fn build(
+        &self,
+        c: &Self::Config,
+        cx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        paced(cx, Pacing::Fixed(truthful(cx)?), c.creative)
+    }
+}
+
+/// `kind = "even_pacing"`: throttle to the even spend schedule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvenPacingKind;
+
+impl PolicyKind for EvenPacingKind {
+    type Config = CreativeOnly;
+    paced_kind!("even_pacing", false);
+
+    fn build(
+        &self,
+        c: &Self::Config,
+        cx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        let truthful = truthful(cx)?;
+        paced(cx, Pacing::Even { truthful }, c.creative)
+    }
+}
+
+/// Settings of `kind = "fixed_multiplier"`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedMultiplierConfig {
+    /// The multiplier λ, which must be on the grid.
+    pub multiplier: f64,
+    /// The creative: an index, `"ucb1"` or `"thompson"`.
+    #[serde(default)]
+    pub creative: CreativeRule,
+}
+
+/// `kind = "fixed_multiplier"`: always the same bid multiplier.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FixedMultiplierKind;
+
+impl PolicyKind for FixedMultiplierKind {
+    type Config = FixedMultiplierConfig;
+
+    fn kind(&self) -> &'static str {
+        "fixed_multiplier"
+    }
+
+    fn name(&self, config: &Self::Config) -> String {
+        format!(
+            "fixed_multiplier_{}{}",
+            config.multiplier,
+            creative_suffix(&config.creative)
+        )
+    }
+
+    fn applies(&self, _: &Self::Config, family: &dyn Family) -> Result<(), String> {
+        needs_auctions(family)
+    }
+
+    fn build(
+        &self,
+        c: &Self::Config,
+        cx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        let grid = &grid(cx)?.bid_multipliers;
+        let multiplier = c.multiplier;
+        let index = grid
+            .iter()
+            .position(|m| (m - multiplier).abs() <= 1e-9 * m.abs().max(1.0))
+            .ok_or_else(|| {
+                PolicyError::invalid(
+                    "multiplier",
+                    format!("must be one of the bid multipliers {grid:?} (found {multiplier})"),
+                )
+            })?;
+        paced(cx, Pacing::Fixed(index), c.creative)
+    }
+}
+
+fn default_kp() -> f64 {
+    0.3
+}
+fn default_ki() -> f64 {
+    0.02
+}
+fn one() -> f64 {
+    1.0
+}
+
+/// Settings of `kind = "pid"`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PidConfig {
+    /// Proportional gain.
+    #[serde(default = "default_kp")]
+    pub kp: f64,
+    /// Integral gain.
+    #[serde(default = "default_ki")]
+    pub ki: f64,
+    /// Derivative gain.
+    #[serde(default)]
+    pub kd: f64,
+    /// The multiplier at the start of the day.
+    #[serde(default = "one")]
+    pub start_multiplier: f64,
+    /// The creative: an index, `"ucb1"` or `"thompson"`.
+    #[serde(default)]
+    pub creative: CreativeRule,
+}
+
+/// `kind = "pid"`: a PID pacing controller on `log λ`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PidKind;
+
+impl PolicyKind for PidKind {
+    type Config = PidConfig;
+    paced_kind!("pid", false);
+
+    fn build(
+        &self,
+        c: &Self::Config,
+        cx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        for (key, v) in [("kp", c.kp), ("ki", c.ki), ("kd", c.kd)] {
+            if !v.is_finite() {
+                return Err(PolicyError::invalid(
+                    key,
+                    format!("must be finite (found {v})"),
+                ));
+            }
+        }
+        let start_multiplier = c.start_multiplier;
+        if !(start_multiplier > 0.0 && start_multiplier.is_finite()) {
+            return Err(PolicyError::invalid(
+                "start_multiplier",
+                format!("must be a finite number > 0 (found {start_multiplier})"),
+            ));
+        }
+        let start = PacedBidding::nearest(&grid(cx)?.bid_multipliers, start_multiplier);
+        let pid = Pacing::Pid {
+            kp: c.kp,
+            ki: c.ki,
+            kd: c.kd,
+            start,
+            integral: 0.0,
+            previous: 0.0,
+        };
+        paced(cx, pid, c.creative)
+    }
+}
+
+fn default_control() -> String {
+    "level".into()
+}
+fn one_period() -> u32 {
+    1
+}
+
+/// The learned pacing rule of `control` (`"level"` or `"step"`), with a
+/// learner built by `learner` over a space and a number of actions.
+fn learned_pacing(
+    cx: &BuildContext<'_>,
+    control: &str,
+    decide_every: u32,
+    learner: impl Fn(&ObservationSpace, usize) -> Result<Box<dyn Policy>, PolicyError>,
+) -> Result<Pacing, PolicyError> {
+    let g = grid(cx)?;
+    let space = cx.observation_space;
+    let multipliers = &g.bid_multipliers;
+    match control {
+        "level" => {
+            if decide_every == 0 || decide_every > g.periods {
+                return Err(PolicyError::invalid(
+                    "decide_every",
+                    format!(
+                        "must be between 1 and the {} periods (found {decide_every})",
+                        g.periods
+                    ),
+                ));
+            }
+            Ok(Pacing::Learned {
+                q: learner(space, multipliers.len())?,
+                every: decide_every as usize,
+                held: None,
+            })
+        }
+        "step" => {
+            let extended = PacedBidding::stepped_space(space, multipliers.len());
+            let start = PacedBidding::nearest(multipliers, 1.0);
+            Ok(Pacing::Stepped {
+                q: learner(&extended, 3)?,
+                start,
+                current: start,
+                last: (start, 1),
+            })
+        }
+        other => Err(PolicyError::invalid(
+            "control",
+            format!("must be \"step\" or \"level\" (found {other:?})"),
+        )),
+    }
+}
+
+/// Settings of `kind = "q_pacing"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QPacingConfig {
+    /// `"level"` (default): learn λ itself from the state; `"step"`: learn
+    /// moves of λ (down, stay, up) from the state and the current λ.
+    #[serde(default = "default_control")]
+    pub control: String,
+    /// With `"level"` control: periods per decision (λ is held between).
+    #[serde(default = "one_period")]
+    pub decide_every: u32,
+    /// The Q-learning settings.
+    #[serde(default)]
+    pub q: TabularQConfig,
+    /// The creative: an index, `"ucb1"` or `"thompson"`.
+    #[serde(default)]
+    pub creative: CreativeRule,
+}
+
+/// `kind = "q_pacing"`: tabular Q-learning over the multipliers, or over
+/// moves of the multiplier.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QPacingKind;
+
+impl PolicyKind for QPacingKind {
+    type Config = QPacingConfig;
+    paced_kind!("q_pacing", true);
+
+    fn build(
+        &self,
+        c: &Self::Config,
+        cx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        let learner = |space: &ObservationSpace, n: usize| {
+            TabularQ::new(c.q.clone(), space, n, cx.seed)
+                .map(|l| Box::new(l) as Box<dyn Policy>)
+                .map_err(|e| prefixed("q", e))
+        };
+        let pacing = learned_pacing(cx, &c.control, c.decide_every, learner)?;
+        paced(cx, pacing, c.creative)
+    }
+}
+
+/// Settings of `kind = "dqn_pacing"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DqnPacingConfig {
+    /// `"level"` (default) or `"step"`, as for `q_pacing`.
+    #[serde(default = "default_control")]
+    pub control: String,
+    /// With `"level"` control: periods per decision (λ is held between).
+    #[serde(default = "one_period")]
+    pub decide_every: u32,
+    /// The deep Q-learning settings.
+    #[serde(default)]
+    pub dqn: DqnConfig,
+    /// The creative: an index, `"ucb1"` or `"thompson"`.
+    #[serde(default)]
+    pub creative: CreativeRule,
+}
+
+/// `kind = "dqn_pacing"`: as `q_pacing`, with a Q-network over the
+/// observation's features instead of a table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DqnPacingKind;
+
+impl PolicyKind for DqnPacingKind {
+    type Config = DqnPacingConfig;
+    paced_kind!("dqn_pacing", true);
+
+    fn build(
+        &self,
+        c: &Self::Config,
+        cx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        let learner = |space: &ObservationSpace, n: usize| {
+            Dqn::new(c.dqn.clone(), space, n, cx.seed)
+                .map(|l| Box::new(l) as Box<dyn Policy>)
+                .map_err(|e| prefixed("dqn", e))
+        };
+        let pacing = learned_pacing(cx, &c.control, c.decide_every, learner)?;
+        paced(cx, pacing, c.creative)
+    }
+}

@@ -1,0 +1,81 @@
+//! Policy kinds: how a scenario file's `[[policies]]` entry becomes a policy.
+//!
+//! Each policy module declares one [`PolicyKind`] next to its algorithm: the
+//! `kind = "..."` it answers to, its config (serde, unknown keys refused,
+//! defaults filled in), its report name, whether its greedy action depends
+//! on the state (worth a learned-policy chart), which scenario families it
+//! applies to — by asking the [`Family`] for a fact or a setup, never by
+//! its name — and how to build it. The harness's registry holds one line per
+//! kind; a user registers their own the same way, from their own crate.
+
+use crate::{Policy, PolicyError};
+use serde::{Serialize, de::DeserializeOwned};
+use shoplab_env::{ActionSpace, Family, ObservationSpace};
+use std::fmt::Debug;
+
+/// What a policy is built from: the env's spaces, the scenario's family and
+/// the run's seed for the policy's own generator.
+#[derive(Clone, Copy)]
+pub struct BuildContext<'a> {
+    /// The env's observation space.
+    pub observation_space: &'a ObservationSpace,
+    /// The env's action space.
+    pub action_space: &'a ActionSpace,
+    /// The scenario's family, for facts and setups.
+    pub family: &'a dyn Family,
+    /// Seed of the policy's generator (derived from the run's seed and the
+    /// policy's name).
+    pub seed: u64,
+}
+
+/// A kind of policy, as scenario files name it.
+pub trait PolicyKind: Send + Sync + 'static {
+    /// The entry's settings (every key but `kind`); `Default` where every
+    /// setting has one. Refuse unknown keys (`#[serde(deny_unknown_fields)]`).
+    type Config: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync + 'static;
+
+    /// The `kind = "..."` value.
+    fn kind(&self) -> &'static str;
+
+    /// The base of the policy's report name (made unique by the harness);
+    /// the kind unless the settings distinguish entries (`fixed_price_2`).
+    fn name(&self, config: &Self::Config) -> String {
+        let _ = config;
+        self.kind().to_string()
+    }
+
+    /// True when the greedy action depends on the state, worth a chart of
+    /// the learned policy.
+    fn state_dependent(&self) -> bool {
+        false
+    }
+
+    /// Whether the policy applies to `family`; the reason when it does not,
+    /// saying what it needs (`it needs budgeted auctions, as in the ads
+    /// family`).
+    fn applies(&self, config: &Self::Config, family: &dyn Family) -> Result<(), String> {
+        let _ = (config, family);
+        Ok(())
+    }
+
+    /// Builds the policy. Errors name the setting relative to the entry.
+    fn build(
+        &self,
+        config: &Self::Config,
+        context: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError>;
+}
+
+/// A settings error of a nested table, its key prefixed with the table's name.
+pub fn prefixed(table: &str, e: PolicyError) -> PolicyError {
+    match e {
+        PolicyError::Invalid { key, rule } if key.is_empty() => PolicyError::invalid(table, rule),
+        PolicyError::Invalid { key, rule } => PolicyError::invalid(format!("{table}.{key}"), rule),
+        other => other,
+    }
+}
+
+/// A config for kinds without settings (`kind = "random"`): no keys allowed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}

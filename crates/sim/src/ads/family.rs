@@ -1,0 +1,122 @@
+//! The ads family: `[ads]` tables, validated; each day's hindsight optimum
+//! is the reference (the env reports it).
+
+use super::{AdsConfig, AdsEnv, AdsModel, AdsObservation, METRICS};
+use crate::{config::ConfigError, pricing::family::grid};
+use shoplab_env::{
+    EnvBox, Family, FamilyKind, Observation,
+    family::{BidGrid, GreedyTable, Ratio},
+};
+use std::{
+    any::{Any, TypeId},
+    path::Path,
+    sync::Arc,
+};
+
+/// Most rows in a learned-policy table chart.
+const TABLE_CELLS: u32 = 60;
+
+/// The `[ads]` family kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AdsFamily;
+
+/// A validated ads scenario. Its setup: the [`BidGrid`] paced bidders act on.
+pub struct Ads {
+    model: AdsModel,
+    bids: BidGrid,
+}
+
+impl Ads {
+    /// The validated model.
+    pub fn model(&self) -> &AdsModel {
+        &self.model
+    }
+}
+
+impl FamilyKind for AdsFamily {
+    type Config = AdsConfig;
+
+    fn name(&self) -> &'static str {
+        "ads"
+    }
+
+    fn prepare(&self, config: &mut AdsConfig, _: &Path) -> Result<Arc<dyn Family>, ConfigError> {
+        let model = config.validate()?;
+        Ok(Arc::new(Ads {
+            bids: BidGrid {
+                bid_multipliers: config.bid_multipliers.clone(),
+                n_creatives: config.n_creatives as usize,
+                periods: config.periods,
+            },
+            model,
+        }))
+    }
+}
+
+impl Family for Ads {
+    fn name(&self) -> &'static str {
+        "ads"
+    }
+
+    fn make_env(&self) -> EnvBox {
+        EnvBox::Single(Box::new(AdsEnv::new(self.model.clone())))
+    }
+
+    fn return_label(&self) -> &'static str {
+        "reward per day"
+    }
+
+    fn ratios(&self) -> Vec<Ratio> {
+        vec![
+            Ratio::of(&METRICS, "win_rate", "wins", "opportunities"),
+            Ratio::of(&METRICS, "cost_per_click", "spend", "clicks"),
+            Ratio::of(
+                &METRICS,
+                "best_creative_share",
+                "best_creative_impressions",
+                "wins",
+            ),
+        ]
+    }
+
+    /// The greedy bid multiplier by period and pace (budget share left minus
+    /// day share left), the rest of the state at its start-of-period zero.
+    fn greedy_table(&self, greedy: &dyn Fn(&Observation) -> usize) -> Option<GreedyTable> {
+        let c = self.model.config();
+        let (budget, periods) = (c.budget, f64::from(c.periods));
+        let rows = grid(c.periods - 1, TABLE_CELLS);
+        let cols: Vec<f64> = (-10..=10).map(|i| f64::from(i) / 20.0).collect();
+        let n_creatives = c.n_creatives as usize;
+        let values = rows
+            .iter()
+            .map(|&period| {
+                cols.iter()
+                    .map(|&pace| {
+                        let t = f64::from(period);
+                        let left = ((pace + (periods - t) / periods) * budget).clamp(0.0, budget);
+                        let obs = AdsObservation {
+                            period,
+                            budget_left: left,
+                            spend: budget - left,
+                            pace,
+                            ..AdsObservation::default()
+                        };
+                        c.bid_multipliers[greedy(&obs.observation()) / n_creatives]
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(GreedyTable {
+            row_name: "period",
+            col_name: "pace",
+            value_name: "bid multiplier",
+            rows: rows.into_iter().map(f64::from).collect(),
+            cols,
+            values,
+        })
+    }
+
+    fn setup(&self, type_id: TypeId) -> Option<&dyn Any> {
+        (type_id == TypeId::of::<BidGrid>()).then_some(&self.bids as &dyn Any)
+    }
+}

@@ -1,0 +1,183 @@
+//! The pricing family: `[pricing]` tables, validated, with the season's
+//! exact optimum solved before any run.
+
+use super::{METRICS, PricingConfig, PricingEnv, PricingModel};
+use crate::config::ConfigError;
+use shoplab_env::{
+    EnvBox, Family, FamilyKind,
+    family::{GreedyTable, PriceGrid, Ratio},
+    inventory::{PricingProblem, PricingSolution},
+};
+use std::{
+    any::{Any, TypeId},
+    path::Path,
+    sync::Arc,
+};
+
+/// Largest oracle work, in elementary DP steps, accepted before a run.
+pub const MAX_ORACLE_WORK: f64 = 4e9;
+
+/// Most rows or columns in a learned-policy table chart.
+const TABLE_CELLS: u32 = 60;
+
+/// The `[pricing]` family kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PricingFamily;
+
+/// A validated pricing scenario with its solved oracle. Its setups: the
+/// [`PriceGrid`] and the solution (`Arc<PricingSolution>`).
+pub struct Pricing {
+    model: PricingModel,
+    prices: PriceGrid,
+    solution: Arc<PricingSolution>,
+}
+
+impl Pricing {
+    /// The validated model.
+    pub fn model(&self) -> &PricingModel {
+        &self.model
+    }
+}
+
+/// The pricing MDP of a validated model, as plain numbers.
+pub fn problem(model: &PricingModel) -> PricingProblem {
+    let config = model.config();
+    PricingProblem {
+        horizon: config.horizon,
+        inventory: config.inventory,
+        prices: config.price_grid.clone(),
+        cost: config.cost,
+        salvage_value: config.salvage_value,
+        expected_buyers: (0..config.horizon)
+            .map(|t| {
+                config
+                    .price_grid
+                    .iter()
+                    .map(|&p| model.expected_buyers(t, p))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+impl FamilyKind for PricingFamily {
+    type Config = PricingConfig;
+
+    fn name(&self) -> &'static str {
+        "pricing"
+    }
+
+    fn prepare(
+        &self,
+        config: &mut PricingConfig,
+        _: &Path,
+    ) -> Result<Arc<dyn Family>, ConfigError> {
+        let model = config.validate()?;
+        let problem = problem(&model);
+        let peak = problem
+            .expected_buyers
+            .iter()
+            .flatten()
+            .copied()
+            .fold(0.0, f64::max);
+        let width = f64::from(config.inventory) + 1.0;
+        let work = f64::from(config.horizon)
+            * config.price_grid.len() as f64
+            * width
+            * width.min(peak + 12.0 * peak.sqrt() + 30.0);
+        if work > MAX_ORACLE_WORK {
+            return Err(ConfigError::new(
+                "inventory",
+                format!(
+                    "the exact oracle would take about {work:.1e} steps (limit {MAX_ORACLE_WORK:.0e}): \
+                     use a smaller horizon, inventory, price grid or arrival rate"
+                ),
+            ));
+        }
+        Ok(Arc::new(Pricing {
+            prices: PriceGrid(config.price_grid.clone()),
+            solution: Arc::new(problem.solve()),
+            model,
+        }))
+    }
+}
+
+/// Up to `cells` evenly spaced integers from `0` to `max`, inclusive.
+pub fn grid(max: u32, cells: u32) -> Vec<u32> {
+    if max < cells {
+        (0..=max).collect()
+    } else {
+        (0..cells)
+            .map(|i| (f64::from(i) * f64::from(max) / f64::from(cells - 1)).round() as u32)
+            .collect()
+    }
+}
+
+impl Family for Pricing {
+    fn name(&self) -> &'static str {
+        "pricing"
+    }
+
+    fn make_env(&self) -> EnvBox {
+        EnvBox::Single(Box::new(PricingEnv::new(self.model.clone())))
+    }
+
+    fn return_label(&self) -> &'static str {
+        "return per episode (season profit)"
+    }
+
+    fn ratios(&self) -> Vec<Ratio> {
+        vec![Ratio::of(
+            &METRICS,
+            "mean_price_paid",
+            "revenue",
+            "units_sold",
+        )]
+    }
+
+    fn optimal_value(&self) -> Option<f64> {
+        Some(self.solution.optimal_value())
+    }
+
+    fn greedy_table(
+        &self,
+        greedy: &dyn Fn(&shoplab_env::Observation) -> usize,
+    ) -> Option<GreedyTable> {
+        let c = self.model.config();
+        let rows: Vec<f64> = grid(c.horizon - 1, TABLE_CELLS)
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let stocks: Vec<u32> = grid(c.inventory - 1, TABLE_CELLS)
+            .into_iter()
+            .map(|s| s + 1)
+            .collect();
+        let values = grid(c.horizon - 1, TABLE_CELLS)
+            .into_iter()
+            .map(|t| {
+                stocks
+                    .iter()
+                    .map(|&s| c.price_grid[greedy(&PricingEnv::observation(t, s, 0))])
+                    .collect()
+            })
+            .collect();
+        Some(GreedyTable {
+            row_name: "period",
+            col_name: "stock",
+            value_name: "price",
+            rows,
+            cols: stocks.into_iter().map(f64::from).collect(),
+            values,
+        })
+    }
+
+    fn setup(&self, type_id: TypeId) -> Option<&dyn Any> {
+        if type_id == TypeId::of::<PriceGrid>() {
+            Some(&self.prices)
+        } else if type_id == TypeId::of::<Arc<PricingSolution>>() {
+            Some(&self.solution)
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The recommendation family: `[recommendation]` tables, validated, with
+//! the catalog built (or read) before any run.
+
+use super::{METRICS, RecommendationConfig, RecommendationEnv, RecommendationModel};
+use crate::config::ConfigError;
+use shoplab_env::{
+    EnvBox, Family, FamilyKind,
+    family::{Ratio, Sessions},
+};
+use std::{path::Path, sync::Arc};
+
+/// The `[recommendation]` family kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecommendationFamily;
+
+/// A validated recommendation scenario: many shoppers in session at once.
+pub struct Recommendation {
+    model: RecommendationModel,
+}
+
+impl Recommendation {
+    /// The validated model.
+    pub fn model(&self) -> &RecommendationModel {
+        &self.model
+    }
+}
+
+impl FamilyKind for RecommendationFamily {
+    type Config = RecommendationConfig;
+
+    fn name(&self) -> &'static str {
+        "recommendation"
+    }
+
+    fn prepare(
+        &self,
+        config: &mut RecommendationConfig,
+        base: &Path,
+    ) -> Result<Arc<dyn Family>, ConfigError> {
+        let model = config.validate(base)?;
+        // Record where the catalog came from as an absolute path, so the
+        // resolved scenario reads the same file from anywhere.
+        if let Some(path) = &mut config.catalog.path {
+            *path = std::fs::canonicalize(base.join(&*path)).unwrap_or(base.join(&*path));
+        }
+        Ok(Arc::new(Recommendation { model }))
+    }
+}
+
+/// The summary ratios, the session length last.
+const SESSION_LENGTH: usize = 3;
+
+impl Family for Recommendation {
+    fn name(&self) -> &'static str {
+        "recommendation"
+    }
+
+    fn make_env(&self) -> EnvBox {
+        EnvBox::Batch(Box::new(RecommendationEnv::new(self.model.clone())))
+    }
+
+    fn return_label(&self) -> &'static str {
+        "reward per session"
+    }
+
+    fn ratios(&self) -> Vec<Ratio> {
+        let ratios = vec![
+            Ratio::of(&METRICS, "ctr", "clicks", "steps"),
+            Ratio::of(
+                &METRICS,
+                "purchases_per_session",
+                "purchases",
+                "sessions_ended",
+            ),
+            Ratio::of(&METRICS, "revenue_per_session", "revenue", "sessions_ended"),
+            Ratio::of(&METRICS, "session_length", "steps", "sessions_ended"),
+        ];
+        debug_assert_eq!(ratios[SESSION_LENGTH].name, "session_length");
+        ratios
+    }
+
+    fn sessions(&self) -> Option<Sessions> {
+        Some(Sessions {
+            ended_metric: shoplab_env::family::metric_index(&METRICS, "sessions_ended"),
+            length_ratio: SESSION_LENGTH,
+            ticks: self.model.config().ticks,
+        })
+    }
+
+    fn interleaved_sessions(&self) -> bool {
+        true
+    }
+
+    fn binary_feedback(&self) -> bool {
+        true
+    }
+
+    fn expected_rewards(&self) -> bool {
+        true
+    }
+}

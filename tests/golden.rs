@@ -1,0 +1,93 @@
+//! The registry redesign changed no result: reduced copies of the four
+//! shipped scenarios (every shipped policy, plus extra variants of the
+//! learners' options) still write CSVs and checkpoints whose SHA-256 values
+//! match those recorded with the code before the redesign.
+//!
+//! Guards issue #9 (registries), must-hold 1. `tests/golden/expected.sha256`
+//! was written by `sha256sum` over run folders that the pre-registry `shoplab
+//! run` made from `tests/golden/*.toml`; it lists every CSV and checkpoint a
+//! run folder holds, so a file gained or lost fails the test too.
+
+mod common;
+
+use common::{TempDir, assert_success, run_dirs, run_scenario};
+use sha2::{Digest, Sha256};
+use std::{collections::BTreeMap, path::Path};
+
+/// `scenario/file` → SHA-256, from the recorded list.
+fn expected() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/expected.sha256"),
+    )
+    .unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (hash, name) = l.split_once("  ").expect("sha256sum's format");
+            (name.to_string(), hash.to_string())
+        })
+        .collect()
+}
+
+/// Every CSV and checkpoint under `dir`, as `prefix/relative path` → SHA-256.
+fn hashes(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            hashes(&path, &format!("{prefix}/{name}"), out);
+        } else if name.ends_with(".csv") || name.ends_with(".safetensors") {
+            let digest = Sha256::digest(std::fs::read(&path).unwrap());
+            out.insert(format!("{prefix}/{name}"), format!("{digest:x}"));
+        }
+    }
+}
+
+fn check(scenario: &str) {
+    let tmp = TempDir::new(&format!("golden-{scenario}"));
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{scenario}.toml"));
+    let results = tmp.path().join("results");
+    assert_success(&run_scenario(&file, &results, &[]));
+    let dirs = run_dirs(&results, &format!("golden-{scenario}"));
+    assert_eq!(dirs.len(), 1);
+    let mut found = BTreeMap::new();
+    hashes(&dirs[0], scenario, &mut found);
+    let wanted: BTreeMap<String, String> = expected()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(&format!("{scenario}/")))
+        .collect();
+    assert!(!wanted.is_empty(), "no recorded hashes for {scenario}");
+    for (name, hash) in &wanted {
+        match found.get(name) {
+            Some(h) => assert_eq!(h, hash, "{name} changed"),
+            None => panic!("{name} is no longer written"),
+        }
+    }
+    for name in found.keys() {
+        assert!(wanted.contains_key(name), "{name} is new");
+    }
+}
+
+#[test]
+fn pricing_results_unchanged() {
+    check("pricing");
+}
+
+#[test]
+fn ads_results_unchanged() {
+    check("ads");
+}
+
+#[test]
+fn recommendation_results_unchanged() {
+    check("recommendation");
+}
+
+#[test]
+fn recommendation_longterm_results_unchanged() {
+    check("recommendation-longterm");
+}
