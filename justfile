@@ -19,7 +19,7 @@ test:
 # Formatting and lints, warnings as errors.
 lint:
     cargo fmt --all -- --check
-    cargo clippy --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets -- -D warnings
 
 # Speed benchmarks: purchase decisions, Q-learning updates, sweep speed-up.
 bench:

@@ -1,7 +1,7 @@
 //! Scenario files: parsing, defaults and validation.
 //!
 //! A scenario file is TOML with a `[run]` table (seeds, episodes, statistics),
-//! one scenario-family table (its name is the family's: `[pricing]`, say), and
+//! one scenario-family table (named after its family, as registered), and
 //! a `[[policies]]` list, each entry chosen by its `kind`. Families and policy
 //! kinds are looked up in a [`Registry`]; every table refuses unknown keys.
 //! [`read`] parses a file and [`crate::load`] validates it as well; both
