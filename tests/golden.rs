@@ -5,8 +5,13 @@
 //!
 //! Guards issue #9 (registries), must-hold 1. `tests/golden/expected.sha256`
 //! was written by `sha256sum` over run folders that the pre-registry `shoplab
-//! run` made from `tests/golden/*.toml`; it lists every CSV and checkpoint a
-//! run folder holds, so a file gained or lost fails the test too.
+//! run` (commit 510aacd) made from `tests/golden/*.toml`; it lists every CSV
+//! and checkpoint a run folder holds, so a file gained or lost fails the test
+//! too. The env checker's fixes changed what they had to, each in its own
+//! commit with its hashes re-recorded: the pricing `period` feature now
+//! declares the terminal period (DQN's input scaling moved, so the DQN rows
+//! and checkpoints changed; every other policy's rows are byte-identical,
+//! the golden file's Q-learning bins keeping one bin per period).
 
 mod common;
 

@@ -286,12 +286,14 @@ impl PricingEnv {
         schedule.add_systems((arrive_shoppers, decide_purchases, settle_sales).chain());
         let space = ObservationSpace {
             features: vec![
+                // Periods 0 to horizon − 1 are decisions; the observation
+                // after the last one reads `horizon` (the season is over).
                 Feature {
                     name: "period",
                     low: 0.0,
-                    high: (config.horizon - 1) as f32,
+                    high: config.horizon as f32,
                     integer: true,
-                    suggested_bins: config.horizon.min(50) as usize,
+                    suggested_bins: (config.horizon + 1).min(50) as usize,
                 },
                 Feature {
                     name: "stock",
