@@ -11,7 +11,11 @@
 //! commit with its hashes re-recorded: the pricing `period` feature now
 //! declares the terminal period (DQN's input scaling moved, so the DQN rows
 //! and checkpoints changed; every other policy's rows are byte-identical,
-//! the golden file's Q-learning bins keeping one bin per period).
+//! the golden file's Q-learning bins keeping one bin per period); the ads
+//! `period` feature does too, and `pace` declares its full range [−1, 1]
+//! (DQN pacing and per-period Q-learning pacing changed; pacing that decides
+//! every 24 periods bins its decision points one to one as before, so its
+//! rows, like every other policy's, are byte-identical).
 
 mod common;
 

@@ -160,7 +160,9 @@ impl PacedBidding {
         }
         Ok(Self {
             budget: f64::from(space.features[features[1]].high),
-            periods: f64::from(space.features[features[0]].high) + 1.0,
+            // The period's range ends with the observation after the day's
+            // last period, which reads the number of periods.
+            periods: f64::from(space.features[features[0]].high),
             pacing,
             creative,
             multipliers: multipliers.to_vec(),
@@ -541,7 +543,7 @@ mod stepped_tests {
         };
         ObservationSpace {
             features: vec![
-                f("period", 9.0, 2),
+                f("period", 10.0, 2),
                 f("budget_left", 100.0, 1),
                 f("last_wins", 1e5, 1),
                 f("last_clicks", 1e5, 1),
@@ -612,7 +614,7 @@ mod checkpoint_tests {
         };
         let space = ObservationSpace {
             features: vec![
-                f("period", 9.0),
+                f("period", 10.0),
                 f("budget_left", 100.0),
                 f("last_wins", 1e5),
                 f("last_clicks", 1e5),

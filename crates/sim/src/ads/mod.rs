@@ -25,8 +25,9 @@
 //!   cost_per_click, last_wins, last_clicks, pace]` (spend and wins so far;
 //!   win rate, cost per click, wins and clicks over the previous period, so
 //!   creative bandits can learn click rates; `pace` = budget share left − day
-//!   share left, positive when behind the even schedule). Tabular learners
-//!   bin the period in 4 and the pace in 10 by default;
+//!   share left, in [−1, 1], positive when behind the even schedule).
+//!   Tabular learners bin the period in 24 and the pace in 20 (bins 0.1 wide)
+//!   by default;
 //! - **reward**: conversion value won, or clicks;
 //! - **termination**: the day ends.
 //!
@@ -646,12 +647,9 @@ impl AdsEnv {
         };
         let space = ObservationSpace {
             features: vec![
-                feature(
-                    "period",
-                    (c.periods - 1) as f32,
-                    true,
-                    c.periods.min(24) as usize,
-                ),
+                // Periods 0 to periods − 1 are decisions; the observation
+                // after the last one reads `periods` (the day is over).
+                feature("period", c.periods as f32, true, c.periods.min(24) as usize),
                 feature("budget_left", c.budget as f32, false, 10),
                 feature("spend", c.budget as f32, false, 1),
                 feature("wins", 1e6, true, 1),
@@ -659,12 +657,13 @@ impl AdsEnv {
                 feature("cost_per_click", c.conversion_value as f32, false, 1),
                 feature("last_wins", 1e5, true, 1),
                 feature("last_clicks", 1e5, true, 1),
+                // Budget share left (0 to 1) minus day share left (0 to 1).
                 Feature {
                     name: "pace",
-                    low: -0.5,
-                    high: 0.5,
+                    low: -1.0,
+                    high: 1.0,
                     integer: false,
-                    suggested_bins: 10,
+                    suggested_bins: 20,
                 },
             ],
         };
