@@ -1,0 +1,173 @@
+//! The registries: every registered family passes the env checker through
+//! its shipped scenario, unknown names are refused with the registered ones
+//! listed, and the harness reaches families only through the registry.
+//!
+//! Guards issue #9 (registries), must-holds 3 and 4.
+
+mod common;
+
+use common::{assert_names, refused, shoplab, small_pricing};
+use shoplab_harness::registry::Registry;
+use std::path::Path;
+
+#[test]
+fn every_registered_family_passes_the_env_checker() {
+    let registry = Registry::default();
+    let mut checked = Vec::new();
+    for file in [
+        "scenarios/pricing.toml",
+        "scenarios/recommendation.toml",
+        "scenarios/recommendation-longterm.toml",
+        "scenarios/ads.toml",
+    ] {
+        let prepared = shoplab_harness::load(Path::new(file), &registry).unwrap();
+        let summary =
+            shoplab_harness::check_env(&prepared, 3).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(summary.episodes, 3);
+        checked.push(prepared.family_name());
+    }
+    for family in registry.family_names() {
+        assert!(
+            checked.contains(&family),
+            "no shipped scenario checks {family}"
+        );
+    }
+}
+
+#[test]
+fn check_command_reports_each_file() {
+    let out = shoplab(
+        &[
+            "check",
+            "scenarios/pricing.toml",
+            "scenarios/ads.toml",
+            "--episodes",
+            "2",
+        ],
+        &[],
+    );
+    common::assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_names(
+        &text,
+        &[
+            "ok  scenarios/pricing.toml",
+            "ok  scenarios/ads.toml",
+            "2 episodes",
+        ],
+    );
+}
+
+#[test]
+fn unknown_names_list_the_registered_ones() {
+    let base = small_pricing("bad", 10);
+    let m = refused(&base.replace("[pricing]", "[pricng]"), &[]);
+    assert_names(
+        &m,
+        &[
+            "key `pricng` (line",
+            "unknown key",
+            "`pricing`, `recommendation` or `ads`",
+        ],
+    );
+    let m = refused(
+        &base.replacen("kind = \"random\"", "kind = \"genetic\"", 1),
+        &[],
+    );
+    assert_names(
+        &m,
+        &[
+            "policies[1].kind",
+            "unknown variant `genetic`",
+            "`random`",
+            "`dqn`",
+            "`linucb`",
+        ],
+    );
+    let m = refused(&format!("{base}\n[ads]\nbudget = 1.0\n"), &[]);
+    assert_names(&m, &["one family table", "[pricing] and [ads]"]);
+}
+
+#[test]
+fn policy_errors_name_the_key_and_its_line() {
+    let base = small_pricing("bad", 10);
+    let text = base.replacen(
+        "kind = \"q_learning\"",
+        "kind = \"q_learning\"\nepsilon = { start = \"high\" }",
+        1,
+    );
+    let line = text.lines().position(|l| l.contains("\"high\"")).unwrap() + 1;
+    let m = refused(&text, &[]);
+    assert_names(
+        &m,
+        &[
+            &format!("policies[3].epsilon.start` (line {line})"),
+            "invalid type",
+        ],
+    );
+}
+
+#[test]
+fn a_policy_that_does_not_apply_says_what_it_needs() {
+    let base = small_pricing("bad", 10);
+    let m = refused(
+        &base.replacen("kind = \"random\"", "kind = \"pid\"", 1),
+        &[],
+    );
+    assert_names(
+        &m,
+        &[
+            "policies[1]",
+            "kind `pid` does not apply to the pricing family",
+            "budgeted auctions",
+        ],
+    );
+    let m = refused(
+        &base.replacen("kind = \"random\"", "kind = \"thompson\"", 1),
+        &[],
+    );
+    assert_names(
+        &m,
+        &[
+            "kind `thompson` does not apply",
+            "click or purchase rewards",
+        ],
+    );
+}
+
+/// Must-hold 3: outside the registry's default list, harness code names no
+/// family and looks up no family's metric by name.
+#[test]
+fn the_harness_names_no_family_and_no_metric() {
+    let metrics: Vec<&str> = shoplab_sim::pricing::METRICS
+        .iter()
+        .chain(&shoplab_sim::recommendation::METRICS)
+        .chain(&shoplab_sim::ads::METRICS)
+        .copied()
+        .collect();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/harness/src");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap() == "registry.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+        let words: Vec<&str> = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .collect();
+        for family in ["pricing", "recommendation", "ads"] {
+            assert!(
+                !words.contains(&family),
+                "{} names the family `{family}`",
+                path.display()
+            );
+        }
+        for metric in &metrics {
+            assert!(
+                !text.contains(&format!("\"{metric}\"")),
+                "{} looks up the metric `{metric}` by name",
+                path.display()
+            );
+        }
+    }
+}
