@@ -94,6 +94,17 @@ fn bad_ads_input_is_refused() {
     assert_names(&m, &["ads.auction", "unknown variant `dutch`"]);
     let m = refused(&with("multiplier = 2.0", "multiplier = 2.2"), &[]);
     assert_names(&m, &["policies[9].multiplier", "bid multipliers"]);
+    let m = refused(&with("creative = \"ucb1\"", "creative = \"thompsn\""), &[]);
+    assert_names(
+        &m,
+        &[
+            "policies[1].creative` (line",
+            "unknown creative rule `thompsn`",
+            "\"ucb1\" or \"thompson\"",
+        ],
+    );
+    let m = refused(&with("creative = \"ucb1\"", "creative = -1"), &[]);
+    assert_names(&m, &["policies[1].creative", "a creative index"]);
     let m = refused(&with("kind = \"random\"", "kind = \"oracle\""), &[]);
     assert_names(
         &m,
