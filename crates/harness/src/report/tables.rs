@@ -1,0 +1,252 @@
+//! The tidy CSV files of a run folder.
+
+use super::{Report, opt};
+use crate::{prepared::Prepared, runner::RunResult};
+
+/// Renders the tidy CSV files of a run folder, as (file name, bytes), in a fixed order.
+pub fn csv_files(
+    prepared: &Prepared,
+    results: &[RunResult],
+    report: &Report,
+) -> Result<Vec<(String, Vec<u8>)>, csv::Error> {
+    let mut files = Vec::new();
+    let scenario = &report.scenario;
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["scenario", "policy", "seed", "episode", "return", "regret"];
+    header.extend(report.metric_names.iter().copied());
+    w.write_record(&header)?;
+    for r in results {
+        let name = &prepared.names[r.policy];
+        for (e, rec) in r.episodes.iter().enumerate() {
+            let mut row = vec![
+                scenario.clone(),
+                name.clone(),
+                r.seed.to_string(),
+                e.to_string(),
+                rec.ret.to_string(),
+                opt(rec.reference.map(|v| v - rec.ret)),
+            ];
+            row.extend(rec.metrics.iter().map(|m| m.to_string()));
+            w.write_record(&row)?;
+        }
+    }
+    files.push(("episodes.csv".to_string(), finish(w)?));
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "scenario",
+        "policy",
+        "seed",
+        "status",
+        "episodes_completed",
+        "reason",
+    ])?;
+    for r in results {
+        w.write_record([
+            scenario.as_str(),
+            &prepared.names[r.policy],
+            &r.seed.to_string(),
+            if r.failure.is_some() { "failed" } else { "ok" },
+            &r.episodes.len().to_string(),
+            r.failure.as_deref().unwrap_or(""),
+        ])?;
+    }
+    files.push(("runs.csv".to_string(), finish(w)?));
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "scenario",
+        "policy",
+        "seeds_ok",
+        "seeds_failed",
+        "final_return_mean",
+        "final_return_std",
+        "final_return_ci_low",
+        "final_return_ci_high",
+        "reference_value",
+        "pct_of_oracle",
+        "pct_of_oracle_ci_low",
+        "pct_of_oracle_ci_high",
+        "final_regret_mean",
+        "eval_return_mean",
+        "eval_return_ci_low",
+        "eval_return_ci_high",
+        "eval_pct_of_oracle",
+        "eval_pct_of_oracle_ci_low",
+        "eval_pct_of_oracle_ci_high",
+    ];
+    let metric_columns: Vec<String> = report
+        .metric_names
+        .iter()
+        .map(|m| format!("final_{m}_per_episode"))
+        .collect();
+    header.extend(metric_columns.iter().map(String::as_str));
+    let ratio_columns: Vec<String> = report
+        .ratio_names
+        .iter()
+        .map(|r| format!("final_{r}"))
+        .collect();
+    header.extend(ratio_columns.iter().map(String::as_str));
+    w.write_record(&header)?;
+    for s in &report.summaries {
+        let f = s.final_return;
+        let mut row = vec![
+            scenario.clone(),
+            s.name.clone(),
+            s.seeds_ok.to_string(),
+            s.seeds_failed.to_string(),
+            opt(f.map(|e| e.mean)),
+            opt(f.map(|e| e.std)),
+            opt(f.map(|e| e.low)),
+            opt(f.map(|e| e.high)),
+            opt(s.final_reference),
+            opt(s.pct_of_oracle.map(|e| e.mean)),
+            opt(s.pct_of_oracle.map(|e| e.low)),
+            opt(s.pct_of_oracle.map(|e| e.high)),
+            opt(s.final_reference.zip(f).map(|(v, e)| v - e.mean)),
+            opt(s.eval_return.map(|e| e.mean)),
+            opt(s.eval_return.map(|e| e.low)),
+            opt(s.eval_return.map(|e| e.high)),
+            opt(s.eval_pct_of_oracle.map(|e| e.mean)),
+            opt(s.eval_pct_of_oracle.map(|e| e.low)),
+            opt(s.eval_pct_of_oracle.map(|e| e.high)),
+        ];
+        row.extend(s.final_metrics.iter().map(|m| m.to_string()));
+        row.extend(s.final_ratios.iter().map(|m| m.to_string()));
+        w.write_record(&row)?;
+    }
+    files.push(("summary.csv".to_string(), finish(w)?));
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "scenario",
+        "policy",
+        "window",
+        "episode_start",
+        "episode_end",
+        "seeds",
+        "return_mean",
+        "return_ci_low",
+        "return_ci_high",
+        "regret_mean",
+        "regret_ci_low",
+        "regret_ci_high",
+    ])?;
+    for c in &report.curves {
+        for (i, p) in c.points.iter().enumerate() {
+            w.write_record([
+                scenario.clone(),
+                c.name.clone(),
+                i.to_string(),
+                p.episode_start.to_string(),
+                p.episode_end.to_string(),
+                p.ret.n.to_string(),
+                p.ret.mean.to_string(),
+                p.ret.low.to_string(),
+                p.ret.high.to_string(),
+                opt(p.regret.map(|e| e.mean)),
+                opt(p.regret.map(|e| e.low)),
+                opt(p.regret.map(|e| e.high)),
+            ])?;
+        }
+    }
+    files.push(("curves.csv".to_string(), finish(w)?));
+
+    if results.iter().any(|r| !r.evaluations.is_empty()) {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "scenario",
+            "policy",
+            "seed",
+            "after_episodes",
+            "eval_episode",
+            "return",
+            "regret",
+        ])?;
+        for r in results {
+            for e in &r.evaluations {
+                for (k, (ret, reference)) in e.returns.iter().zip(&e.references).enumerate() {
+                    w.write_record([
+                        scenario.clone(),
+                        prepared.names[r.policy].clone(),
+                        r.seed.to_string(),
+                        e.after_episodes.to_string(),
+                        k.to_string(),
+                        ret.to_string(),
+                        opt(reference.map(|v| v - ret)),
+                    ])?;
+                }
+            }
+        }
+        files.push(("evaluations.csv".to_string(), finish(w)?));
+    }
+
+    if results
+        .iter()
+        .any(|r| r.episodes.iter().any(|e| e.learning.is_some()))
+    {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record([
+            "scenario",
+            "policy",
+            "seed",
+            "episode",
+            "updates",
+            "loss",
+            "mean_q",
+            "exploration",
+        ])?;
+        for r in results {
+            for (e, rec) in r.episodes.iter().enumerate() {
+                if let Some(l) = &rec.learning {
+                    w.write_record([
+                        scenario.clone(),
+                        prepared.names[r.policy].clone(),
+                        r.seed.to_string(),
+                        e.to_string(),
+                        l.updates.to_string(),
+                        opt(l.loss),
+                        opt(l.mean_q),
+                        l.exploration.to_string(),
+                    ])?;
+                }
+            }
+        }
+        files.push(("learning.csv".to_string(), finish(w)?));
+    }
+
+    if !report.tables.is_empty() {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let first = &report.tables[0].table;
+        let value_column = format!("mean_greedy_{}", first.value_name);
+        w.write_record([
+            "scenario",
+            "policy",
+            "seeds",
+            first.row_name,
+            first.col_name,
+            value_column.as_str(),
+        ])?;
+        for t in &report.tables {
+            for (i, row) in t.table.values.iter().enumerate() {
+                for (j, v) in row.iter().enumerate() {
+                    w.write_record([
+                        scenario.clone(),
+                        t.name.clone(),
+                        t.seeds.to_string(),
+                        t.table.rows[i].to_string(),
+                        t.table.cols[j].to_string(),
+                        v.to_string(),
+                    ])?;
+                }
+            }
+        }
+        files.push(("policy_tables.csv".to_string(), finish(w)?));
+    }
+    Ok(files)
+}
+
+fn finish(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
+    w.into_inner().map_err(|e| e.into_error().into())
+}
