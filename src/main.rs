@@ -114,143 +114,162 @@ fn run(cli: Cli, registry: &Registry) -> Result<()> {
             scenarios,
             results,
             quiet,
-        } => {
-            // Run from anywhere in the repository: fall back on the folders
-            // beside this crate's manifest when the working directory has none.
-            let root = if Path::new("scenarios").is_dir() {
-                PathBuf::new()
-            } else {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            };
-            let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
-            let results = results.unwrap_or_else(|| root.join("results"));
-            let as_path = PathBuf::from(&name);
-            let file = if as_path.extension().is_some_and(|e| e == "toml") {
-                as_path
-            } else {
-                scenarios.join(format!("{name}.toml"))
-            };
-            if !file.is_file() {
-                bail!(
-                    "{}: no such scenario file (available: {})",
-                    file.display(),
-                    scenario_files(&scenarios)
-                        .iter()
-                        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            run_file(&file, &results, quiet, registry)
-        }
-        Command::Reproduce { dir, quiet } => {
-            let prepared = shoplab_harness::load_run(&dir, registry)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("{} is not a reproducible run folder", dir.display()))?;
-            let bar = progress_bar(&prepared, quiet);
-            let checks = shoplab_harness::reproduce(&prepared, &dir, &|n| bar.inc(n))?;
-            bar.finish_and_clear();
-            let mut all = true;
-            for c in &checks {
-                println!(
-                    "{} {:<20} {}",
-                    if c.identical { "ok  " } else { "FAIL" },
-                    c.name,
-                    c.detail
-                );
-                all &= c.identical;
-            }
-            if !all {
-                bail!(
-                    "{}: reproduction differs from the run folder",
-                    dir.display()
-                );
-            }
-            println!("reproduced: every CSV and checkpoint is byte-identical");
-            Ok(())
-        }
+        } => bench_scenario(&name, scenarios, results, quiet, registry),
+        Command::Reproduce { dir, quiet } => reproduce(&dir, quiet, registry),
         Command::Eval {
             dir,
             policy,
             episodes,
         } => eval_checkpoints(&dir, policy.as_deref(), episodes, registry),
-        Command::List { scenarios } => {
-            for file in scenario_files(&scenarios) {
-                match shoplab_harness::scenario::read(&file, registry) {
-                    Ok(s) => println!(
-                        "{:<42} {} policies × {} seeds × {} episodes  {}",
-                        file.display(),
-                        s.policies.len(),
-                        s.run.seeds.len(),
-                        s.run.episodes,
-                        s.description.lines().next().unwrap_or("")
-                    ),
-                    Err(e) => println!("{:<42} INVALID: {e}", file.display()),
-                }
-            }
-            Ok(())
-        }
-        Command::Check { files, episodes } => {
-            let mut failed = 0;
-            for file in &files {
-                let checked = shoplab_harness::load(file, registry)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|p| {
-                        let family = p.family_name();
-                        shoplab_harness::check_env(&p, episodes)
-                            .map(|s| (family, s))
-                            .with_context(|| {
-                                format!("{}: the {family} env breaks a rule", file.display())
-                            })
-                    });
-                match checked {
-                    Ok((family, s)) => println!(
-                        "ok  {}: the {family} env keeps every rule over {} episodes, {} steps, {} observations",
-                        file.display(),
-                        s.episodes,
-                        s.steps,
-                        s.observations
-                    ),
-                    Err(e) => {
-                        eprintln!("error: {e:#}");
-                        failed += 1;
-                    }
-                }
-            }
-            if failed > 0 {
-                bail!(
-                    "{failed} of {} scenario files failed the check",
-                    files.len()
-                );
-            }
-            Ok(())
-        }
-        Command::Validate { files } => {
-            let mut failed = 0;
-            for file in &files {
-                match shoplab_harness::load(file, registry) {
-                    Ok(p) => println!(
-                        "ok  {}: {} policies × {} seeds × {} episodes{}",
-                        file.display(),
-                        p.names.len(),
-                        p.scenario.run.seeds.len(),
-                        p.scenario.run.episodes,
-                        p.optimal_value()
-                            .map(|v| format!(", oracle expected return {v:.4}"))
-                            .unwrap_or_default()
-                    ),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        failed += 1;
-                    }
-                }
-            }
-            if failed > 0 {
-                bail!("{failed} of {} scenario files refused", files.len());
-            }
-            Ok(())
+        Command::List { scenarios } => list(&scenarios, registry),
+        Command::Check { files, episodes } => check(&files, episodes, registry),
+        Command::Validate { files } => validate(&files, registry),
+    }
+}
+
+/// `shoplab bench-scenario NAME`: runs `scenarios/NAME.toml`.
+fn bench_scenario(
+    name: &str,
+    scenarios: Option<PathBuf>,
+    results: Option<PathBuf>,
+    quiet: bool,
+    registry: &Registry,
+) -> Result<()> {
+    // Run from anywhere in the repository: fall back on the folders
+    // beside this crate's manifest when the working directory has none.
+    let root = if Path::new("scenarios").is_dir() {
+        PathBuf::new()
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    };
+    let scenarios = scenarios.unwrap_or_else(|| root.join("scenarios"));
+    let results = results.unwrap_or_else(|| root.join("results"));
+    let as_path = PathBuf::from(name);
+    let file = if as_path.extension().is_some_and(|e| e == "toml") {
+        as_path
+    } else {
+        scenarios.join(format!("{name}.toml"))
+    };
+    if !file.is_file() {
+        bail!(
+            "{}: no such scenario file (available: {})",
+            file.display(),
+            scenario_files(&scenarios)
+                .iter()
+                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    run_file(&file, &results, quiet, registry)
+}
+
+/// `shoplab reproduce DIR`: re-runs a run folder and compares its files.
+fn reproduce(dir: &Path, quiet: bool, registry: &Registry) -> Result<()> {
+    let prepared = shoplab_harness::load_run(dir, registry)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("{} is not a reproducible run folder", dir.display()))?;
+    let bar = progress_bar(&prepared, quiet);
+    let checks = shoplab_harness::reproduce(&prepared, dir, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    let mut all = true;
+    for c in &checks {
+        println!(
+            "{} {:<20} {}",
+            if c.identical { "ok  " } else { "FAIL" },
+            c.name,
+            c.detail
+        );
+        all &= c.identical;
+    }
+    if !all {
+        bail!(
+            "{}: reproduction differs from the run folder",
+            dir.display()
+        );
+    }
+    println!("reproduced: every CSV and checkpoint is byte-identical");
+    Ok(())
+}
+
+/// `shoplab list DIR`: the scenario files of a folder, one line each.
+fn list(scenarios: &Path, registry: &Registry) -> Result<()> {
+    for file in scenario_files(scenarios) {
+        match shoplab_harness::scenario::read(&file, registry) {
+            Ok(s) => println!(
+                "{:<42} {} policies × {} seeds × {} episodes  {}",
+                file.display(),
+                s.policies.len(),
+                s.run.seeds.len(),
+                s.run.episodes,
+                s.description.lines().next().unwrap_or("")
+            ),
+            Err(e) => println!("{:<42} INVALID: {e}", file.display()),
         }
     }
+    Ok(())
+}
+
+/// `shoplab check FILE…`: the env checker on each scenario's env.
+fn check(files: &[PathBuf], episodes: usize, registry: &Registry) -> Result<()> {
+    let mut failed = 0;
+    for file in files {
+        let checked = shoplab_harness::load(file, registry)
+            .map_err(anyhow::Error::from)
+            .and_then(|p| {
+                let family = p.family_name();
+                shoplab_harness::check_env(&p, episodes)
+                    .map(|s| (family, s))
+                    .with_context(|| format!("{}: the {family} env breaks a rule", file.display()))
+            });
+        match checked {
+            Ok((family, s)) => println!(
+                "ok  {}: the {family} env keeps every rule over {} episodes, {} steps, {} observations",
+                file.display(),
+                s.episodes,
+                s.steps,
+                s.observations
+            ),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} scenario files failed the check",
+            files.len()
+        );
+    }
+    Ok(())
+}
+
+/// `shoplab validate FILE…`: validation without running.
+fn validate(files: &[PathBuf], registry: &Registry) -> Result<()> {
+    let mut failed = 0;
+    for file in files {
+        match shoplab_harness::load(file, registry) {
+            Ok(p) => println!(
+                "ok  {}: {} policies × {} seeds × {} episodes{}",
+                file.display(),
+                p.names.len(),
+                p.scenario.run.seeds.len(),
+                p.scenario.run.episodes,
+                p.optimal_value()
+                    .map(|v| format!(", oracle expected return {v:.4}"))
+                    .unwrap_or_default()
+            ),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} scenario files refused", files.len());
+    }
+    Ok(())
 }
 
 fn eval_checkpoints(
