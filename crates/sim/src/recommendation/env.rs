@@ -199,49 +199,12 @@ impl BatchEnv for RecommendationEnv {
         self.tick = 0;
         self.world.resource_mut::<Market>().episode_seed = seed;
         let model = self.model.clone();
-        let mut q = self.world.query::<(
-            &Slot,
-            &mut Generation,
-            &mut Shopper,
-            &mut Preference,
-            &mut PriceSensitivity,
-            &mut Patience,
-            &mut Fatigue,
-            &mut History,
-            &mut SessionStep,
-            &mut ShopperRng,
-            &mut Response,
-        )>();
-        q.iter_mut(&mut self.world).for_each(
-            |(
-                slot,
-                mut generation,
-                mut shopper,
-                mut pref,
-                mut beta,
-                mut patience,
-                mut fatigue,
-                mut history,
-                mut step,
-                mut rng,
-                mut response,
-            )| {
-                generation.0 = 0;
-                *response = Response::default();
-                start_session(
-                    &model,
-                    session_seed(seed, slot.0, 0),
-                    &mut shopper,
-                    &mut pref,
-                    &mut beta,
-                    &mut patience,
-                    &mut fatigue,
-                    &mut history,
-                    &mut step,
-                    &mut rng,
-                );
-            },
-        );
+        let mut shoppers = self.world.query::<ShopperState>();
+        for mut shopper in shoppers.iter_mut(&mut self.world) {
+            shopper.generation.0 = 0;
+            *shopper.response = Response::default();
+            shopper.start_session(&model, seed);
+        }
         let mut obs = vec![
             Observation {
                 features: Vec::new()

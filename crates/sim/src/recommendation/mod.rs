@@ -45,7 +45,7 @@ use crate::{
     catalog::{Catalog, GeneratedCatalog, near, normalise},
     config::{ConfigError, above, at_least, in_range, probability},
 };
-use bevy_ecs::{prelude::*, schedule::SingleThreadedExecutor};
+use bevy_ecs::{prelude::*, query::QueryData, schedule::SingleThreadedExecutor};
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus};
 use serde::{Deserialize, Serialize};
 use shoplab_env::{

@@ -128,27 +128,17 @@ pub fn choose_items(
 
 /// Shoppers' states evolve: interest drift, fatigue, patience, history; and
 /// each decides whether its session ends.
-#[allow(clippy::type_complexity)]
 pub fn evolve_shoppers(
     market: Res<Market>,
     slates: Res<Slates>,
-    mut shoppers: Query<(
-        &Slot,
-        &mut Preference,
-        &mut Fatigue,
-        &mut Patience,
-        &mut History,
-        &mut SessionStep,
-        &mut ShopperRng,
-        &mut Response,
-    )>,
+    mut shoppers: Query<ShopperState>,
 ) {
     let model = &market.model;
     let d = &model.config.dynamics;
     let k = model.config.slate_size as usize;
     let history_len = model.config.history_len as usize;
-    shoppers.iter_mut().for_each(
-        |(
+    shoppers.iter_mut().for_each(|s| {
+        let ShopperStateItem {
             slot,
             mut pref,
             mut fatigue,
@@ -157,61 +147,61 @@ pub fn evolve_shoppers(
             mut step,
             mut rng,
             mut response,
-        )| {
-            let slate = &slates.0[slot.0 as usize * k..(slot.0 as usize + 1) * k];
-            fatigue
-                .0
-                .iter_mut()
-                .for_each(|f| *f *= d.fatigue_decay as f32);
-            for &i in slate {
-                fatigue.0[model.catalog.items[i as usize].topic as usize] += d.fatigue_rise as f32;
-            }
-            let cost = match response.clicked {
-                None => d.no_click_cost as f32,
-                Some(position) => {
-                    let item = &model.catalog.items[slate[usize::from(position)] as usize];
-                    let strength = pref.0.iter().map(|p| p * p).sum::<f32>().sqrt();
-                    let cos = if strength > 0.0 {
-                        pref.0
-                            .iter()
-                            .zip(&item.features)
-                            .map(|(p, x)| p * x)
-                            .sum::<f32>()
-                            / strength
+            ..
+        } = s;
+        let slate = &slates.0[slot.0 as usize * k..(slot.0 as usize + 1) * k];
+        fatigue
+            .0
+            .iter_mut()
+            .for_each(|f| *f *= d.fatigue_decay as f32);
+        for &i in slate {
+            fatigue.0[model.catalog.items[i as usize].topic as usize] += d.fatigue_rise as f32;
+        }
+        let cost = match response.clicked {
+            None => d.no_click_cost as f32,
+            Some(position) => {
+                let item = &model.catalog.items[slate[usize::from(position)] as usize];
+                let strength = pref.0.iter().map(|p| p * p).sum::<f32>().sqrt();
+                let cos = if strength > 0.0 {
+                    pref.0
+                        .iter()
+                        .zip(&item.features)
+                        .map(|(p, x)| p * x)
+                        .sum::<f32>()
+                        / strength
+                } else {
+                    0.0
+                };
+                // Drift toward the clicked item, keeping the preference's strength.
+                let eta = d.interest_drift as f32;
+                if strength > 0.0 && eta > 0.0 {
+                    pref.0
+                        .iter_mut()
+                        .zip(&item.features)
+                        .for_each(|(p, x)| *p = (1.0 - eta) * *p / strength + eta * x);
+                    normalise(&mut pref.0);
+                    pref.0.iter_mut().for_each(|p| *p *= strength);
+                }
+                if history_len > 0 {
+                    history.items.copy_within(0..history_len - 1, 1);
+                    history.items[0] = slate[usize::from(position)];
+                    history.len = (usize::from(history.len) + 1).min(history_len) as u8;
+                }
+                d.click_cost as f32
+                    + if item.clickbait > 0.0 {
+                        d.clickbait_cost as f32
                     } else {
                         0.0
-                    };
-                    // Drift toward the clicked item, keeping the preference's strength.
-                    let eta = d.interest_drift as f32;
-                    if strength > 0.0 && eta > 0.0 {
-                        pref.0
-                            .iter_mut()
-                            .zip(&item.features)
-                            .for_each(|(p, x)| *p = (1.0 - eta) * *p / strength + eta * x);
-                        normalise(&mut pref.0);
-                        pref.0.iter_mut().for_each(|p| *p *= strength);
                     }
-                    if history_len > 0 {
-                        history.items.copy_within(0..history_len - 1, 1);
-                        history.items[0] = slate[usize::from(position)];
-                        history.len = (usize::from(history.len) + 1).min(history_len) as u8;
-                    }
-                    d.click_cost as f32
-                        + if item.clickbait > 0.0 {
-                            d.clickbait_cost as f32
-                        } else {
-                            0.0
-                        }
-                        + d.mismatch_cost as f32 * (1.0 - cos)
-                }
-            };
-            patience.0 -= cost;
-            step.0 += 1;
-            let leaves = rng.0.random::<f64>() < d.leave_probability;
-            response.ended = patience.0 <= 0.0 || leaves;
-            response.session_length = if response.ended { step.0 } else { 0 };
-        },
-    );
+                    + d.mismatch_cost as f32 * (1.0 - cos)
+            }
+        };
+        patience.0 -= cost;
+        step.0 += 1;
+        let leaves = rng.0.random::<f64>() < d.leave_probability;
+        response.ended = patience.0 <= 0.0 || leaves;
+        response.session_length = if response.ended { step.0 } else { 0 };
+    });
 }
 
 /// The seed of slot `slot`'s `generation`-th session in the episode `episode_seed`.
@@ -223,81 +213,58 @@ pub(super) fn session_seed(episode_seed: u64, slot: u32, generation: u32) -> u64
     )
 }
 
-/// Sets up a fresh shopper in an existing entity's components.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn start_session(
-    model: &RecommendationModel,
-    seed: u64,
-    shopper: &mut Shopper,
-    pref: &mut Preference,
-    beta: &mut PriceSensitivity,
-    patience: &mut Patience,
-    fatigue: &mut Fatigue,
-    history: &mut History,
-    step: &mut SessionStep,
-    rng: &mut ShopperRng,
-) {
-    rng.0 = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let (segment, p, b, budget) = model.new_shopper(&mut rng.0);
-    shopper.segment = segment;
-    pref.0 = p;
-    beta.0 = b;
-    patience.0 = budget;
-    fatigue.0.iter_mut().for_each(|f| *f = 0.0);
-    history.len = 0;
-    step.0 = 0;
+/// A shopper's whole state: one entity per batch slot.
+#[derive(QueryData)]
+#[query_data(mutable)]
+pub struct ShopperState {
+    /// The slot.
+    pub slot: &'static Slot,
+    /// Sessions the slot has started in this episode, from 0.
+    pub generation: &'static mut Generation,
+    /// The segment.
+    pub shopper: &'static mut Shopper,
+    /// Taste.
+    pub pref: &'static mut Preference,
+    /// Price sensitivity β.
+    pub beta: &'static mut PriceSensitivity,
+    /// Patience left.
+    pub patience: &'static mut Patience,
+    /// Fatigue per topic.
+    pub fatigue: &'static mut Fatigue,
+    /// Clicked items.
+    pub history: &'static mut History,
+    /// Steps into the session.
+    pub step: &'static mut SessionStep,
+    /// The session's generator.
+    pub rng: &'static mut ShopperRng,
+    /// The last step's response.
+    pub response: &'static mut Response,
+}
+
+impl ShopperStateItem<'_, '_> {
+    /// Sets up a fresh shopper for the slot's current generation, its
+    /// generator seeded from the episode seed, the slot and the generation.
+    pub(super) fn start_session(&mut self, model: &RecommendationModel, episode_seed: u64) {
+        let seed = session_seed(episode_seed, self.slot.0, self.generation.0);
+        self.rng.0 = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let (segment, p, b, budget) = model.new_shopper(&mut self.rng.0);
+        self.shopper.segment = segment;
+        self.pref.0 = p;
+        self.beta.0 = b;
+        self.patience.0 = budget;
+        self.fatigue.0.iter_mut().for_each(|f| *f = 0.0);
+        self.history.len = 0;
+        self.step.0 = 0;
+    }
 }
 
 /// Finished sessions leave and a new shopper takes each freed slot (the entity
 /// is reused, with a generator seeded for the slot's next session).
-#[allow(clippy::type_complexity)]
-pub fn replace_finished(
-    market: Res<Market>,
-    mut shoppers: Query<(
-        &Slot,
-        &mut Generation,
-        &Response,
-        &mut Shopper,
-        &mut Preference,
-        &mut PriceSensitivity,
-        &mut Patience,
-        &mut Fatigue,
-        &mut History,
-        &mut SessionStep,
-        &mut ShopperRng,
-    )>,
-) {
-    let model = &market.model;
-    shoppers.iter_mut().for_each(
-        |(
-            slot,
-            mut generation,
-            response,
-            mut shopper,
-            mut pref,
-            mut beta,
-            mut patience,
-            mut fatigue,
-            mut history,
-            mut step,
-            mut rng,
-        )| {
-            if response.ended {
-                generation.0 += 1;
-                let seed = session_seed(market.episode_seed, slot.0, generation.0);
-                start_session(
-                    model,
-                    seed,
-                    &mut shopper,
-                    &mut pref,
-                    &mut beta,
-                    &mut patience,
-                    &mut fatigue,
-                    &mut history,
-                    &mut step,
-                    &mut rng,
-                );
-            }
-        },
-    );
+pub fn replace_finished(market: Res<Market>, mut shoppers: Query<ShopperState>) {
+    for mut shopper in &mut shoppers {
+        if shopper.response.ended {
+            shopper.generation.0 += 1;
+            shopper.start_session(&market.model, market.episode_seed);
+        }
+    }
 }
