@@ -72,23 +72,21 @@ pub fn trajectory<E: Env + ?Sized>(
     out
 }
 
-fn first_difference(a: &[Record], b: &[Record]) -> Option<usize> {
+fn first_difference<R: PartialEq>(a: &[R], b: &[R]) -> Option<usize> {
     (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i))
 }
 
-/// Checks that `seed` reproduces its trajectory on `env` (reset twice, with
-/// another episode in between) and on the fresh instance `twin`, and that
-/// `other_seed` gives a different trajectory.
-pub fn check_determinism<E: Env + ?Sized>(
-    env: &mut E,
-    twin: &mut E,
+/// The determinism check over any recorder of trajectories: `record(twin,
+/// seed)` plays one episode from `seed` on the env (or, with `twin`, on the
+/// second instance) with the same actions every time, and records it.
+fn check_with<R: PartialEq>(
     seed: u64,
     other_seed: u64,
-    max_steps: usize,
+    mut record: impl FnMut(bool, u64) -> Vec<R>,
 ) -> Result<(), DeterminismError> {
-    let first = trajectory(env, seed, seed ^ 0xA5A5, max_steps);
-    let other = trajectory(env, other_seed, seed ^ 0xA5A5, max_steps);
-    let again = trajectory(env, seed, seed ^ 0xA5A5, max_steps);
+    let first = record(false, seed);
+    let other = record(false, other_seed);
+    let again = record(false, seed);
     if let Some(step) = first_difference(&first, &again) {
         return Err(DeterminismError::SameSeedDiffers {
             seed,
@@ -96,8 +94,7 @@ pub fn check_determinism<E: Env + ?Sized>(
             step,
         });
     }
-    let twin_run = trajectory(twin, seed, seed ^ 0xA5A5, max_steps);
-    if let Some(step) = first_difference(&first, &twin_run) {
+    if let Some(step) = first_difference(&first, &record(true, seed)) {
         return Err(DeterminismError::SameSeedDiffers {
             seed,
             what: "a second instance",
@@ -112,6 +109,22 @@ pub fn check_determinism<E: Env + ?Sized>(
         });
     }
     Ok(())
+}
+
+/// Checks that `seed` reproduces its trajectory on `env` (reset twice, with
+/// another episode in between) and on the fresh instance `twin`, and that
+/// `other_seed` gives a different trajectory.
+pub fn check_determinism<E: Env + ?Sized>(
+    env: &mut E,
+    twin: &mut E,
+    seed: u64,
+    other_seed: u64,
+    max_steps: usize,
+) -> Result<(), DeterminismError> {
+    check_with(seed, other_seed, |on_twin, s| {
+        let env = if on_twin { &mut *twin } else { &mut *env };
+        trajectory(env, s, seed ^ 0xA5A5, max_steps)
+    })
 }
 
 /// Runs one batch episode from `seed` with random distinct slates drawn from a
@@ -177,31 +190,8 @@ pub fn check_batch_determinism<E: BatchEnv + ?Sized>(
     seed: u64,
     other_seed: u64,
 ) -> Result<(), DeterminismError> {
-    let first = batch_trajectory(env, seed, seed ^ 0x5A5A);
-    let other = batch_trajectory(env, other_seed, seed ^ 0x5A5A);
-    let again = batch_trajectory(env, seed, seed ^ 0x5A5A);
-    let differs =
-        |a: &[Vec<u64>], b: &[Vec<u64>]| (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i));
-    if let Some(step) = differs(&first, &again) {
-        return Err(DeterminismError::SameSeedDiffers {
-            seed,
-            what: "reset on the same instance",
-            step,
-        });
-    }
-    if let Some(step) = differs(&first, &batch_trajectory(twin, seed, seed ^ 0x5A5A)) {
-        return Err(DeterminismError::SameSeedDiffers {
-            seed,
-            what: "a second instance",
-            step,
-        });
-    }
-    if differs(&first, &other).is_none() {
-        return Err(DeterminismError::SeedIgnored {
-            a: seed,
-            b: other_seed,
-            steps: first.len(),
-        });
-    }
-    Ok(())
+    check_with(seed, other_seed, |on_twin, s| {
+        let env = if on_twin { &mut *twin } else { &mut *env };
+        batch_trajectory(env, s, seed ^ 0x5A5A)
+    })
 }

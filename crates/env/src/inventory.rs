@@ -17,6 +17,8 @@
 //! table. It lives here, beside the other exact solutions ([`crate::mdp`]),
 //! so that both the simulator and the policies can use it.
 
+use crate::argmax;
+
 /// The pricing MDP as plain numbers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PricingProblem {
@@ -176,17 +178,6 @@ impl PricingProblem {
         }
         next[width - 1]
     }
-}
-
-/// Index of the largest value, the lowest index among ties.
-fn argmax(values: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate().skip(1) {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 #[cfg(test)]

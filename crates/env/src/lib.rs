@@ -105,3 +105,14 @@ pub trait Env {
         None
     }
 }
+
+/// Index of the largest value, the lowest index among ties.
+pub fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate().skip(1) {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -21,7 +21,7 @@
 use crate::prepared::Prepared;
 use rayon::prelude::*;
 use shoplab_env::{Env, EnvBox, batch::BatchEnv, family::GreedyTable, seed::derive_seed};
-use shoplab_policy::{LearningStats, Policy, PolicyError, Transition};
+use shoplab_policy::{LearningStats, Mode, Policy, PolicyError, Transition, rollout};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Steps after which an episode that has not ended is truncated.
@@ -75,48 +75,27 @@ pub struct RunResult {
 /// in every real run; tests pass their own.
 pub type PolicyFactory<'a> = dyn Fn(usize, u64) -> Result<Box<dyn Policy>, PolicyError> + Sync + 'a;
 
-/// One episode of a single-session env; `greedy` evaluates without
-/// exploring or learning.
+/// One episode of a single-session env through the shared rollout loop;
+/// `greedy` evaluates without exploring or learning.
 fn single_episode(
     env: &mut dyn Env,
     agent: &mut dyn Policy,
     seed: u64,
     greedy: bool,
 ) -> EpisodeRecord {
-    let (mut obs, _) = env.reset(seed);
     let mut record = EpisodeRecord {
         ret: 0.0,
         metrics: vec![0.0; env.metric_names().len()],
         reference: None,
         learning: None,
     };
-    for step_index in 0.. {
-        let action = if greedy {
-            agent.act_greedy(&obs)
-        } else {
-            agent.act(&obs)
-        };
-        let step = env.step(action);
-        let truncated = step.truncated || step_index + 1 >= MAX_EPISODE_STEPS;
-        if !greedy {
-            agent.learn(&Transition {
-                obs: &obs,
-                action,
-                reward: step.reward,
-                next_obs: &step.obs,
-                terminated: step.terminated,
-                truncated,
-            });
-        }
+    let mode = if greedy { Mode::Greedy } else { Mode::Train };
+    rollout(env, agent, seed, mode, MAX_EPISODE_STEPS, |step| {
         record.ret += step.reward;
         for (m, v) in record.metrics.iter_mut().zip(&step.info) {
             *m += v;
         }
-        if step.terminated || truncated {
-            break;
-        }
-        obs = step.obs;
-    }
+    });
     record.reference = env.episode_reference();
     record
 }

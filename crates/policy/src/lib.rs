@@ -28,7 +28,8 @@ pub mod thompson;
 pub mod ucb;
 
 use rand::RngExt;
-use shoplab_env::{Env, Observation, seed::SimRng};
+pub use shoplab_env::argmax;
+use shoplab_env::{Env, Observation, Step, seed::SimRng};
 use thiserror::Error;
 
 /// One step of experience, as a learner sees it.
@@ -202,45 +203,70 @@ pub fn random_slate(rng: &mut SimRng, n: usize, k: usize, out: &mut Vec<usize>) 
     }
 }
 
-/// Trains `agent` for `episodes` episodes on `env`, episode `e` reset with
-/// seed `e`: act, step, learn from every transition (without the harness's
-/// metrics, references or failure handling). Returns the steps taken. For
-/// tests and benchmarks; real runs go through the harness's runner.
-pub fn train(env: &mut dyn Env, agent: &mut dyn Policy, episodes: usize) -> u64 {
+/// Whether an episode trains a policy or evaluates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The policy acts as in training ([`Policy::act`], exploring) and
+    /// learns from every transition.
+    Train,
+    /// The policy acts without exploring ([`Policy::act_greedy`]) and learns
+    /// nothing.
+    Greedy,
+}
+
+/// Plays one episode of `env` from `seed`: act, step, learn (in
+/// [`Mode::Train`]), passing every step to `on_step`. After `max_steps`
+/// steps an episode that has not ended is truncated, and learners are told
+/// so (they still bootstrap from the last observation). Returns the steps
+/// taken. The one rollout loop of single-session envs: the harness's runner
+/// and [`train`] both play through it.
+pub fn rollout(
+    env: &mut dyn Env,
+    agent: &mut dyn Policy,
+    seed: u64,
+    mode: Mode,
+    max_steps: usize,
+    mut on_step: impl FnMut(&Step),
+) -> usize {
+    let (mut obs, _) = env.reset(seed);
     let mut steps = 0;
-    for episode in 0..episodes {
-        agent.begin_episode(episode, episodes);
-        let (mut obs, _) = env.reset(episode as u64);
-        loop {
-            let action = agent.act(&obs);
-            let step = env.step(action);
+    loop {
+        let action = match mode {
+            Mode::Train => agent.act(&obs),
+            Mode::Greedy => agent.act_greedy(&obs),
+        };
+        let step = env.step(action);
+        steps += 1;
+        let truncated = step.truncated || steps >= max_steps;
+        if mode == Mode::Train {
             agent.learn(&Transition {
                 obs: &obs,
                 action,
                 reward: step.reward,
                 next_obs: &step.obs,
                 terminated: step.terminated,
-                truncated: step.truncated,
+                truncated,
             });
-            steps += 1;
-            if step.terminated || step.truncated {
-                break;
-            }
-            obs = step.obs;
         }
+        on_step(&step);
+        if step.terminated || truncated {
+            return steps;
+        }
+        obs = step.obs;
     }
-    steps
 }
 
-/// Index of the largest value, the lowest index among ties.
-pub fn argmax(values: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate().skip(1) {
-        if v > values[best] {
-            best = i;
-        }
+/// Trains `agent` for `episodes` episodes on `env`, episode `e` reset with
+/// seed `e`, through [`rollout`] (without the harness's metrics, references
+/// or failure handling). Returns the steps taken. For tests and benchmarks;
+/// real runs go through the harness's runner.
+pub fn train(env: &mut dyn Env, agent: &mut dyn Policy, episodes: usize) -> u64 {
+    let mut steps = 0;
+    for episode in 0..episodes {
+        agent.begin_episode(episode, episodes);
+        steps += rollout(env, agent, episode as u64, Mode::Train, usize::MAX, |_| {}) as u64;
     }
-    best
+    steps
 }
 
 #[cfg(test)]
