@@ -145,9 +145,20 @@ fn the_harness_names_no_family_and_no_metric() {
         .chain(&shoplab_sim::ads::METRICS)
         .copied()
         .collect();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/harness/src");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    let mut files = Vec::new();
+    let mut folders = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/harness/src")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 8, "{files:?}");
+    for path in files {
         if path.file_name().unwrap() == "registry.rs" {
             continue;
         }

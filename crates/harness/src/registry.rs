@@ -26,19 +26,50 @@ use std::{any::Any, fmt, path::Path, sync::Arc};
 /// A parse error of one table, with the key path inside it.
 pub type TableError = serde_path_to_error::Error<toml::de::Error>;
 
-/// A config of some registered type, behind its registry entry.
-type AnyConfig = Box<dyn Any + Send + Sync>;
-
-fn parse<T: DeserializeOwned>(value: toml::de::ValueDeserializer<'_>) -> Result<T, TableError> {
-    serde_path_to_error::deserialize(value)
+/// A parsed config of some registered type: what the harness needs of it
+/// without knowing the type (cloning, comparing, printing, writing back).
+trait AnyConfig: Any + Send + Sync + fmt::Debug {
+    fn clone_box(&self) -> Box<dyn AnyConfig>;
+    fn eq_dyn(&self, other: &dyn AnyConfig) -> bool;
+    fn to_toml(&self) -> toml::Value;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-fn to_toml<T: Serialize>(value: &T) -> toml::Value {
-    toml::Value::try_from(value).expect("a config always serialises to TOML")
+impl<T> AnyConfig for T
+where
+    T: Serialize + Clone + PartialEq + fmt::Debug + Send + Sync + 'static,
+{
+    fn clone_box(&self) -> Box<dyn AnyConfig> {
+        Box::new(self.clone())
+    }
+
+    fn eq_dyn(&self, other: &dyn AnyConfig) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+
+    fn to_toml(&self) -> toml::Value {
+        toml::Value::try_from(self).expect("a config always serialises to TOML")
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }
 
-fn typed<T: 'static>(config: &dyn Any) -> &T {
+fn parse<T: DeserializeOwned + AnyConfig>(
+    value: toml::de::ValueDeserializer<'_>,
+) -> Result<Box<dyn AnyConfig>, TableError> {
+    Ok(Box::new(serde_path_to_error::deserialize::<_, T>(value)?))
+}
+
+fn typed<T: 'static>(config: &dyn AnyConfig) -> &T {
     config
+        .as_any()
         .downcast_ref()
         .expect("a config is only ever handled by the entry that parsed it")
 }
@@ -46,12 +77,15 @@ fn typed<T: 'static>(config: &dyn Any) -> &T {
 /// A family kind with its config type erased.
 trait AnyFamilyKind: Send + Sync {
     fn name(&self) -> &'static str;
-    fn parse(&self, value: toml::de::ValueDeserializer<'_>) -> Result<AnyConfig, TableError>;
-    fn prepare(&self, config: &mut AnyConfig, base: &Path) -> Result<Arc<dyn Family>, ConfigError>;
-    fn to_toml(&self, config: &dyn Any) -> toml::Value;
-    fn clone_config(&self, config: &dyn Any) -> AnyConfig;
-    fn eq_config(&self, a: &dyn Any, b: &dyn Any) -> bool;
-    fn debug_config(&self, config: &dyn Any, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    fn parse(
+        &self,
+        value: toml::de::ValueDeserializer<'_>,
+    ) -> Result<Box<dyn AnyConfig>, TableError>;
+    fn prepare(
+        &self,
+        config: &mut dyn AnyConfig,
+        base: &Path,
+    ) -> Result<Arc<dyn Family>, ConfigError>;
 }
 
 struct FamilyEntry<K>(K);
@@ -61,51 +95,41 @@ impl<K: FamilyKind> AnyFamilyKind for FamilyEntry<K> {
         self.0.name()
     }
 
-    fn parse(&self, value: toml::de::ValueDeserializer<'_>) -> Result<AnyConfig, TableError> {
-        Ok(Box::new(parse::<K::Config>(value)?))
+    fn parse(
+        &self,
+        value: toml::de::ValueDeserializer<'_>,
+    ) -> Result<Box<dyn AnyConfig>, TableError> {
+        parse::<K::Config>(value)
     }
 
-    fn prepare(&self, config: &mut AnyConfig, base: &Path) -> Result<Arc<dyn Family>, ConfigError> {
+    fn prepare(
+        &self,
+        config: &mut dyn AnyConfig,
+        base: &Path,
+    ) -> Result<Arc<dyn Family>, ConfigError> {
         let config = config
+            .as_any_mut()
             .downcast_mut()
             .expect("a config is only ever handled by the entry that parsed it");
         self.0.prepare(config, base)
-    }
-
-    fn to_toml(&self, config: &dyn Any) -> toml::Value {
-        to_toml(typed::<K::Config>(config))
-    }
-
-    fn clone_config(&self, config: &dyn Any) -> AnyConfig {
-        Box::new(typed::<K::Config>(config).clone())
-    }
-
-    fn eq_config(&self, a: &dyn Any, b: &dyn Any) -> bool {
-        b.downcast_ref::<K::Config>()
-            .is_some_and(|b| typed::<K::Config>(a) == b)
-    }
-
-    fn debug_config(&self, config: &dyn Any, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(typed::<K::Config>(config), f)
     }
 }
 
 /// A policy kind with its config type erased.
 trait AnyPolicyKind: Send + Sync {
     fn kind(&self) -> &'static str;
-    fn parse(&self, value: toml::de::ValueDeserializer<'_>) -> Result<AnyConfig, TableError>;
-    fn name(&self, config: &dyn Any) -> String;
+    fn parse(
+        &self,
+        value: toml::de::ValueDeserializer<'_>,
+    ) -> Result<Box<dyn AnyConfig>, TableError>;
+    fn name(&self, config: &dyn AnyConfig) -> String;
     fn state_dependent(&self) -> bool;
-    fn applies(&self, config: &dyn Any, family: &dyn Family) -> Result<(), String>;
+    fn applies(&self, config: &dyn AnyConfig, family: &dyn Family) -> Result<(), String>;
     fn build(
         &self,
-        config: &dyn Any,
+        config: &dyn AnyConfig,
         cx: &BuildContext<'_>,
     ) -> Result<Box<dyn Policy>, PolicyError>;
-    fn to_toml(&self, config: &dyn Any) -> toml::Value;
-    fn clone_config(&self, config: &dyn Any) -> AnyConfig;
-    fn eq_config(&self, a: &dyn Any, b: &dyn Any) -> bool;
-    fn debug_config(&self, config: &dyn Any, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
 
 struct PolicyEntry<K>(K);
@@ -115,11 +139,14 @@ impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
         self.0.kind()
     }
 
-    fn parse(&self, value: toml::de::ValueDeserializer<'_>) -> Result<AnyConfig, TableError> {
-        Ok(Box::new(parse::<K::Config>(value)?))
+    fn parse(
+        &self,
+        value: toml::de::ValueDeserializer<'_>,
+    ) -> Result<Box<dyn AnyConfig>, TableError> {
+        parse::<K::Config>(value)
     }
 
-    fn name(&self, config: &dyn Any) -> String {
+    fn name(&self, config: &dyn AnyConfig) -> String {
         self.0.name(typed(config))
     }
 
@@ -127,45 +154,23 @@ impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
         self.0.state_dependent()
     }
 
-    fn applies(&self, config: &dyn Any, family: &dyn Family) -> Result<(), String> {
+    fn applies(&self, config: &dyn AnyConfig, family: &dyn Family) -> Result<(), String> {
         self.0.applies(typed(config), family)
     }
 
     fn build(
         &self,
-        config: &dyn Any,
+        config: &dyn AnyConfig,
         cx: &BuildContext<'_>,
     ) -> Result<Box<dyn Policy>, PolicyError> {
         self.0.build(typed(config), cx)
-    }
-
-    fn to_toml(&self, config: &dyn Any) -> toml::Value {
-        let mut table = toml::Table::new();
-        table.insert("kind".into(), toml::Value::String(self.0.kind().into()));
-        if let toml::Value::Table(fields) = to_toml(typed::<K::Config>(config)) {
-            table.extend(fields);
-        }
-        toml::Value::Table(table)
-    }
-
-    fn clone_config(&self, config: &dyn Any) -> AnyConfig {
-        Box::new(typed::<K::Config>(config).clone())
-    }
-
-    fn eq_config(&self, a: &dyn Any, b: &dyn Any) -> bool {
-        b.downcast_ref::<K::Config>()
-            .is_some_and(|b| typed::<K::Config>(a) == b)
-    }
-
-    fn debug_config(&self, config: &dyn Any, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(typed::<K::Config>(config), f)
     }
 }
 
 /// A scenario's family table: the family kind and its parsed config.
 pub struct FamilySpec {
     kind: Arc<dyn AnyFamilyKind>,
-    config: AnyConfig,
+    config: Box<dyn AnyConfig>,
 }
 
 impl FamilySpec {
@@ -176,22 +181,22 @@ impl FamilySpec {
 
     /// The config, if it is of type `T` (the family kind's `Config`).
     pub fn config<T: 'static>(&self) -> Option<&T> {
-        self.config.downcast_ref()
+        self.config.as_any().downcast_ref()
     }
 
     /// The config, mutably, if it is of type `T`.
     pub fn config_mut<T: 'static>(&mut self) -> Option<&mut T> {
-        self.config.downcast_mut()
+        self.config.as_any_mut().downcast_mut()
     }
 
     /// Validates the config (paths relative to `base`) and prepares the family.
     pub fn prepare(&mut self, base: &Path) -> Result<Arc<dyn Family>, ConfigError> {
-        self.kind.prepare(&mut self.config, base)
+        self.kind.prepare(self.config.as_mut(), base)
     }
 
     /// The config as a TOML table, every default spelled out.
     pub fn to_toml(&self) -> toml::Value {
-        self.kind.to_toml(self.config.as_ref())
+        self.config.to_toml()
     }
 }
 
@@ -199,31 +204,28 @@ impl Clone for FamilySpec {
     fn clone(&self) -> Self {
         Self {
             kind: Arc::clone(&self.kind),
-            config: self.kind.clone_config(self.config.as_ref()),
+            config: self.config.clone_box(),
         }
     }
 }
 
 impl PartialEq for FamilySpec {
     fn eq(&self, other: &Self) -> bool {
-        self.name() == other.name()
-            && self
-                .kind
-                .eq_config(self.config.as_ref(), other.config.as_ref())
+        self.name() == other.name() && self.config.eq_dyn(other.config.as_ref())
     }
 }
 
 impl fmt::Debug for FamilySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[{}] ", self.name())?;
-        self.kind.debug_config(self.config.as_ref(), f)
+        self.config.fmt(f)
     }
 }
 
 /// One `[[policies]]` entry: the policy kind and its parsed settings.
 pub struct PolicySpec {
     kind: Arc<dyn AnyPolicyKind>,
-    config: AnyConfig,
+    config: Box<dyn AnyConfig>,
 }
 
 impl PolicySpec {
@@ -245,12 +247,12 @@ impl PolicySpec {
 
     /// The settings, if they are of type `T` (the kind's `Config`).
     pub fn config<T: 'static>(&self) -> Option<&T> {
-        self.config.downcast_ref()
+        self.config.as_any().downcast_ref()
     }
 
     /// The settings, mutably, if they are of type `T`.
     pub fn config_mut<T: 'static>(&mut self) -> Option<&mut T> {
-        self.config.downcast_mut()
+        self.config.as_any_mut().downcast_mut()
     }
 
     /// Whether the policy applies to `family`, and why not.
@@ -265,7 +267,12 @@ impl PolicySpec {
 
     /// The entry as a TOML table, `kind` first, every default spelled out.
     pub fn to_toml(&self) -> toml::Value {
-        self.kind.to_toml(self.config.as_ref())
+        let mut table = toml::Table::new();
+        table.insert("kind".into(), self.kind().into());
+        if let toml::Value::Table(fields) = self.config.to_toml() {
+            table.extend(fields);
+        }
+        toml::Value::Table(table)
     }
 }
 
@@ -273,24 +280,21 @@ impl Clone for PolicySpec {
     fn clone(&self) -> Self {
         Self {
             kind: Arc::clone(&self.kind),
-            config: self.kind.clone_config(self.config.as_ref()),
+            config: self.config.clone_box(),
         }
     }
 }
 
 impl PartialEq for PolicySpec {
     fn eq(&self, other: &Self) -> bool {
-        self.kind() == other.kind()
-            && self
-                .kind
-                .eq_config(self.config.as_ref(), other.config.as_ref())
+        self.kind() == other.kind() && self.config.eq_dyn(other.config.as_ref())
     }
 }
 
 impl fmt::Debug for PolicySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ", self.kind())?;
-        self.kind.debug_config(self.config.as_ref(), f)
+        self.config.fmt(f)
     }
 }
 
