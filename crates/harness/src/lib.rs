@@ -490,8 +490,8 @@ mod tests {
     /// and leaves the earlier folder's contents alone.
     #[test]
     fn run_folders_are_never_reused() {
-        let parent = std::env::temp_dir().join(format!("shoplab-claim-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&parent);
+        let temp = tempfile::tempdir().unwrap();
+        let parent = temp.path().join("results");
         let first = super::claim_run_dir(&parent, "20260101-000000").unwrap();
         std::fs::write(first.join("episodes.csv"), "earlier run").unwrap();
         let second = super::claim_run_dir(&parent, "20260101-000000").unwrap();
@@ -503,7 +503,6 @@ mod tests {
             std::fs::read_to_string(first.join("episodes.csv")).unwrap(),
             "earlier run"
         );
-        std::fs::remove_dir_all(&parent).unwrap();
     }
 
     #[test]

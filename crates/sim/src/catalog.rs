@@ -170,19 +170,24 @@ impl Catalog {
     pub fn from_csv(path: &Path, dim: usize) -> Result<Self, ConfigError> {
         let key = "catalog.path";
         let fail = |rule: String| ConfigError::new(key, format!("{}: {rule}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let mut lines = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty());
-        let (_, header) = lines
-            .next()
-            .ok_or_else(|| fail("the file is empty".into()))?;
-        let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_path(path)
+            .map_err(|e| fail(format!("cannot read: {e}")))?;
+        let columns: Vec<String> = reader
+            .headers()
+            .map_err(|e| fail(format!("cannot read the header: {e}")))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        if columns.iter().all(String::is_empty) {
+            return Err(fail("the file is empty".into()));
+        }
         let find = |name: &str| {
             columns
                 .iter()
-                .position(|c| *c == name)
+                .position(|c| c == name)
                 .ok_or_else(|| fail(format!("missing column `{name}` in the header")))
         };
         let topic_col = find("topic")?;
@@ -193,9 +198,10 @@ impl Catalog {
             .map(|j| find(&format!("f{j}")))
             .collect::<Result<Vec<_>, _>>()?;
         let mut items = Vec::new();
-        for (index, line) in lines {
-            let row = index + 1;
-            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        for record in reader.records() {
+            let record = record.map_err(|e| fail(format!("cannot read: {e}")))?;
+            let row = record.position().map_or(0, |p| p.line());
+            let cells: Vec<&str> = record.iter().collect();
             if cells.len() != columns.len() {
                 return Err(fail(format!(
                     "row {row}: {} cells, the header has {}",
@@ -317,9 +323,8 @@ mod tests {
 
     #[test]
     fn csv_errors_name_row_and_column() {
-        let dir = std::env::temp_dir().join(format!("shoplab-catalog-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("items.csv");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("items.csv");
         std::fs::write(
             &file,
             "topic,price,quality,clickbait,f0,f1\n0,1.5,0.1,0,1,0\n1,2.0,x,0,0,1\n",
@@ -337,6 +342,14 @@ mod tests {
         .unwrap();
         let c = Catalog::from_csv(&file, 2).unwrap();
         assert_eq!(c.items[0].features, vec![0.6, 0.8]);
-        std::fs::remove_dir_all(&dir).unwrap();
+        // Quoted fields and extra columns, as spreadsheets write them.
+        std::fs::write(
+            &file,
+            "name,topic,price,quality,clickbait,f0,f1\n\"Lamp, brass\",2,\"1.5\",0.1,0,0,2\n",
+        )
+        .unwrap();
+        let c = Catalog::from_csv(&file, 2).unwrap();
+        assert_eq!((c.items[0].topic, c.items[0].price), (2, 1.5));
+        assert_eq!(c.items[0].features, vec![0.0, 1.0]);
     }
 }

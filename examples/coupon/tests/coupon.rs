@@ -13,16 +13,10 @@ fn scenario() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("coupon.toml")
 }
 
-fn temp(label: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shoplab-coupon-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 #[test]
 fn the_run_folder_is_complete_and_reproducible() {
-    let results = temp("run");
-    let dir = run(&scenario(), &results).unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let dir = run(&scenario(), results.path()).unwrap();
     for file in [
         "scenario.toml",
         "episodes.csv",
@@ -46,7 +40,6 @@ fn the_run_folder_is_complete_and_reproducible() {
     let checks = shoplab_harness::reproduce(&prepared, &dir, &|_| {}).unwrap();
     assert_eq!(checks.len(), 4, "{checks:?}");
     assert!(checks.iter().all(|c| c.identical), "{checks:?}");
-    std::fs::remove_dir_all(&results).unwrap();
 }
 
 #[test]
@@ -117,13 +110,13 @@ fn bad_coupon_settings_name_the_key() {
     let text = std::fs::read_to_string(scenario())
         .unwrap()
         .replace("discounts = [0.0, 0.05", "discounts = [1.5, 0.05");
-    let file = temp("bad").with_extension("toml");
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("bad.toml");
     std::fs::write(&file, text).unwrap();
     let error = shoplab_harness::load(&file, &registry())
         .err()
         .unwrap()
         .to_string();
-    std::fs::remove_file(&file).unwrap();
     assert!(error.contains("coupon.discounts[0]"), "{error}");
     assert!(error.contains("[0, 1)"), "{error}");
 }
