@@ -355,6 +355,28 @@ pub fn execute(
     })
 }
 
+/// Writes each `(name, bytes)` under `folder`, adds its name to `written`,
+/// and returns its manifest entry (size and SHA-256).
+fn write_hashed(
+    folder: &Path,
+    files: &[(String, Vec<u8>)],
+    written: &mut Vec<String>,
+) -> Result<Vec<ManifestFile>, HarnessError> {
+    files
+        .iter()
+        .map(|(name, bytes)| {
+            let path = folder.join(name);
+            fs::write(&path, bytes).map_err(io(&path))?;
+            written.push(name.clone());
+            Ok(ManifestFile {
+                name: name.clone(),
+                bytes: bytes.len(),
+                sha256: format!("{:x}", Sha256::digest(bytes)),
+            })
+        })
+        .collect()
+}
+
 fn write_folder(
     prepared: &Prepared,
     tables: &Tables,
@@ -367,32 +389,12 @@ fn write_folder(
     let mut files = vec![SCENARIO_FILE.to_string()];
     let scenario_path = staging.join(SCENARIO_FILE);
     fs::write(&scenario_path, prepared.scenario.to_toml()).map_err(io(&scenario_path))?;
-    let mut manifest_files = Vec::new();
-    for (name, bytes) in &tables.csv {
-        let path = staging.join(name);
-        fs::write(&path, bytes).map_err(io(&path))?;
-        files.push(name.clone());
-        manifest_files.push(ManifestFile {
-            name: name.clone(),
-            bytes: bytes.len(),
-            sha256: format!("{:x}", Sha256::digest(bytes)),
-        });
-    }
-    let mut checkpoint_files = Vec::new();
+    let manifest_files = write_hashed(staging, &tables.csv, &mut files)?;
     if !tables.checkpoints.is_empty() {
         let folder = staging.join(CHECKPOINT_DIR);
         fs::create_dir_all(&folder).map_err(io(&folder))?;
     }
-    for (name, bytes) in &tables.checkpoints {
-        let path = staging.join(name);
-        fs::write(&path, bytes).map_err(io(&path))?;
-        files.push(name.clone());
-        checkpoint_files.push(ManifestFile {
-            name: name.clone(),
-            bytes: bytes.len(),
-            sha256: format!("{:x}", Sha256::digest(bytes)),
-        });
-    }
+    let checkpoint_files = write_hashed(staging, &tables.checkpoints, &mut files)?;
     let charts = charts::draw_all(&tables.report, staging).map_err(HarnessError::Chart)?;
     files.extend(charts.iter().cloned());
     let manifest = Manifest {
