@@ -17,7 +17,29 @@ use plotters::{
 use std::{path::Path, sync::Once};
 
 /// What went wrong while drawing a chart.
-pub type ChartError = String;
+/// Why a chart could not be written: the file and what went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// Drawing failed (for PNGs, writing the image is part of drawing).
+    #[error("{path}: could not draw the chart: {reason}")]
+    Draw {
+        /// The chart file.
+        path: std::path::PathBuf,
+        /// What the drawing library said.
+        reason: String,
+    },
+    /// The SVG file could not be written.
+    #[error("{path}: could not write the chart: {source}")]
+    Write {
+        /// The chart file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The result of drawing one chart; the error is the drawing library's message.
+type Drawn = Result<(), String>;
 
 static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -103,7 +125,7 @@ impl Chart {
         self,
         report: &Report,
         area: DrawingArea<DB, Shift>,
-    ) -> Result<(), ChartError> {
+    ) -> Drawn {
         let level = format!("{:.0}%", report.confidence * 100.0);
         let name = &report.scenario;
         match self {
@@ -218,25 +240,32 @@ pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<String>, ChartError> 
     for chart in charts {
         let size = chart.size(report);
         let png = format!("{}.png", chart.file_stem());
-        chart.render(
-            report,
-            BitMapBackend::new(&dir.join(&png), size).into_drawing_area(),
-        )?;
+        let drawn = |path: &Path| {
+            let path = path.to_path_buf();
+            move |reason| ChartError::Draw { path, reason }
+        };
+        let png_path = dir.join(&png);
+        chart
+            .render(report, BitMapBackend::new(&png_path, size).into_drawing_area())
+            .map_err(drawn(&png_path))?;
         let mut svg = String::new();
-        chart.render(
-            report,
-            SVGBackend::with_string(&mut svg, size).into_drawing_area(),
-        )?;
         let svg_name = format!("{}.svg", chart.file_stem());
-        std::fs::write(dir.join(&svg_name), svg).map_err(|e| e.to_string())?;
+        let svg_path = dir.join(&svg_name);
+        chart
+            .render(report, SVGBackend::with_string(&mut svg, size).into_drawing_area())
+            .map_err(drawn(&svg_path))?;
+        std::fs::write(&svg_path, svg).map_err(|source| ChartError::Write {
+            path: svg_path.clone(),
+            source,
+        })?;
         written.push(png);
         written.push(svg_name);
     }
     Ok(written)
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> ChartError {
-    format!("{e:?}")
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
 }
 
 /// A chart with `f64` axes.
@@ -248,7 +277,7 @@ fn reference_line<'a, DB: DrawingBackend + 'a>(
     from: (f64, f64),
     to: (f64, f64),
     label: String,
-) -> Result<(), ChartError> {
+) -> Drawn {
     chart
         .draw_series(DashedLineSeries::new(
             vec![from, to],
@@ -266,7 +295,7 @@ fn reference_line<'a, DB: DrawingBackend + 'a>(
 fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart2d<'a, DB>,
     position: SeriesLabelPosition,
-) -> Result<(), ChartError> {
+) -> Drawn {
     chart
         .configure_series_labels()
         .position(position)
@@ -285,7 +314,7 @@ fn curves<DB: DrawingBackend>(
     y_label: &str,
     reference: Option<f64>,
     regret: bool,
-) -> Result<(), ChartError> {
+) -> Drawn {
     area.fill(&WHITE).map_err(err)?;
     // Regret charts show only the policies whose regret is known.
     let shown = |c: &Curve| !c.points.is_empty() && (!regret || c.points[0].regret.is_some());
@@ -380,7 +409,7 @@ fn final_comparison<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     report: &Report,
     title: &str,
-) -> Result<(), ChartError> {
+) -> Drawn {
     area.fill(&WHITE).map_err(err)?;
     let n = report.summaries.len();
     let estimates: Vec<_> = report.summaries.iter().map(|s| s.final_return).collect();
@@ -487,7 +516,7 @@ fn heatmaps<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     tables: &[PolicyTable],
     title: &str,
-) -> Result<(), ChartError> {
+) -> Drawn {
     area.fill(&WHITE).map_err(err)?;
     let area = area.titled(title, ("sans-serif", 24)).map_err(err)?;
     let (panels, legend) = area.split_horizontally(area.dim_in_pixel().0 - 140);

@@ -56,9 +56,9 @@ pub enum HarnessError {
     /// A CSV table could not be written.
     #[error("writing CSV: {0}")]
     Csv(#[from] csv::Error),
-    /// A chart could not be drawn.
-    #[error("drawing charts: {0}")]
-    Chart(String),
+    /// A chart could not be drawn or written.
+    #[error(transparent)]
+    Chart(#[from] charts::ChartError),
     /// A folder is not a run folder.
     #[error("{0}: not a run folder (no {SCENARIO_FILE} in it)")]
     NotARun(PathBuf),
@@ -395,7 +395,7 @@ fn write_folder(
         fs::create_dir_all(&folder).map_err(io(&folder))?;
     }
     let checkpoint_files = write_hashed(staging, &tables.checkpoints, &mut files)?;
-    let charts = charts::draw_all(&tables.report, staging).map_err(HarnessError::Chart)?;
+    let charts = charts::draw_all(&tables.report, staging)?;
     files.extend(charts.iter().cloned());
     let manifest = Manifest {
         shoplab_version: env!("CARGO_PKG_VERSION"),
