@@ -121,11 +121,7 @@ impl Chart {
         }
     }
 
-    fn render<DB: DrawingBackend>(
-        self,
-        report: &Report,
-        area: DrawingArea<DB, Shift>,
-    ) -> Drawn {
+    fn render<DB: DrawingBackend>(self, report: &Report, area: DrawingArea<DB, Shift>) -> Drawn {
         let level = format!("{:.0}%", report.confidence * 100.0);
         let name = &report.scenario;
         match self {
@@ -246,13 +242,19 @@ pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<String>, ChartError> 
         };
         let png_path = dir.join(&png);
         chart
-            .render(report, BitMapBackend::new(&png_path, size).into_drawing_area())
+            .render(
+                report,
+                BitMapBackend::new(&png_path, size).into_drawing_area(),
+            )
             .map_err(drawn(&png_path))?;
         let mut svg = String::new();
         let svg_name = format!("{}.svg", chart.file_stem());
         let svg_path = dir.join(&svg_name);
         chart
-            .render(report, SVGBackend::with_string(&mut svg, size).into_drawing_area())
+            .render(
+                report,
+                SVGBackend::with_string(&mut svg, size).into_drawing_area(),
+            )
             .map_err(drawn(&svg_path))?;
         std::fs::write(&svg_path, svg).map_err(|source| ChartError::Write {
             path: svg_path.clone(),

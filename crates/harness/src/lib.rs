@@ -143,7 +143,9 @@ pub fn evaluate_checkpoints(
             let mut agent = prepared
                 .make_policy(*index, policy_seed)
                 .map_err(|e| failed(e.to_string()))?;
-            agent.load_checkpoint(&bytes).map_err(failed)?;
+            agent
+                .load_checkpoint(&bytes)
+                .map_err(|e| failed(e.to_string()))?;
             let mut env = prepared.make_env();
             let evaluation = runner::evaluate(
                 prepared,

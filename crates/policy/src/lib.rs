@@ -128,13 +128,13 @@ pub trait Policy: Send + std::fmt::Debug {
     }
     /// The learned parameters as a self-describing file (safetensors), for
     /// policies that have them.
-    fn checkpoint(&self) -> Option<Result<Vec<u8>, String>> {
+    fn checkpoint(&self) -> Option<Result<Vec<u8>, CheckpointError>> {
         None
     }
     /// Restores parameters saved by [`checkpoint`](Policy::checkpoint).
-    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
         let _ = bytes;
-        Err("this policy has no checkpoint to load".into())
+        Err(CheckpointError::Unsupported)
     }
 }
 
@@ -149,6 +149,36 @@ pub struct LearningStats {
     pub mean_q: Option<f64>,
     /// The exploration parameter in force (ε, or the softmax temperature).
     pub exploration: f64,
+}
+
+/// Why a checkpoint could not be saved or loaded.
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    /// The policy has no learned parameters to load.
+    #[error("this policy has no checkpoint to load")]
+    Unsupported,
+    /// The bytes are not a safetensors file, or not one this policy wrote.
+    #[error("not a checkpoint of this policy: {0}")]
+    Format(String),
+    /// A tensor the policy needs is missing.
+    #[error("the checkpoint has no tensor `{0}`")]
+    MissingTensor(String),
+    /// A tensor the policy does not have.
+    #[error("the checkpoint has an unknown tensor `{0}`")]
+    UnknownTensor(String),
+    /// A tensor of another type or shape than the policy's.
+    #[error("tensor `{tensor}` is {found} in the checkpoint but {expected} here")]
+    Shape {
+        /// The tensor's name.
+        tensor: String,
+        /// Type and shape in the checkpoint.
+        found: String,
+        /// Type and shape in the policy.
+        expected: String,
+    },
+    /// The network failed while saving or loading.
+    #[error(transparent)]
+    Network(#[from] dqn::network::NetError),
 }
 
 /// Why a policy could not be built.

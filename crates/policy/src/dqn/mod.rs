@@ -48,9 +48,13 @@ pub use config::{DqnConfig, Exploration, MAX_BUFFER, MAX_ONE_HOT, MAX_WIDTH};
 use input::{Input, encode, inputs};
 pub use kind::DqnKind;
 
-use crate::{LearningStats, Policy, PolicyError, Transition, schedule::LinearSchedule};
+use crate::{
+    CheckpointError, LearningStats, Policy, PolicyError, Transition, schedule::LinearSchedule,
+};
 use candle_core::Tensor;
-use network::{Architecture, Params, QNetwork, forward, matrix, soft_update, to_vec};
+use network::{
+    Architecture, NetError, NetResult, Params, QNetwork, forward, matrix, soft_update, to_vec,
+};
 use rand::RngExt;
 use replay::{Batch, ReplayBuffer};
 use shoplab_env::{
@@ -123,8 +127,11 @@ impl Dqn {
             dueling: config.dueling,
         };
         let mut init = rng_from_seed(derive_seed(seed, "dqn/init", 0));
-        let net = QNetwork::new(arch, &mut init).map_err(|e| PolicyError::invalid("", e))?;
-        let target = net.snapshot().map_err(|e| PolicyError::invalid("", e))?;
+        let net =
+            QNetwork::new(arch, &mut init).map_err(|e| PolicyError::invalid("", e.to_string()))?;
+        let target = net
+            .snapshot()
+            .map_err(|e| PolicyError::invalid("", e.to_string()))?;
         let prioritized = config
             .prioritized
             .then_some((config.priority_alpha, config.priority_epsilon));
@@ -178,7 +185,7 @@ impl Dqn {
         self.unscaled(values)
     }
 
-    fn unscaled(&self, values: Result<Vec<f32>, String>) -> Vec<f64> {
+    fn unscaled(&self, values: NetResult<Vec<f32>>) -> Vec<f64> {
         match values {
             Ok(q) => q
                 .into_iter()
@@ -242,13 +249,13 @@ impl Dqn {
     /// (what [`Policy::learn`] does every `train_freq` transitions once
     /// learning has started); the buffer must hold a batch. Public for
     /// benchmarks.
-    pub fn train_step(&mut self) -> Result<(), String> {
+    pub fn train_step(&mut self) -> NetResult<()> {
         if self.buffer.len() < self.config.batch_size {
-            return Err(format!(
+            return Err(NetError(format!(
                 "the replay buffer holds {} transitions, fewer than a batch of {}",
                 self.buffer.len(),
                 self.config.batch_size
-            ));
+            )));
         }
         let (b, d) = (self.config.batch_size, self.input_dim);
         let n = self.n_actions;
@@ -271,7 +278,7 @@ impl Dqn {
                 self.batch.rewards[i] + gamma * self.batch.not_done[i] * next_target[i * n + best]
             })
             .collect();
-        let err = |e: candle_core::Error| e.to_string();
+        let err = |e: candle_core::Error| NetError(e.to_string());
         let obs = matrix(&self.batch.obs, b, d, &device)?;
         let q_all = forward(&arch, self.net.tracked(), &obs)?;
         let actions = Tensor::from_slice(&self.batch.actions, (b, 1), &device).map_err(err)?;
@@ -304,10 +311,10 @@ impl Dqn {
             .sum::<f64>()
             / b as f64;
         if !loss_value.is_finite() || !mean_q.is_finite() {
-            return Err(format!(
+            return Err(NetError(format!(
                 "after {} transitions the loss is {loss_value} and the mean Q is {mean_q}",
                 self.transitions
-            ));
+            )));
         }
         self.net
             .adam_step(&loss, self.learning_rate, self.config.max_grad_norm)?;
@@ -322,7 +329,7 @@ impl Dqn {
 
     /// Loads network weights from a checkpoint made by [`Policy::checkpoint`];
     /// the target network is set to the same weights.
-    pub fn load(&mut self, bytes: &[u8]) -> Result<(), String> {
+    pub fn load(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
         self.net.load_safetensors(bytes)?;
         self.target = self.net.snapshot()?;
         Ok(())
@@ -416,7 +423,7 @@ impl Policy for Dqn {
         {
             for _ in 0..self.config.gradient_steps {
                 if let Err(reason) = self.train_step() {
-                    self.diverged = Some(reason);
+                    self.diverged = Some(reason.to_string());
                     return;
                 }
             }
@@ -448,7 +455,7 @@ impl Policy for Dqn {
         })
     }
 
-    fn checkpoint(&self) -> Option<Result<Vec<u8>, String>> {
+    fn checkpoint(&self) -> Option<Result<Vec<u8>, CheckpointError>> {
         let arch = self.net.architecture();
         let metadata = format!(
             "{{\"policy\":\"dqn\",\"inputs\":{},\"hidden\":{:?},\"outputs\":{},\"dueling\":{},\"transitions\":{}}}",
@@ -457,7 +464,7 @@ impl Policy for Dqn {
         Some(self.net.to_safetensors(metadata))
     }
 
-    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
         self.load(bytes)
     }
 }

@@ -20,16 +20,23 @@
 //! vectors: no tensors are allocated per step.
 
 use super::dense::contiguous_values;
+use crate::CheckpointError;
 use candle_core::{CpuStorage, DType, Device, InplaceOp1, Layout, Tensor, Var};
 use rand::RngExt;
 use shoplab_env::seed::SimRng;
 use std::{cell::RefCell, collections::BTreeMap};
 
-/// An error from candle, as text.
-pub type NetResult<T> = Result<T, String>;
+/// A failure of the network's tensor operations (candle's message), or a
+/// gradient or optimiser state that should exist and does not.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct NetError(pub String);
 
-fn err(e: candle_core::Error) -> String {
-    e.to_string()
+/// The result of a network operation.
+pub type NetResult<T> = Result<T, NetError>;
+
+fn err(e: candle_core::Error) -> NetError {
+    NetError(e.to_string())
 }
 
 /// The shape of a Q-network.
@@ -236,7 +243,7 @@ impl QNetwork {
         let grad_of = |name: &str, var: &Var| {
             grads
                 .get(var.as_tensor())
-                .ok_or_else(|| format!("no gradient for {name}"))
+                .ok_or_else(|| NetError(format!("no gradient for {name}")))
         };
         let mut norm_sq = 0.0f64;
         for (name, var) in &self.vars {
@@ -254,7 +261,7 @@ impl QNetwork {
             let (m, v) = self
                 .moments
                 .get_mut(name)
-                .ok_or_else(|| format!("no moments for {name}"))?;
+                .ok_or_else(|| NetError(format!("no moments for {name}")))?;
             contiguous_values(grad_of(name, var)?, |grad| {
                 let op = AdamStep {
                     grad,
@@ -276,35 +283,36 @@ impl QNetwork {
 
     /// Parameters as safetensors bytes, names sorted, with `metadata` stored
     /// under the key `shoplab`.
-    pub fn to_safetensors(&self, metadata: String) -> NetResult<Vec<u8>> {
+    pub fn to_safetensors(&self, metadata: String) -> Result<Vec<u8>, CheckpointError> {
         let info = std::collections::HashMap::from([("shoplab".to_string(), metadata)]);
         let tensors: Vec<(&str, &Tensor)> = self
             .vars
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_tensor()))
             .collect();
-        safetensors::tensor::serialize(tensors, Some(info)).map_err(|e| e.to_string())
+        safetensors::tensor::serialize(tensors, Some(info))
+            .map_err(|e| CheckpointError::Format(e.to_string()))
     }
 
     /// Loads parameters from safetensors bytes; every name and shape must
     /// match this network's. Adam's moments restart at zero.
-    pub fn load_safetensors(&mut self, bytes: &[u8]) -> NetResult<()> {
-        let loaded = candle_core::safetensors::load_buffer(bytes, &self.device).map_err(err)?;
+    pub fn load_safetensors(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let loaded = candle_core::safetensors::load_buffer(bytes, &self.device)
+            .map_err(|e| CheckpointError::Format(e.to_string()))?;
         for (name, var) in &self.vars {
             let tensor = loaded
                 .get(name)
-                .ok_or_else(|| format!("the checkpoint has no tensor `{name}`"))?;
+                .ok_or_else(|| CheckpointError::MissingTensor(name.clone()))?;
             if tensor.dims() != var.dims() || tensor.dtype() != DType::F32 {
-                return Err(format!(
-                    "tensor `{name}` is {:?} {:?} in the checkpoint but {:?} f32 here",
-                    tensor.dtype(),
-                    tensor.dims(),
-                    var.dims()
-                ));
+                return Err(CheckpointError::Shape {
+                    tensor: name.clone(),
+                    found: format!("{:?} {:?}", tensor.dtype(), tensor.dims()),
+                    expected: format!("{:?} f32", var.dims()),
+                });
             }
         }
         if let Some(extra) = loaded.keys().find(|k| !self.vars.contains_key(*k)) {
-            return Err(format!("the checkpoint has an unknown tensor `{extra}`"));
+            return Err(CheckpointError::UnknownTensor(extra.clone()));
         }
         for (name, var) in &self.vars {
             var.set(&loaded[name]).map_err(err)?;

@@ -28,7 +28,7 @@
 //! Beta–Bernoulli Thompson sampling with `Beta(1 + clicks, 1 + impressions −
 //! clicks)` per creative.
 
-use crate::{LearningStats, Policy, PolicyError, Transition, argmax};
+use crate::{CheckpointError, LearningStats, Policy, PolicyError, Transition, argmax};
 use rand_distr::{Beta, Distribution};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
@@ -458,7 +458,7 @@ impl Policy for PacedBidding {
     /// The learner's checkpoint with the creative bandit's impression and
     /// click counts added (`creative_bandit.impressions`, `.clicks`), so an
     /// evaluation from it also picks creatives as training ended.
-    fn checkpoint(&self) -> Option<Result<Vec<u8>, String>> {
+    fn checkpoint(&self) -> Option<Result<Vec<u8>, CheckpointError>> {
         let learner = match &self.pacing {
             Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.checkpoint()?,
             _ => return None,
@@ -472,8 +472,8 @@ impl Policy for PacedBidding {
         }))
     }
 
-    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), String> {
-        let file = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
         for (name, counts) in [
             (BANDIT_TENSORS[0], &mut self.impressions),
             (BANDIT_TENSORS[1], &mut self.clicks),
@@ -487,19 +487,18 @@ impl Policy for PacedBidding {
                 .map(|b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
                 .collect();
             if view.dtype() != Dtype::F64 || values.len() != counts.len() {
-                return Err(format!(
-                    "tensor `{name}` holds {:?} {:?}, not {} f64 counts",
-                    view.dtype(),
-                    view.shape(),
-                    counts.len()
-                ));
+                return Err(CheckpointError::Shape {
+                    tensor: name.to_string(),
+                    found: format!("{:?} {:?}", view.dtype(), view.shape()),
+                    expected: format!("{} f64 counts", counts.len()),
+                });
             }
             *counts = values;
         }
         let learner = rewrite_safetensors(bytes, &[], |name| !BANDIT_TENSORS.contains(&name))?;
         match &mut self.pacing {
             Pacing::Learned { q, .. } | Pacing::Stepped { q, .. } => q.load_checkpoint(&learner),
-            _ => Err("this pacing rule has no checkpoint to load".into()),
+            _ => Err(CheckpointError::Unsupported),
         }
     }
 }
@@ -513,10 +512,9 @@ fn rewrite_safetensors(
     bytes: &[u8],
     extra: &[(&str, &Vec<f64>)],
     keep: impl Fn(&str) -> bool,
-) -> Result<Vec<u8>, String> {
-    let text = |e: safetensors::SafeTensorError| e.to_string();
-    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(text)?;
-    let file = SafeTensors::deserialize(bytes).map_err(text)?;
+) -> Result<Vec<u8>, CheckpointError> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(format_error)?;
+    let file = SafeTensors::deserialize(bytes).map_err(format_error)?;
     let encoded: Vec<(&str, Vec<u8>, usize)> = extra
         .iter()
         .map(|(name, values)| {
@@ -532,10 +530,15 @@ fn rewrite_safetensors(
     for (name, data, len) in &encoded {
         views.push((
             name.to_string(),
-            TensorView::new(Dtype::F64, vec![*len], data).map_err(text)?,
+            TensorView::new(Dtype::F64, vec![*len], data).map_err(format_error)?,
         ));
     }
-    safetensors::serialize(views, metadata.metadata().clone()).map_err(text)
+    safetensors::serialize(views, metadata.metadata().clone()).map_err(format_error)
+}
+
+/// A safetensors error as a checkpoint's format error.
+fn format_error(e: safetensors::SafeTensorError) -> CheckpointError {
+    CheckpointError::Format(e.to_string())
 }
 
 /// The last index of a non-empty grid.
