@@ -1,280 +1,17 @@
-//! Charts of a run, as PNG and SVG: learning curves with confidence bands,
-//! regret, final performance with intervals, and learned-policy heatmaps.
-//!
-//! Text is drawn with DejaVu Sans, shipped with the crate and registered with
-//! plotters' `ab_glyph` backend before the first chart, so charts render the
-//! same on a machine with no font libraries.
+//! The drawing of each kind of chart: curves with bands, final comparisons
+//! with intervals, heatmaps of learned tables.
 
-use crate::{
-    report::{Curve, CurvePoint, LearningPoint, PolicyTable, Report},
-    stats::Estimate,
-};
-use plotters::{
-    coord::{Shift, types::RangedCoordf64},
-    prelude::*,
-    style::text_anchor::Pos,
-};
-use std::{path::Path, sync::Once};
+use super::*;
 
-/// What went wrong while drawing a chart.
-/// Why a chart could not be written: the file and what went wrong.
-#[derive(Debug, thiserror::Error)]
-pub enum ChartError {
-    /// Drawing failed (for PNGs, writing the image is part of drawing).
-    #[error("{path}: could not draw the chart: {reason}")]
-    Draw {
-        /// The chart file.
-        path: std::path::PathBuf,
-        /// What the drawing library said.
-        reason: String,
-    },
-    /// The SVG file could not be written.
-    #[error("{path}: could not write the chart: {source}")]
-    Write {
-        /// The chart file.
-        path: std::path::PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-}
-
-/// The result of drawing one chart; the error is the drawing library's message.
-type Drawn = Result<(), String>;
-
-static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
-static REGISTER: Once = Once::new();
-
-fn register_font() {
-    REGISTER.call_once(|| {
-        for style in [FontStyle::Normal, FontStyle::Bold] {
-            // The font is a valid TrueType file shipped with the crate.
-            let _ = plotters::style::register_font("sans-serif", style, FONT);
-        }
-    });
-}
-
-/// Distinct colours for up to twenty policies, then repeating (Tableau 10,
-/// then its lighter companions).
-const PALETTE: [RGBColor; 20] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-    RGBColor(174, 199, 232),
-    RGBColor(255, 187, 120),
-    RGBColor(152, 223, 138),
-    RGBColor(255, 152, 150),
-    RGBColor(197, 176, 213),
-    RGBColor(196, 156, 148),
-    RGBColor(247, 182, 210),
-    RGBColor(199, 199, 199),
-    RGBColor(219, 219, 141),
-    RGBColor(158, 218, 229),
-];
-
-fn colour(i: usize) -> RGBColor {
-    PALETTE[i % PALETTE.len()]
-}
-
-const SIZE: (u32, u32) = (1200, 750);
-
-/// The charts of a run.
-#[derive(Debug, Clone, Copy)]
-enum Chart {
-    /// Return per episode, mean and band per policy.
-    Reward,
-    /// Regret per episode against the oracle.
-    Regret,
-    /// Final performance with intervals.
-    Final,
-    /// Greedy action heatmaps of state-dependent policies.
-    Tables,
-    /// Greedy evaluation return against training episodes.
-    Evaluation,
-    /// Training loss and mean Q of learners that report them.
-    Convergence,
-}
-
-impl Chart {
-    fn file_stem(self) -> &'static str {
-        match self {
-            Self::Reward => "reward_curve",
-            Self::Regret => "regret_curve",
-            Self::Final => "final_comparison",
-            Self::Tables => "policy_tables",
-            Self::Evaluation => "evaluation_curve",
-            Self::Convergence => "convergence",
-        }
-    }
-
-    fn size(self, report: &Report) -> (u32, u32) {
-        match self {
-            Self::Tables => (520 * report.tables.len() as u32 + 140, 620),
-            Self::Convergence => (SIZE.0, 1100),
-            _ => SIZE,
-        }
-    }
-
-    fn render<DB: DrawingBackend>(self, report: &Report, area: DrawingArea<DB, Shift>) -> Drawn {
-        let level = format!("{:.0}%", report.confidence * 100.0);
-        let name = &report.scenario;
-        match self {
-            Self::Reward => curves(
-                area,
-                &report.curves,
-                &format!(
-                    "{name}: {} (mean over seeds, {level} bootstrap band)",
-                    report.return_label
-                ),
-                report.return_label,
-                report.optimal_value,
-                false,
-            ),
-            Self::Regret => curves(
-                area,
-                &report.curves,
-                &format!(
-                    "{name}: regret per episode vs the oracle's expected return ({level} band)"
-                ),
-                "regret (V* − return)",
-                Some(0.0),
-                true,
-            ),
-            Self::Final => final_comparison(
-                area,
-                report,
-                &format!(
-                    "{name}: final performance (last episodes, mean over seeds, {level} interval)"
-                ),
-            ),
-            Self::Tables => heatmaps(
-                area,
-                &report.tables,
-                &format!("{name}: greedy action of each policy by state"),
-            ),
-            Self::Evaluation => curves(
-                area,
-                &report.eval_curves,
-                &format!(
-                    "{name}: greedy evaluation during training (mean over seeds, {level} band)"
-                ),
-                report.return_label,
-                report.optimal_value,
-                false,
-            ),
-            Self::Convergence => {
-                area.fill(&WHITE).map_err(err)?;
-                let (top, bottom) = area.split_vertically(550);
-                let as_curves = |pick: fn(&LearningPoint) -> Estimate| -> Vec<Curve> {
-                    report
-                        .learning
-                        .iter()
-                        .map(|(name, points)| Curve {
-                            name: name.clone(),
-                            points: points
-                                .iter()
-                                .map(|p| CurvePoint {
-                                    episode_start: p.episode_start,
-                                    episode_end: p.episode_end,
-                                    ret: pick(p),
-                                    regret: None,
-                                })
-                                .collect(),
-                        })
-                        .collect()
-                };
-                curves(
-                    top,
-                    &as_curves(|p| p.loss),
-                    &format!("{name}: training loss (mean over seeds, {level} band)"),
-                    "mean Huber loss per update",
-                    None,
-                    false,
-                )?;
-                curves(
-                    bottom,
-                    &as_curves(|p| p.mean_q),
-                    &format!("{name}: mean predicted Q of replayed pairs ({level} band)"),
-                    "mean Q (reward units)",
-                    None,
-                    false,
-                )
-            }
-        }
-    }
-}
-
-/// Draws every chart of `report` into `dir`, as `<name>.png` and `<name>.svg`;
-/// returns the file names written.
-pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<String>, ChartError> {
-    register_font();
-    let mut charts = vec![Chart::Reward];
-    let has_regret = report
-        .curves
-        .iter()
-        .any(|c| c.points.iter().any(|p| p.regret.is_some()));
-    if has_regret {
-        charts.push(Chart::Regret);
-    }
-    charts.push(Chart::Final);
-    if !report.tables.is_empty() {
-        charts.push(Chart::Tables);
-    }
-    if report.eval_curves.iter().any(|c| !c.points.is_empty()) {
-        charts.push(Chart::Evaluation);
-    }
-    if report.learning.iter().any(|(_, points)| !points.is_empty()) {
-        charts.push(Chart::Convergence);
-    }
-    let mut written = Vec::new();
-    for chart in charts {
-        let size = chart.size(report);
-        let png = format!("{}.png", chart.file_stem());
-        let drawn = |path: &Path| {
-            let path = path.to_path_buf();
-            move |reason| ChartError::Draw { path, reason }
-        };
-        let png_path = dir.join(&png);
-        chart
-            .render(
-                report,
-                BitMapBackend::new(&png_path, size).into_drawing_area(),
-            )
-            .map_err(drawn(&png_path))?;
-        let mut svg = String::new();
-        let svg_name = format!("{}.svg", chart.file_stem());
-        let svg_path = dir.join(&svg_name);
-        chart
-            .render(
-                report,
-                SVGBackend::with_string(&mut svg, size).into_drawing_area(),
-            )
-            .map_err(drawn(&svg_path))?;
-        std::fs::write(&svg_path, svg).map_err(|source| ChartError::Write {
-            path: svg_path.clone(),
-            source,
-        })?;
-        written.push(png);
-        written.push(svg_name);
-    }
-    Ok(written)
-}
-
-fn err<E: std::fmt::Display>(e: E) -> String {
+pub(super) fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
 /// A chart with `f64` axes.
-type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+pub(super) type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// A dashed black line from `from` to `to`, in the legend as `label`.
-fn reference_line<'a, DB: DrawingBackend + 'a>(
+pub(super) fn reference_line<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart2d<'a, DB>,
     from: (f64, f64),
     to: (f64, f64),
@@ -294,7 +31,7 @@ fn reference_line<'a, DB: DrawingBackend + 'a>(
 }
 
 /// The legend box, at `position`.
-fn legend<'a, DB: DrawingBackend + 'a>(
+pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart2d<'a, DB>,
     position: SeriesLabelPosition,
 ) -> Drawn {
@@ -309,7 +46,7 @@ fn legend<'a, DB: DrawingBackend + 'a>(
 }
 
 /// Mean ± band curves, one per policy, with an optional reference line.
-fn curves<DB: DrawingBackend>(
+pub(super) fn curves<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     curves: &[Curve],
     title: &str,
@@ -407,7 +144,7 @@ fn curves<DB: DrawingBackend>(
 }
 
 /// Final performance per policy: mean with interval whiskers, oracle line.
-fn final_comparison<DB: DrawingBackend>(
+pub(super) fn final_comparison<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     report: &Report,
     title: &str,
@@ -488,7 +225,7 @@ fn final_comparison<DB: DrawingBackend>(
 }
 
 /// A tick label: whole numbers as such, others with two decimals.
-fn tick(v: f64) -> String {
+pub(super) fn tick(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{v:.0}")
     } else {
@@ -497,7 +234,7 @@ fn tick(v: f64) -> String {
 }
 
 /// A blue-to-yellow colour for `t` in `[0, 1]` (a coarse viridis).
-fn viridis(t: f64) -> RGBColor {
+pub(super) fn viridis(t: f64) -> RGBColor {
     const STOPS: [(f64, f64, f64); 5] = [
         (68.0, 1.0, 84.0),
         (59.0, 82.0, 139.0),
@@ -514,7 +251,7 @@ fn viridis(t: f64) -> RGBColor {
 }
 
 /// One heatmap per policy table, side by side, sharing a colour scale.
-fn heatmaps<DB: DrawingBackend>(
+pub(super) fn heatmaps<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     tables: &[PolicyTable],
     title: &str,
