@@ -3,7 +3,8 @@
 //! learners' options) still write CSVs and checkpoints whose SHA-256 values
 //! match those recorded with the code before the redesign.
 //!
-//! Guards issue #9 (registries), must-hold 1. `tests/golden/expected.sha256`
+//! Guards issue #9 (registries), must-hold 1. Two more copies cover the
+//! other reward kinds (revenue with slates of two, ±1 clicks). `tests/golden/expected.sha256`
 //! was written by `sha256sum` over run folders that the pre-registry `shoplab
 //! run` (commit 510aacd) made from `tests/golden/*.toml`; it lists every CSV
 //! and checkpoint a run folder holds, so a file gained or lost fails the test
@@ -99,4 +100,16 @@ fn recommendation_results_unchanged() {
 #[test]
 fn recommendation_longterm_results_unchanged() {
     check("recommendation-longterm");
+}
+
+/// Revenue rewards and slates of two (hashes from the pre-registry binary).
+#[test]
+fn recommendation_revenue_results_unchanged() {
+    check("recommendation-revenue");
+}
+
+/// ±1 click rewards (hashes from the pre-registry binary).
+#[test]
+fn recommendation_signed_results_unchanged() {
+    check("recommendation-signed");
 }

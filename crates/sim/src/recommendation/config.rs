@@ -34,6 +34,34 @@ pub enum RewardKind {
     Revenue,
 }
 
+impl RewardKind {
+    /// The reward of a shopper's response: whether it clicked, and the
+    /// revenue of its purchase (0 without one).
+    pub fn realised(self, clicked: bool, revenue: f64) -> f64 {
+        match self {
+            Self::SignedClick if clicked => 1.0,
+            Self::SignedClick => -1.0,
+            Self::Click => f64::from(u8::from(clicked)),
+            Self::Revenue => revenue,
+        }
+    }
+
+    /// The reward of no response, credited to the items not chosen.
+    pub fn no_response(self) -> f64 {
+        self.realised(false, 0.0)
+    }
+
+    /// The expected reward of a slate whose click probability is `click`;
+    /// `revenue` gives the expected revenue, computed only when rewarded.
+    pub fn expected(self, click: f64, revenue: impl FnOnce() -> f64) -> f64 {
+        match self {
+            Self::SignedClick => 2.0 * click - 1.0,
+            Self::Click => click,
+            Self::Revenue => revenue(),
+        }
+    }
+}
+
 /// The multinomial-logit choice settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -360,10 +388,8 @@ impl RecommendationModel {
             &mut probs,
         );
         let click: f64 = probs.iter().map(|&p| f64::from(p)).sum();
-        match self.config.reward {
-            RewardKind::SignedClick => 2.0 * click - 1.0,
-            RewardKind::Click => click,
-            RewardKind::Revenue => slate
+        self.config.reward.expected(click, || {
+            slate
                 .iter()
                 .zip(&probs)
                 .map(|(&i, &p)| {
@@ -371,8 +397,8 @@ impl RecommendationModel {
                         * f64::from(self.purchase_probability(i, sensitivity))
                         * f64::from(self.catalog.items[i].price)
                 })
-                .sum(),
-        }
+                .sum()
+        })
     }
 
     /// [`expected_reward`](Self::expected_reward) of a slate of one item, in
@@ -387,15 +413,11 @@ impl RecommendationModel {
         let c = &self.config.choice;
         let u = f64::from(self.utility(item, pref, sensitivity, fatigue));
         let click = 1.0 / (1.0 + (-(u - c.no_click_utility) / c.temperature).exp());
-        match self.config.reward {
-            RewardKind::SignedClick => 2.0 * click - 1.0,
-            RewardKind::Click => click,
-            RewardKind::Revenue => {
-                click
-                    * f64::from(self.purchase_probability(item, sensitivity))
-                    * f64::from(self.catalog.items[item].price)
-            }
-        }
+        self.config.reward.expected(click, || {
+            click
+                * f64::from(self.purchase_probability(item, sensitivity))
+                * f64::from(self.catalog.items[item].price)
+        })
     }
 
     /// Draws a new shopper's segment, preference, sensitivity and patience.

@@ -227,10 +227,7 @@ impl BatchEnv for RecommendationEnv {
         self.tick += 1;
         let episode_over = self.tick >= self.model.config.ticks;
         let reward_kind = self.model.config.reward;
-        let unchosen = match reward_kind {
-            RewardKind::SignedClick => -1.0,
-            RewardKind::Click | RewardKind::Revenue => 0.0,
-        };
+        let unchosen = reward_kind.no_response();
         let mut out = BatchStep {
             obs: vec![
                 Observation {
@@ -250,12 +247,8 @@ impl BatchEnv for RecommendationEnv {
             .iter(&self.world)
             .for_each(|(slot, _, _, _, _, response)| {
                 let s = slot.0 as usize;
-                let reward = match (reward_kind, response.clicked) {
-                    (RewardKind::SignedClick, Some(_)) => 1.0,
-                    (RewardKind::SignedClick, None) => -1.0,
-                    (RewardKind::Click, c) => f64::from(u8::from(c.is_some())),
-                    (RewardKind::Revenue, _) => f64::from(response.revenue),
-                };
+                let reward =
+                    reward_kind.realised(response.clicked.is_some(), f64::from(response.revenue));
                 out.rewards[s] = reward;
                 if let Some(position) = response.clicked {
                     out.item_rewards[s * k + usize::from(position)] = reward;
