@@ -303,6 +303,20 @@ fn learned_pacing(
     }
 }
 
+/// A learned pacer: `control`, `decide_every` and the creative rule of
+/// `schedule`, with the learner `make` builds over a space and a number of
+/// actions (its settings errors prefixed with `key`, the table they sit in).
+fn learned(
+    cx: &BuildContext<'_>,
+    (control, decide_every, creative): (&str, u32, CreativeRule),
+    key: &str,
+    make: impl Fn(&ObservationSpace, usize) -> Result<Box<dyn Policy>, PolicyError>,
+) -> Result<Box<dyn Policy>, PolicyError> {
+    let learner = |space: &ObservationSpace, n: usize| make(space, n).map_err(|e| prefixed(key, e));
+    let pacing = learned_pacing(cx, control, decide_every, learner)?;
+    paced(cx, pacing, creative)
+}
+
 /// Settings of `kind = "q_pacing"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -336,13 +350,10 @@ impl PolicyKind for QPacingKind {
         c: &Self::Config,
         cx: &BuildContext<'_>,
     ) -> Result<Box<dyn Policy>, PolicyError> {
-        let learner = |space: &ObservationSpace, n: usize| {
-            TabularQ::new(c.q.clone(), space, n, cx.seed)
-                .map(|l| Box::new(l) as Box<dyn Policy>)
-                .map_err(|e| prefixed("q", e))
-        };
-        let pacing = learned_pacing(cx, &c.control, c.decide_every, learner)?;
-        paced(cx, pacing, c.creative)
+        let schedule = (c.control.as_str(), c.decide_every, c.creative);
+        learned(cx, schedule, "q", |space, n| {
+            Ok(Box::new(TabularQ::new(c.q.clone(), space, n, cx.seed)?))
+        })
     }
 }
 
@@ -378,12 +389,9 @@ impl PolicyKind for DqnPacingKind {
         c: &Self::Config,
         cx: &BuildContext<'_>,
     ) -> Result<Box<dyn Policy>, PolicyError> {
-        let learner = |space: &ObservationSpace, n: usize| {
-            Dqn::new(c.dqn.clone(), space, n, cx.seed)
-                .map(|l| Box::new(l) as Box<dyn Policy>)
-                .map_err(|e| prefixed("dqn", e))
-        };
-        let pacing = learned_pacing(cx, &c.control, c.decide_every, learner)?;
-        paced(cx, pacing, c.creative)
+        let schedule = (c.control.as_str(), c.decide_every, c.creative);
+        learned(cx, schedule, "dqn", |space, n| {
+            Ok(Box::new(Dqn::new(c.dqn.clone(), space, n, cx.seed)?))
+        })
     }
 }
