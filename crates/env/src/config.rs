@@ -65,6 +65,39 @@ pub fn probability(key: &str, value: f64) -> Result<(), ConfigError> {
     }
 }
 
+/// Checks `value` lies in `[0, 1]` (a discount, an exponent, a share).
+pub fn unit_interval(key: &str, value: f64) -> Result<(), ConfigError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be in [0, 1] (found {value})"),
+        ))
+    }
+}
+
+/// Checks `value` lies in `(0, 1]` (a step size, a fraction of a run).
+pub fn fraction(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value > 0.0 && value <= 1.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be in (0, 1] (found {value})"),
+        ))
+    }
+}
+
+/// Checks a count is at least 1.
+pub fn at_least_one(key: &str, value: u64) -> Result<(), ConfigError> {
+    if value >= 1 {
+        Ok(())
+    } else {
+        Err(ConfigError::new(key, "must be at least 1 (found 0)"))
+    }
+}
+
 /// Checks an integer lies in `[min, max]`.
 pub fn in_range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
     if (min..=max).contains(&value) {

@@ -40,12 +40,7 @@ impl EpsilonGreedy {
         n_actions: usize,
         seed: u64,
     ) -> Result<Self, PolicyError> {
-        if !(0.0..=1.0).contains(&config.epsilon) {
-            return Err(PolicyError::invalid(
-                "epsilon",
-                format!("must be a probability in [0, 1] (found {})", config.epsilon),
-            ));
-        }
+        shoplab_env::config::probability("epsilon", config.epsilon)?;
         Ok(Self {
             config,
             arms: Arms::new(n_actions),

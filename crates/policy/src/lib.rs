@@ -197,6 +197,15 @@ pub enum PolicyError {
     MissingFeature(&'static str),
 }
 
+impl From<shoplab_env::config::ConfigError> for PolicyError {
+    fn from(e: shoplab_env::config::ConfigError) -> Self {
+        Self::Invalid {
+            key: e.key,
+            rule: e.rule,
+        }
+    }
+}
+
 impl PolicyError {
     /// An `Invalid` error.
     pub fn invalid(key: impl Into<String>, rule: impl Into<String>) -> Self {

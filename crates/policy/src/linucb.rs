@@ -158,12 +158,7 @@ impl LinUcb {
         space: &ObservationSpace,
         actions: &ActionSpace,
     ) -> Result<Self, PolicyError> {
-        if !(config.alpha.is_finite() && config.alpha >= 0.0) {
-            return Err(PolicyError::invalid(
-                "alpha",
-                format!("must be a finite number ≥ 0 (found {})", config.alpha),
-            ));
-        }
+        shoplab_env::config::at_least("alpha", config.alpha, 0.0)?;
         let overrides: Vec<(String, usize)> =
             config.bins.iter().map(|(k, v)| (k.clone(), *v)).collect();
         let discretiser = Discretiser::new(space, &overrides, usize::MAX)

@@ -28,19 +28,9 @@ impl LinearSchedule {
     /// Checks `start` and `end` are probabilities and the fraction is in `(0, 1]`.
     pub fn validate_probability(&self, key: &str) -> Result<(), PolicyError> {
         for (name, v) in [("start", self.start), ("end", self.end)] {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(PolicyError::invalid(
-                    format!("{key}.{name}"),
-                    format!("must be a probability in [0, 1] (found {v})"),
-                ));
-            }
+            shoplab_env::config::probability(&format!("{key}.{name}"), v)?;
         }
-        if !(self.decay_fraction > 0.0 && self.decay_fraction <= 1.0) {
-            return Err(PolicyError::invalid(
-                format!("{key}.decay_fraction"),
-                format!("must be in (0, 1] (found {})", self.decay_fraction),
-            ));
-        }
+        shoplab_env::config::fraction(&format!("{key}.decay_fraction"), self.decay_fraction)?;
         Ok(())
     }
 }

@@ -22,7 +22,7 @@ use crate::{Policy, PolicyError, Transition, schedule::LinearSchedule};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use shoplab_env::{
-    Discretiser, Observation, ObservationSpace,
+    Discretiser, Observation, ObservationSpace, config,
     seed::{SimRng, rng_from_seed},
 };
 use std::collections::BTreeMap;
@@ -85,24 +85,9 @@ impl Default for TabularQConfig {
 impl TabularQConfig {
     /// Checks every parameter.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        if !(self.alpha > 0.0 && self.alpha <= 1.0) {
-            return Err(PolicyError::invalid(
-                "alpha",
-                format!("must be in (0, 1] (found {})", self.alpha),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.alpha_exponent) {
-            return Err(PolicyError::invalid(
-                "alpha_exponent",
-                format!("must be in [0, 1] (found {})", self.alpha_exponent),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.gamma) {
-            return Err(PolicyError::invalid(
-                "gamma",
-                format!("must be in [0, 1] (found {})", self.gamma),
-            ));
-        }
+        config::fraction("alpha", self.alpha)?;
+        config::unit_interval("alpha_exponent", self.alpha_exponent)?;
+        config::unit_interval("gamma", self.gamma)?;
         if !self.initial_q.is_finite() {
             return Err(PolicyError::invalid("initial_q", "must be finite"));
         }

@@ -36,12 +36,7 @@ pub struct Ucb1 {
 impl Ucb1 {
     /// A UCB1 bandit over `n_actions` arms.
     pub fn new(config: Ucb1Config, n_actions: usize) -> Result<Self, PolicyError> {
-        if !(config.c.is_finite() && config.c >= 0.0) {
-            return Err(PolicyError::invalid(
-                "c",
-                format!("must be a finite number ≥ 0 (found {})", config.c),
-            ));
-        }
+        shoplab_env::config::at_least("c", config.c, 0.0)?;
         Ok(Self {
             config,
             arms: Arms::new(n_actions),

@@ -2,6 +2,7 @@
 
 use crate::{PolicyError, schedule::LinearSchedule};
 use serde::{Deserialize, Serialize};
+use shoplab_env::config::{self, above, fraction, unit_interval};
 
 /// Largest replay buffer, in transitions.
 pub const MAX_BUFFER: usize = 10_000_000;
@@ -128,23 +129,14 @@ impl Default for DqnConfig {
     }
 }
 
+/// Checks `value` is finite and above 0.
 fn positive(key: &str, value: f64) -> Result<(), PolicyError> {
-    if value > 0.0 && value.is_finite() {
-        Ok(())
-    } else {
-        Err(PolicyError::invalid(
-            key,
-            format!("must be a finite number > 0 (found {value})"),
-        ))
-    }
+    Ok(above(key, value, 0.0)?)
 }
 
+/// Checks a count is at least 1.
 fn at_least_one(key: &str, value: usize) -> Result<(), PolicyError> {
-    if value >= 1 {
-        Ok(())
-    } else {
-        Err(PolicyError::invalid(key, "must be at least 1 (found 0)"))
-    }
+    Ok(config::at_least_one(key, value as u64)?)
 }
 
 impl DqnConfig {
@@ -166,12 +158,7 @@ impl DqnConfig {
         if let Some(rate) = self.final_learning_rate {
             positive("final_learning_rate", rate)?;
         }
-        if !(0.0..=1.0).contains(&self.gamma) {
-            return Err(PolicyError::invalid(
-                "gamma",
-                format!("must be in [0, 1] (found {})", self.gamma),
-            ));
-        }
+        unit_interval("gamma", self.gamma)?;
         at_least_one("batch_size", self.batch_size)?;
         at_least_one("train_freq", self.train_freq)?;
         at_least_one("gradient_steps", self.gradient_steps)?;
@@ -185,33 +172,20 @@ impl DqnConfig {
                 ),
             ));
         }
-        if !(self.tau > 0.0 && self.tau <= 1.0) {
-            return Err(PolicyError::invalid(
-                "tau",
-                format!("must be in (0, 1] (found {})", self.tau),
-            ));
-        }
+        fraction("tau", self.tau)?;
         positive("huber_delta", self.huber_delta)?;
         positive("max_grad_norm", self.max_grad_norm)?;
         positive("reward_scale", self.reward_scale)?;
         positive("priority_epsilon", self.priority_epsilon)?;
-        if !(0.0..=1.0).contains(&self.priority_alpha) {
-            return Err(PolicyError::invalid(
-                "priority_alpha",
-                format!("must be in [0, 1] (found {})", self.priority_alpha),
-            ));
-        }
+        unit_interval("priority_alpha", self.priority_alpha)?;
         self.epsilon.validate_probability("epsilon")?;
         self.priority_beta.validate_probability("priority_beta")?;
         positive("temperature.start", self.temperature.start)?;
         positive("temperature.end", self.temperature.end)?;
-        let fraction = self.temperature.decay_fraction;
-        if !(fraction > 0.0 && fraction <= 1.0) {
-            return Err(PolicyError::invalid(
-                "temperature.decay_fraction",
-                format!("must be in (0, 1] (found {fraction})"),
-            ));
-        }
+        fraction(
+            "temperature.decay_fraction",
+            self.temperature.decay_fraction,
+        )?;
         Ok(())
     }
 }
