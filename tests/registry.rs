@@ -182,3 +182,40 @@ fn the_harness_names_no_family_and_no_metric() {
         }
     }
 }
+
+/// Rules checked after parsing (a family's validation, a policy's build)
+/// still point at the line of the key that broke them.
+#[test]
+fn rule_refusals_name_the_line_of_their_key() {
+    let base = small_pricing("bad", 10);
+    let line =
+        |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let text = base.replacen("inventory = 12", "inventory = 0", 1);
+    let m = refused(&text, &[]);
+    let at = line(&text, "inventory = 0");
+    assert_names(
+        &m,
+        &[
+            &format!("key `pricing.inventory` (line {at})"),
+            "between 1 and",
+        ],
+    );
+    let text = base.replacen("share = 0.6", "share = 1.6", 1);
+    let m = refused(&text, &[]);
+    let at = line(&text, "share = 1.6");
+    assert_names(&m, &[&format!("pricing.segments[0].share` (line {at})")]);
+    let text = base.replacen("price = 2.0", "price = 2.2", 1);
+    let m = refused(&text, &[]);
+    let at = line(&text, "price = 2.2");
+    assert_names(
+        &m,
+        &[&format!("policies[0].price` (line {at})"), "price grid"],
+    );
+    let text = base.replacen("kind = \"random\"", "kind = \"pid\"", 1);
+    let m = refused(&text, &[]);
+    let at = line(&text, "kind = \"pid\"");
+    assert_names(
+        &m,
+        &[&format!("policies[1]` (line {at})"), "does not apply"],
+    );
+}

@@ -6,7 +6,7 @@
 //! errors in their settings, all before any run starts. What is specific to
 //! a family stays behind the [`Family`] trait: this module only asks.
 
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{Scenario, ScenarioError, line_of_key};
 use shoplab_env::{
     ActionSpace, EnvBox, Family, ObservationSpace,
     config::ConfigError,
@@ -35,7 +35,8 @@ pub struct Prepared {
 impl Prepared {
     /// Validates `scenario` (read from `source`) and prepares its family.
     pub fn new(mut scenario: Scenario, source: &Path) -> Result<Self, ScenarioError> {
-        let invalid = |e: ConfigError| ScenarioError::invalid(source, e);
+        let lines = scenario.key_lines.clone();
+        let invalid = |e: ConfigError| ScenarioError::invalid(source, e, &lines);
         scenario.validate_common().map_err(invalid)?;
         let base = source.parent().unwrap_or(Path::new("."));
         let family_name = scenario.family.name();
@@ -57,13 +58,22 @@ impl Prepared {
             spaces,
         };
         for index in 0..prepared.scenario.policies.len() {
-            prepared
-                .check_policy(index)
-                .map_err(|(key, rule)| ScenarioError::Invalid {
+            prepared.check_policy(index).map_err(|(key, rule)| {
+                // The key's line, or the entry's kind for the entry as a whole.
+                let at = if key.is_empty() {
+                    ".kind"
+                } else {
+                    key.as_str()
+                };
+                let line = line_of_key(&lines, &format!("policies[{index}]{at}"));
+                let key = format!("policies[{index}]{key}");
+                ScenarioError::Invalid {
                     file: source.to_path_buf(),
-                    key: format!("policies[{index}]{key}"),
+                    key,
+                    line,
                     rule,
-                })?;
+                }
+            })?;
         }
         Ok(prepared)
     }

@@ -15,7 +15,10 @@
 use crate::registry::{FamilySpec, PolicySpec, Registry, TableError};
 use serde::{Deserialize, Serialize};
 use shoplab_env::config::ConfigError;
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 use thiserror::Error;
 use toml::{
     Spanned,
@@ -38,6 +41,10 @@ pub struct Scenario {
     pub family: FamilySpec,
     /// The policies to train and compare.
     pub policies: Vec<PolicySpec>,
+    /// The line of every key in the file the scenario was read from
+    /// (`run.seeds` → 12, `policies[2].epsilon` → 31), so errors found after parsing
+    /// still point at a line; empty for scenarios built in code.
+    pub key_lines: BTreeMap<String, usize>,
 }
 
 /// The keys of a scenario file other than the family table and the policies.
@@ -116,25 +123,73 @@ pub enum ScenarioError {
         message: String,
     },
     /// A value breaks a rule.
-    #[error("{file}: key `{key}`: {rule}")]
+    #[error("{file}: key `{key}`{}: {rule}", line.map(|l| format!(" (line {l})")).unwrap_or_default())]
     Invalid {
         /// The file.
         file: PathBuf,
         /// Dotted path of the key.
         key: String,
+        /// The key's line, where known.
+        line: Option<usize>,
         /// The rule broken, with the value found.
         rule: String,
     },
 }
 
 impl ScenarioError {
-    /// An `Invalid` error for `file` from a config error.
-    pub fn invalid(file: &Path, error: ConfigError) -> Self {
+    /// An `Invalid` error for `file` from a config error, at the line of its
+    /// key (or of the nearest enclosing key) in `key_lines`.
+    pub fn invalid(file: &Path, error: ConfigError, key_lines: &BTreeMap<String, usize>) -> Self {
         Self::Invalid {
             file: file.to_path_buf(),
+            line: line_of_key(key_lines, &error.key),
             key: error.key,
             rule: error.rule,
         }
+    }
+}
+
+/// The line of `key`, or of the nearest enclosing key that has one.
+pub fn line_of_key(key_lines: &BTreeMap<String, usize>, key: &str) -> Option<usize> {
+    let mut key = key;
+    loop {
+        if let Some(&line) = key_lines.get(key) {
+            return Some(line);
+        }
+        let cut = key.rfind(['.', '['])?;
+        key = &key[..cut];
+    }
+}
+
+/// Records the line of `value` under `path`, and of everything inside it.
+fn record_lines(
+    text: &str,
+    path: String,
+    value: &Spanned<DeValue<'_>>,
+    out: &mut BTreeMap<String, usize>,
+) {
+    match value.get_ref() {
+        DeValue::Table(table) => {
+            for (key, inner) in table {
+                let name: &str = key.get_ref();
+                let child = if path.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{path}.{name}")
+                };
+                out.insert(child.clone(), line_of(text, key.span().start));
+                record_lines(text, child, inner, out);
+            }
+        }
+        DeValue::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                let child = format!("{path}[{i}]");
+                out.entry(child.clone())
+                    .or_insert_with(|| line_of(text, inner.span().start));
+                record_lines(text, child, inner, out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -199,6 +254,12 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
     };
     let root = DeTable::parse(text).map_err(|e| error("", e.span(), plain_rule(e.message())))?;
     let root_span = root.span();
+    let mut key_lines = BTreeMap::new();
+    for (key, value) in root.get_ref() {
+        let name: &str = key.get_ref();
+        key_lines.insert(name.to_string(), line_of(text, key.span().start));
+        record_lines(text, name.to_string(), value, &mut key_lines);
+    }
     let mut header = DeTable::new();
     let mut family: Option<(String, Spanned<DeValue<'_>>)> = None;
     let mut policies = None;
@@ -308,6 +369,7 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
         run: header.run,
         family,
         policies: specs,
+        key_lines,
     };
     if scenario.name.is_empty() {
         scenario.name = file
