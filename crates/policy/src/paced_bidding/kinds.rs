@@ -210,6 +210,18 @@ pub struct PidConfig {
     pub creative: CreativeRule,
 }
 
+impl Default for PidConfig {
+    fn default() -> Self {
+        Self {
+            kp: default_kp(),
+            ki: default_ki(),
+            kd: 0.0,
+            start_multiplier: one(),
+            creative: CreativeRule::default(),
+        }
+    }
+}
+
 /// `kind = "pid"`: a PID pacing controller on `log λ`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PidKind;
@@ -336,6 +348,17 @@ pub struct QPacingConfig {
     pub creative: CreativeRule,
 }
 
+impl Default for QPacingConfig {
+    fn default() -> Self {
+        Self {
+            control: default_control(),
+            decide_every: one_period(),
+            q: TabularQConfig::default(),
+            creative: CreativeRule::default(),
+        }
+    }
+}
+
 /// `kind = "q_pacing"`: tabular Q-learning over the multipliers, or over
 /// moves of the multiplier.
 #[derive(Debug, Clone, Copy, Default)]
@@ -373,6 +396,17 @@ pub struct DqnPacingConfig {
     /// The creative: an index, `"ucb1"` or `"thompson"`.
     #[serde(default)]
     pub creative: CreativeRule,
+}
+
+impl Default for DqnPacingConfig {
+    fn default() -> Self {
+        Self {
+            control: default_control(),
+            decide_every: one_period(),
+            dqn: DqnConfig::default(),
+            creative: CreativeRule::default(),
+        }
+    }
 }
 
 /// `kind = "dqn_pacing"`: as `q_pacing`, with a Q-network over the

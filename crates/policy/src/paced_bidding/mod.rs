@@ -548,7 +548,8 @@ fn last_index(grid: &[f64]) -> usize {
 
 mod kinds;
 pub use kinds::{
-    DqnPacingKind, EvenPacingKind, FixedMultiplierKind, GreedyBidKind, PidKind, QPacingKind,
+    CreativeOnly, DqnPacingConfig, DqnPacingKind, EvenPacingKind, FixedMultiplierConfig,
+    FixedMultiplierKind, GreedyBidKind, PidConfig, PidKind, QPacingConfig, QPacingKind,
 };
 
 #[cfg(test)]

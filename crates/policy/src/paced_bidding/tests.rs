@@ -140,3 +140,27 @@ mod checkpoint {
         assert_eq!(fresh.checkpoint().unwrap().unwrap(), bytes);
     }
 }
+
+/// The settings' `Default` is what an entry with no settings reads as.
+#[test]
+fn defaults_match_an_empty_entry() {
+    use super::{DqnPacingConfig, PidConfig, QPacingConfig};
+    let empty = || {
+        serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(std::iter::empty::<(
+            &str,
+            &str,
+        )>())
+    };
+    assert_eq!(
+        PidConfig::deserialize(empty()).unwrap(),
+        PidConfig::default()
+    );
+    assert_eq!(
+        QPacingConfig::deserialize(empty()).unwrap(),
+        QPacingConfig::default()
+    );
+    assert_eq!(
+        DqnPacingConfig::deserialize(empty()).unwrap(),
+        DqnPacingConfig::default()
+    );
+}
