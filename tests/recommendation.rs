@@ -185,7 +185,7 @@ fn items_csv_is_read_and_its_errors_name_row_and_column() {
     let m = refused(&text, &[]);
     assert_names(
         &m,
-        &["recommendation.catalog.path", "items.csv", "cannot read"],
+        &["recommendation.catalog.path", "items.csv", "cannot be read"],
     );
     let mut bad = good.clone();
     bad.push_str(&row(2, "high"));

@@ -218,3 +218,24 @@ pub fn final_ratio(report: &shoplab_harness::report::Report, name: &str, ratio: 
         .unwrap()
         .final_ratios[i]
 }
+
+/// Runs the `shoplab` binary with `args`, failing the test if it has not
+/// finished within `seconds` (it is killed first): for inputs that could hang.
+pub fn shoplab_within(args: &[&str], seconds: u64) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shoplab"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the shoplab binary runs");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("the child can be polled").is_none() {
+        if start.elapsed().as_secs() >= seconds {
+            let _ = child.kill();
+            panic!("shoplab {args:?} did not finish within {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("the output can be read")
+}

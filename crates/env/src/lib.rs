@@ -37,6 +37,7 @@ pub mod check;
 pub mod checker;
 pub mod config;
 pub mod family;
+pub mod input;
 pub mod inventory;
 pub mod mdp;
 pub mod seed;

@@ -138,7 +138,9 @@ pub fn evaluate_checkpoints(
                 path: path.clone(),
                 reason,
             };
-            let bytes = fs::read(path).map_err(io(path))?;
+            let bytes =
+                shoplab_env::input::read_regular_file(path, shoplab_env::input::MAX_DATA_BYTES)
+                    .map_err(|e| failed(format!("the checkpoint {e}")))?;
             let policy_seed = shoplab_env::seed::derive_seed(*seed, &format!("policy/{name}"), 0);
             let mut agent = prepared
                 .make_policy(*index, policy_seed)
@@ -456,7 +458,10 @@ pub fn reproduce(
     let mut checks = Vec::new();
     for (name, bytes) in tables.csv.iter().chain(&tables.checkpoints) {
         let path = dir.join(name);
-        let check = match fs::read(&path) {
+        let check = match shoplab_env::input::read_regular_file(
+            &path,
+            shoplab_env::input::MAX_DATA_BYTES,
+        ) {
             Ok(old) if old == *bytes => FileCheck {
                 name: name.clone(),
                 identical: true,

@@ -104,13 +104,13 @@ fn default_curve_points() -> u32 {
 /// Why a scenario file was refused.
 #[derive(Debug, Error)]
 pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("{file}: cannot read the scenario file: {source}")]
+    /// The file could not be read (missing, not a regular file, too large).
+    #[error("{file}: the scenario file {reason}")]
     Read {
         /// The file.
         file: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// Why (kept out of the error chain, as the message already says it).
+        reason: shoplab_env::input::InputError,
     },
     /// The file is not valid TOML, or a value has the wrong type or an unknown key.
     #[error("{file}: {location}{message}")]
@@ -383,10 +383,11 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
 /// Reads and parses a scenario file against `registry` (validation is
 /// [`crate::prepared::Prepared::new`]'s job).
 pub fn read(file: &Path, registry: &Registry) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ScenarioError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let text = shoplab_env::input::read_text_file(file, shoplab_env::input::MAX_SCENARIO_BYTES)
+        .map_err(|reason| ScenarioError::Read {
+            file: file.to_path_buf(),
+            reason,
+        })?;
     parse(&text, file, registry)
 }
 

@@ -170,11 +170,12 @@ impl Catalog {
     pub fn from_csv(path: &Path, dim: usize) -> Result<Self, ConfigError> {
         let key = "catalog.path";
         let fail = |rule: String| ConfigError::new(key, format!("{}: {rule}", path.display()));
+        let bytes = shoplab_env::input::read_regular_file(path, shoplab_env::input::MAX_DATA_BYTES)
+            .map_err(|e| fail(e.to_string()))?;
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .flexible(true)
-            .from_path(path)
-            .map_err(|e| fail(format!("cannot read: {e}")))?;
+            .from_reader(bytes.as_slice());
         let columns: Vec<String> = reader
             .headers()
             .map_err(|e| fail(format!("cannot read the header: {e}")))?
