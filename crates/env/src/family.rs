@@ -143,7 +143,8 @@ pub struct PriceGrid(pub Vec<f64>);
 /// `a % n_creatives`, over a day of `periods` periods. Paced bidders read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BidGrid {
-    /// The bid multipliers λ (bid = value estimate / λ … as the family defines).
+    /// The bid multipliers λ on the grid, in action order (how λ scales a
+    /// bid is the family's to say).
     pub bid_multipliers: Vec<f64>,
     /// Creatives to choose from.
     pub n_creatives: usize,
