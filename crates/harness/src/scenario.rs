@@ -322,6 +322,7 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
             "must be a list of policies ([[policies]] tables, each with a kind)".into(),
         ));
     };
+    let kinds = registry.policy_kinds();
     let mut specs = Vec::new();
     for (i, entry) in entries.into_iter().enumerate() {
         let at = format!("policies[{i}]");
@@ -340,7 +341,6 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
         }
         let kind =
             kind.ok_or_else(|| error(&at, Some(span.clone()), "missing field `kind`".into()))?;
-        let kinds = registry.policy_kinds();
         let unknown = |found: String| {
             error(
                 &format!("{at}.kind"),

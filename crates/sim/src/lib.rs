@@ -53,3 +53,18 @@ pub struct Shopper {
 /// The most a shopper will pay for one unit, in currency units.
 #[derive(Component, Debug, Clone, Copy)]
 pub struct WillingnessToPay(pub f64);
+
+/// Most rows or columns in a learned-policy table chart.
+const TABLE_CELLS: u32 = 60;
+
+/// Up to 60 evenly spaced integers from `0` to `max`, inclusive: the rows or
+/// columns of a family's learned-policy chart.
+pub(crate) fn table_grid(max: u32) -> Vec<u32> {
+    if max < TABLE_CELLS {
+        (0..=max).collect()
+    } else {
+        (0..TABLE_CELLS)
+            .map(|i| (f64::from(i) * f64::from(max) / f64::from(TABLE_CELLS - 1)).round() as u32)
+            .collect()
+    }
+}

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use shoplab_env::{
     ActionSpace, Env, EnvBox, Family, FamilyKind, Feature, Info, Observation, ObservationSpace,
     Step,
-    config::{ConfigError, above, at_least, in_range, probability},
+    config::{ConfigError, above, at_least, cumulative_shares, in_range, pick},
     family::Ratio,
     seed::{SimRng, derive_seed, rng_from_seed},
 };
@@ -96,7 +96,9 @@ impl CouponConfig {
         f64::from(self.shoppers) * per_shopper
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every rule; returns the segments' cumulative shares, which
+    /// arrivals are drawn from.
+    fn validate(&self) -> Result<Vec<f64>, ConfigError> {
         in_range("shoppers", self.shoppers.into(), 1, 100_000)?;
         above("price", self.price, 0.0)?;
         at_least("cost", self.cost, 0.0)?;
@@ -114,12 +116,10 @@ impl CouponConfig {
                 ));
             }
         }
-        let shares: Vec<f64> = self.segments.iter().map(|s| s.share).collect();
-        if shares.is_empty() || shares.len() > 16 {
+        if self.segments.len() > 16 {
             return Err(ConfigError::new("segments", "must list 1 to 16 segments"));
         }
         for (i, s) in self.segments.iter().enumerate() {
-            probability(&format!("segments[{i}].share"), s.share)?;
             for (key, v) in [("base", s.base), ("sensitivity", s.sensitivity)] {
                 if !v.is_finite() || v.abs() > 50.0 {
                     return Err(ConfigError::new(
@@ -129,20 +129,16 @@ impl CouponConfig {
                 }
             }
         }
-        let total: f64 = shares.iter().sum();
-        if (total - 1.0).abs() > 1e-9 {
-            return Err(ConfigError::new(
-                "segments",
-                format!("shares must sum to 1 (found {total})"),
-            ));
-        }
-        Ok(())
+        let shares: Vec<f64> = self.segments.iter().map(|s| s.share).collect();
+        cumulative_shares(&shares)
     }
 }
 
 /// The coupon day as an [`Env`]: one shopper per step.
 pub struct CouponEnv {
     config: Arc<CouponConfig>,
+    /// The segments' cumulative shares.
+    cumulative: Arc<[f64]>,
     space: ObservationSpace,
     actions: ActionSpace,
     rng: SimRng,
@@ -152,7 +148,8 @@ pub struct CouponEnv {
 
 impl CouponEnv {
     /// A fresh env of a validated config.
-    pub fn new(config: Arc<CouponConfig>) -> Self {
+    /// `cumulative` holds the segments' cumulative shares, from validation.
+    pub fn new(config: Arc<CouponConfig>, cumulative: Arc<[f64]>) -> Self {
         let segments = config.segments.len();
         let space = ObservationSpace {
             features: vec![
@@ -181,6 +178,7 @@ impl CouponEnv {
         );
         Self {
             config,
+            cumulative,
             space,
             actions,
             rng: rng_from_seed(0),
@@ -191,16 +189,7 @@ impl CouponEnv {
 
     /// Draws the next shopper's segment.
     fn arrive(&mut self) {
-        let u: f64 = self.rng.random();
-        let mut total = 0.0;
-        self.segment = self.config.segments.len() - 1;
-        for (i, s) in self.config.segments.iter().enumerate() {
-            total += s.share;
-            if u < total {
-                self.segment = i;
-                break;
-            }
-        }
+        self.segment = pick(&self.cumulative, self.rng.random());
     }
 
     fn observe(&self) -> Observation {
@@ -263,6 +252,7 @@ pub struct CouponFamily;
 /// A validated coupon scenario.
 pub struct Coupon {
     config: Arc<CouponConfig>,
+    cumulative: Arc<[f64]>,
 }
 
 impl FamilyKind for CouponFamily {
@@ -273,8 +263,9 @@ impl FamilyKind for CouponFamily {
     }
 
     fn prepare(&self, config: &mut CouponConfig, _: &Path) -> Result<Arc<dyn Family>, ConfigError> {
-        config.validate()?;
+        let cumulative = config.validate()?;
         Ok(Arc::new(Coupon {
+            cumulative: cumulative.into(),
             config: Arc::new(config.clone()),
         }))
     }
@@ -286,7 +277,10 @@ impl Family for Coupon {
     }
 
     fn make_env(&self) -> EnvBox {
-        EnvBox::Single(Box::new(CouponEnv::new(Arc::clone(&self.config))))
+        EnvBox::Single(Box::new(CouponEnv::new(
+            Arc::clone(&self.config),
+            Arc::clone(&self.cumulative),
+        )))
     }
 
     fn return_label(&self) -> &'static str {

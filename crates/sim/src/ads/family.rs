@@ -2,7 +2,7 @@
 //! is the reference (the env reports it).
 
 use super::{AdsConfig, AdsEnv, AdsModel, AdsObservation, METRICS};
-use crate::{config::ConfigError, pricing::family::grid};
+use crate::{config::ConfigError, table_grid};
 use shoplab_env::{
     EnvBox, Family, FamilyKind, Observation,
     family::{BidGrid, GreedyTable, Ratio},
@@ -12,9 +12,6 @@ use std::{
     path::Path,
     sync::Arc,
 };
-
-/// Most rows in a learned-policy table chart.
-const TABLE_CELLS: u32 = 60;
 
 /// The `[ads]` family kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -84,7 +81,7 @@ impl Family for Ads {
     fn greedy_table(&self, greedy: &dyn Fn(&Observation) -> usize) -> Option<GreedyTable> {
         let c = self.model.config();
         let (budget, periods) = (c.budget, f64::from(c.periods));
-        let rows = grid(c.periods - 1, TABLE_CELLS);
+        let rows = table_grid(c.periods - 1);
         let cols: Vec<f64> = (-10..=10).map(|i| f64::from(i) / 20.0).collect();
         let n_creatives = c.n_creatives as usize;
         let values = rows

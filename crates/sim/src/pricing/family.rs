@@ -2,7 +2,7 @@
 //! exact optimum solved before any run.
 
 use super::{METRICS, PricingConfig, PricingEnv, PricingModel};
-use crate::config::ConfigError;
+use crate::{config::ConfigError, table_grid};
 use shoplab_env::{
     EnvBox, Family, FamilyKind,
     family::{GreedyTable, PriceGrid, Ratio},
@@ -16,9 +16,6 @@ use std::{
 
 /// Largest oracle work, in elementary DP steps, accepted before a run.
 pub const MAX_ORACLE_WORK: f64 = 4e9;
-
-/// Most rows or columns in a learned-policy table chart.
-const TABLE_CELLS: u32 = 60;
 
 /// The `[pricing]` family kind.
 #[derive(Debug, Clone, Copy, Default)]
@@ -102,17 +99,6 @@ impl FamilyKind for PricingFamily {
     }
 }
 
-/// Up to `cells` evenly spaced integers from `0` to `max`, inclusive.
-pub fn grid(max: u32, cells: u32) -> Vec<u32> {
-    if max < cells {
-        (0..=max).collect()
-    } else {
-        (0..cells)
-            .map(|i| (f64::from(i) * f64::from(max) / f64::from(cells - 1)).round() as u32)
-            .collect()
-    }
-}
-
 impl Family for Pricing {
     fn name(&self) -> &'static str {
         "pricing"
@@ -144,17 +130,14 @@ impl Family for Pricing {
         greedy: &dyn Fn(&shoplab_env::Observation) -> usize,
     ) -> Option<GreedyTable> {
         let c = self.model.config();
-        let rows: Vec<f64> = grid(c.horizon - 1, TABLE_CELLS)
-            .into_iter()
-            .map(f64::from)
-            .collect();
-        let stocks: Vec<u32> = grid(c.inventory - 1, TABLE_CELLS)
+        let periods = table_grid(c.horizon - 1);
+        let stocks: Vec<u32> = table_grid(c.inventory - 1)
             .into_iter()
             .map(|s| s + 1)
             .collect();
-        let values = grid(c.horizon - 1, TABLE_CELLS)
-            .into_iter()
-            .map(|t| {
+        let values = periods
+            .iter()
+            .map(|&t| {
                 stocks
                     .iter()
                     .map(|&s| c.price_grid[greedy(&PricingEnv::observation(t, s, 0))])
@@ -165,7 +148,7 @@ impl Family for Pricing {
             row_name: "period",
             col_name: "stock",
             value_name: "price",
-            rows,
+            rows: periods.into_iter().map(f64::from).collect(),
             cols: stocks.into_iter().map(f64::from).collect(),
             values,
         })
