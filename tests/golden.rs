@@ -17,6 +17,11 @@
 //! (DQN pacing and per-period Q-learning pacing changed; pacing that decides
 //! every 24 periods bins its decision points one to one as before, so its
 //! rows, like every other policy's, are byte-identical).
+//!
+//! Later changes meant to move results re-record the list with
+//! `tests/golden/record`, each in its own commit that says which files moved:
+//! the studentised bootstrap (issue #10) moved only `summary.csv` and
+//! `curves.csv`, the files that print intervals.
 
 mod common;
 
