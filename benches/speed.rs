@@ -161,6 +161,7 @@ fn purchase_decisions() -> f64 {
             Segment {
                 name: "a".into(),
                 share: 0.7,
+                share_end: None,
                 wtp: Wtp::Logit {
                     alpha: 2.0,
                     beta: 1.0,
@@ -169,6 +170,7 @@ fn purchase_decisions() -> f64 {
             Segment {
                 name: "b".into(),
                 share: 0.3,
+                share_end: None,
                 wtp: Wtp::Lognormal {
                     mu: 1.1,
                     sigma: 0.35,
@@ -209,6 +211,7 @@ fn q_updates() -> f64 {
         segments: vec![Segment {
             name: String::new(),
             share: 1.0,
+            share_end: None,
             wtp: Wtp::Logit {
                 alpha: 2.0,
                 beta: 1.0,

@@ -6,7 +6,9 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use shoplab_harness::{Finished, prepared::Prepared, registry::Registry, report::Report};
+use shoplab_harness::{
+    Finished, prepared::Prepared, registry::Registry, report::Report, stats::Estimate,
+};
 use std::path::{Path, PathBuf};
 
 // candle allocates a tensor per operation; mimalloc reuses freed pages
@@ -401,6 +403,18 @@ fn print_summary(report: &Report) {
     if let Some(v) = report.optimal_value {
         println!("oracle expected return per episode V* = {v:.4}");
     }
+    if let Some(b) = &report.baseline {
+        let share = report
+            .optimal_value
+            .map(|v| format!(", {:.1}% of V*", 100.0 * b.value / v))
+            .unwrap_or_default();
+        println!(
+            "baseline: {}, {:.4} per episode ({}{share}); \"gap closed\" is the share of the \
+             gap from it to the oracle that a policy closes",
+            b.name, b.value, b.basis
+        );
+    }
+    let gaps = report.summaries.iter().any(|s| s.gap_closed.is_some());
     let width = report
         .summaries
         .iter()
@@ -412,6 +426,9 @@ fn print_summary(report: &Report) {
         "{:<width$} {:>6} {:>11} {:>23} {:>11}",
         "policy", "seeds", "mean", level, "% of oracle"
     );
+    if gaps {
+        header.push_str(&format!(" {:>22}", "gap closed"));
+    }
     for name in &report.ratio_names {
         header.push_str(&format!(" {name:>21}"));
     }
@@ -437,6 +454,13 @@ fn print_summary(report: &Report) {
             "{:<width$} {:>6} {:>11} {:>23} {:>11}",
             s.name, seeds, mean, ci, pct
         );
+        if gaps {
+            let gap = s
+                .gap_closed
+                .map(|g| format!("{:.1}% [{:.1}, {:.1}]", g.mean, g.low, g.high))
+                .unwrap_or_else(|| "—".into());
+            line.push_str(&format!(" {gap:>22}"));
+        }
         for r in &s.final_ratios {
             line.push_str(&format!(" {r:>21.4}"));
         }
@@ -444,16 +468,36 @@ fn print_summary(report: &Report) {
     }
     if report.summaries.iter().any(|s| s.eval_return.is_some()) {
         println!("greedy evaluation after training (no exploration), mean over seeds:");
+        let paired = report.summaries.iter().any(|s| s.eval_paired_pct.is_some());
+        if paired {
+            println!(
+                "  (\"paired\": against the oracle played on the same episodes; \"vs oracle\": \
+                 the mean paired difference per episode)"
+            );
+        }
+        let interval = |e: Estimate, digits: usize, unit: &str| {
+            format!(
+                "{:.digits$}{unit} [{:.digits$}, {:.digits$}]",
+                e.mean, e.low, e.high
+            )
+        };
         for s in &report.summaries {
             if let Some(e) = s.eval_return {
-                let pct = s
-                    .eval_pct_of_oracle
-                    .map(|p| format!("  {:.1}% of oracle [{:.1}, {:.1}]", p.mean, p.low, p.high))
-                    .unwrap_or_default();
-                println!(
-                    "{:<width$} {:>11.4} [{:.4}, {:.4}]{pct}",
-                    s.name, e.mean, e.low, e.high
-                );
+                let mut line = format!("{:<width$} {}", s.name, interval(e, 4, ""));
+                match (s.eval_paired_pct, s.eval_pct_of_oracle) {
+                    (Some(p), _) => line.push_str(&format!("  paired {}", interval(p, 1, "%"))),
+                    (None, Some(p)) => {
+                        line.push_str(&format!("  {} of oracle", interval(p, 1, "%")))
+                    }
+                    (None, None) => {}
+                }
+                if let Some(d) = s.eval_paired_diff {
+                    line.push_str(&format!("  vs oracle {}", interval(d, 3, "")));
+                }
+                if let Some(g) = s.eval_gap_closed {
+                    line.push_str(&format!("  gap closed {}", interval(g, 1, "%")));
+                }
+                println!("{line}");
             }
         }
     }

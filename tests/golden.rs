@@ -21,7 +21,11 @@
 //! Later changes meant to move results re-record the list with
 //! `tests/golden/record`, each in its own commit that says which files moved:
 //! the studentised bootstrap (issue #10) moved only `summary.csv` and
-//! `curves.csv`, the files that print intervals.
+//! `curves.csv`, the files that print intervals; the baselines, paired
+//! evaluation and the ads score (issue #10) added columns to `summary.csv`
+//! and `evaluations.csv`, the golden pricing file gained a
+//! `fluid_resolving` policy (so its run's files all moved), and no
+//! checkpoint changed.
 
 mod common;
 

@@ -19,6 +19,7 @@ fn segments() -> Vec<Segment> {
         Segment {
             name: "logit".into(),
             share: 0.7,
+            share_end: None,
             wtp: Wtp::Logit {
                 alpha: 2.0,
                 beta: 1.0,
@@ -27,6 +28,7 @@ fn segments() -> Vec<Segment> {
         Segment {
             name: "lognormal".into(),
             share: 0.3,
+            share_end: None,
             wtp: Wtp::Lognormal {
                 mu: 1.1,
                 sigma: 0.35,
@@ -65,7 +67,7 @@ fn simulated_purchase_rate_matches_survival_function() {
                 break;
             }
         }
-        let q = population.purchase_probability(price);
+        let q = population.purchase_probability(price, 0, 1);
         let hat = buyers / shoppers;
         let se = (q * (1.0 - q) / shoppers).sqrt();
         assert!(

@@ -32,7 +32,7 @@ fn learning_bandits_beat_random_and_the_myopic_oracle_beats_them() {
     let bandits = ["epsilon_greedy", "ucb1", "thompson", "linucb"];
     let mut keep = vec!["random", "myopic_oracle"];
     keep.extend(bandits);
-    let report = shrunk("scenarios/recommendation.toml", 4, 100, Some(20), &keep);
+    let report = shrunk("scenarios/recommendation.toml", 8, 100, Some(20), &keep);
     let random = interval(&report, "random");
     let oracle = interval(&report, "myopic_oracle");
     for bandit in bandits {

@@ -133,6 +133,37 @@ pub struct GreedyTable {
     pub values: Vec<Vec<f64>>,
 }
 
+/// A deterministic rule that picks an action from an observation: a
+/// reference policy the harness can play itself, beside the policies of a
+/// scenario, on the same episodes.
+pub type ActionRule = Arc<dyn Fn(&Observation) -> usize + Send + Sync>;
+
+/// The strongest simple policy of a family: the reference a learner has to
+/// beat before its sophistication is worth anything (a well-chosen fixed
+/// price, the best fixed bid multiplier).
+#[derive(Clone)]
+pub struct Baseline {
+    /// What it is, for reports (`best fixed price 3`).
+    pub name: String,
+    /// Its expected return (or score) per episode.
+    pub value: f64,
+    /// How `value` is known, for reports (`exact`, or the episodes it is a
+    /// mean over).
+    pub basis: String,
+    /// Its rule, so evaluations can play it on their own episodes.
+    pub rule: ActionRule,
+}
+
+impl Debug for Baseline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Baseline")
+            .field("name", &self.name)
+            .field("value", &self.value)
+            .field("basis", &self.basis)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The prices a pricing family's actions post, in action order: the setup
 /// that fixed-price policies read.
 #[derive(Debug, Clone, PartialEq)]
@@ -172,6 +203,42 @@ pub trait Family: Send + Sync {
     /// The optimal expected return of an episode, where it is known exactly.
     fn optimal_value(&self) -> Option<f64> {
         None
+    }
+
+    /// The metric, by index, that the episode's reference bounds, where the
+    /// reference bounds not the realised return but its expectation given
+    /// what the policy did (the ads hindsight optimum values impressions at
+    /// their expected reward, so it bounds the expected reward of the
+    /// impressions won, day by day, but not the conversions that happened).
+    /// Reports then score "% of" the reference, regret and gap on this
+    /// metric's per-episode sum instead of the return.
+    fn score_metric(&self) -> Option<usize> {
+        None
+    }
+
+    /// The rule of the policy that earns [`optimal_value`](Family::optimal_value),
+    /// where it can be played from observations: greedy evaluations play it
+    /// on their own episodes, so each policy is also scored against the
+    /// optimum on identical episodes (common random numbers).
+    fn oracle(&self) -> Option<ActionRule> {
+        None
+    }
+
+    /// The strongest simple policy, where the family knows it exactly:
+    /// reports give each policy's share of the gap between it and the
+    /// optimum, `(return − baseline) / (optimum − baseline)`.
+    fn baseline(&self) -> Option<Baseline> {
+        None
+    }
+
+    /// Simple policies to choose the baseline from, where the family cannot
+    /// value them exactly (no [`baseline`](Family::baseline)): the harness
+    /// plays each on the same calibration episodes, seeded from the
+    /// scenario's first seed and disjoint from training and evaluation, and
+    /// takes the one with the best mean score as the baseline, its value
+    /// that mean (the best fixed bid multiplier over all days).
+    fn baseline_candidates(&self) -> Vec<(String, ActionRule)> {
+        Vec::new()
     }
 
     /// The greedy action (as a number: a price, a multiplier) of a policy

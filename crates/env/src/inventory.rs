@@ -178,6 +178,17 @@ impl PricingProblem {
         }
         next[width - 1]
     }
+
+    /// The fixed price with the highest exact expected return, found by
+    /// evaluating every fixed-price policy ([`evaluate`](Self::evaluate)):
+    /// its index and value. Ties go to the lower price.
+    pub fn best_fixed_price(&self) -> (usize, f64) {
+        (0..self.prices.len())
+            .map(|a| (a, self.evaluate(|_, _| a)))
+            .fold((0, f64::NEG_INFINITY), |best, (a, v)| {
+                if v > best.1 { (a, v) } else { best }
+            })
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +265,26 @@ mod tests {
             );
             let played = p.evaluate(|t, s| solution.best_action(t, s));
             assert!((played - best).abs() < 1e-9);
+        }
+    }
+
+    /// The best fixed price equals the best of every fixed-price policy
+    /// evaluated by forward enumeration of all demand outcomes (independent
+    /// of the backward evaluation it uses), on instances where the best
+    /// price differs from the greedy one-period price.
+    #[test]
+    fn best_fixed_price_matches_enumeration() {
+        for (horizon, inventory, rate) in [(3, 4, 1.5), (4, 3, 2.5), (2, 6, 4.0)] {
+            let p = problem(horizon, inventory, vec![0.5, 1.5, 2.5, 3.5], rate);
+            let states = (horizon * (inventory + 1)) as usize;
+            let enumerated: Vec<f64> = (0..p.prices.len())
+                .map(|a| enumerate(&p, &vec![a; states], 0, inventory))
+                .collect();
+            let (best, value) = p.best_fixed_price();
+            let top = enumerated.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            assert!((value - top).abs() < 1e-9, "{value} vs {top}");
+            assert_eq!(enumerated[best], top);
+            assert!(value <= p.solve().optimal_value() + 1e-12);
         }
     }
 

@@ -10,7 +10,7 @@ use crate::scenario::{Scenario, ScenarioError, line_of_key};
 use shoplab_env::{
     ActionSpace, EnvBox, Family, ObservationSpace,
     config::ConfigError,
-    family::{GreedyTable, Ratio, Sessions},
+    family::{Baseline, GreedyTable, Ratio, Sessions},
 };
 use shoplab_policy::{Policy, PolicyError, registry::BuildContext};
 use std::{
@@ -30,6 +30,8 @@ pub struct Prepared {
     /// The env's spaces and metric names, read once from a first env so
     /// building policies and reports needs no further world.
     spaces: (ObservationSpace, ActionSpace, Vec<&'static str>),
+    /// The strongest simple policy, where the family has one.
+    baseline: Option<Baseline>,
 }
 
 impl Prepared {
@@ -50,12 +52,13 @@ impl Prepared {
             env.action_space().clone(),
             env.metric_names().to_vec(),
         );
-        let prepared = Self {
+        let mut prepared = Self {
             names: scenario.policy_names(),
             source: source.to_path_buf(),
             family,
             scenario,
             spaces,
+            baseline: None,
         };
         for index in 0..prepared.scenario.policies.len() {
             prepared.check_policy(index).map_err(|(key, rule)| {
@@ -75,6 +78,13 @@ impl Prepared {
                 }
             })?;
         }
+        prepared.baseline =
+            crate::runner::choose_baseline(&prepared).map_err(|rule| ScenarioError::Invalid {
+                file: source.to_path_buf(),
+                key: family_name.to_string(),
+                line: line_of_key(&lines, family_name),
+                rule: format!("could not play the baseline's candidates: {rule}"),
+            })?;
         Ok(prepared)
     }
 
@@ -97,6 +107,13 @@ impl Prepared {
             PolicyError::Invalid { key, rule } => (format!(".{key}"), rule),
             other => (String::new(), other.to_string()),
         })
+    }
+
+    /// The strongest simple policy and its expected return per episode:
+    /// the family's exact baseline, or the best of its candidates on
+    /// calibration episodes ([`crate::runner::choose_baseline`]).
+    pub fn baseline(&self) -> Option<&Baseline> {
+        self.baseline.as_ref()
     }
 
     /// The scenario's family.

@@ -377,17 +377,20 @@ impl Default for Registry {
             dqn::DqnKind, epsilon_greedy::EpsilonGreedyKind, fixed::FixedPriceKind,
             linucb::LinUcbKind, most_popular::MostPopularKind, myopic_oracle::MyopicOracleKind,
             paced_bidding as paced, pricing_oracle::PricingOracleKind, random::RandomKind,
-            tabular_q::TabularQKind, thompson::ThompsonKind, ucb::Ucb1Kind,
+            resolving::FluidResolvingKind, tabular_q::TabularQKind, thompson::ThompsonKind,
+            ucb::Ucb1Kind,
         };
         Self::empty()
             .with_family(shoplab_sim::PricingFamily)
             .with_family(shoplab_sim::RecommendationFamily)
             .with_family(shoplab_sim::AdsFamily)
             .with_policy(FixedPriceKind)
+            .with_policy(FluidResolvingKind)
             .with_policy(paced::FixedMultiplierKind)
             .with_policy(paced::GreedyBidKind)
             .with_policy(paced::EvenPacingKind)
             .with_policy(paced::PidKind)
+            .with_policy(paced::DualPacingKind)
             .with_policy(paced::QPacingKind)
             .with_policy(paced::DqnPacingKind)
             .with_policy(RandomKind)

@@ -20,7 +20,12 @@
 
 use crate::prepared::Prepared;
 use rayon::prelude::*;
-use shoplab_env::{Env, EnvBox, batch::BatchEnv, family::GreedyTable, seed::derive_seed};
+use shoplab_env::{
+    Env, EnvBox, Observation,
+    batch::BatchEnv,
+    family::{ActionRule, Baseline, GreedyTable},
+    seed::derive_seed,
+};
 use shoplab_policy::{LearningStats, Mode, Policy, PolicyError, Transition, rollout};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -32,6 +37,9 @@ pub const MAX_EPISODE_STEPS: usize = 1_000_000;
 pub struct EpisodeRecord {
     /// Sum of rewards.
     pub ret: f64,
+    /// What the reference is compared with: the return, or the family's
+    /// score metric ([`Family::score_metric`](shoplab_env::Family::score_metric)).
+    pub score: f64,
     /// Sums of the env's per-step metrics.
     pub metrics: Vec<f64>,
     /// What an oracle would have earned in this episode (the exact optimum's
@@ -48,8 +56,98 @@ pub struct Evaluation {
     pub after_episodes: usize,
     /// Return of each evaluation episode.
     pub returns: Vec<f64>,
+    /// Score of each evaluation episode (the return, or the family's score
+    /// metric), what references and reference rules are compared on.
+    pub scores: Vec<f64>,
     /// Reference of each evaluation episode, where known.
     pub references: Vec<Option<f64>>,
+    /// The scores of the family's oracle played on the same episodes, where
+    /// it has a rule ([`Family::oracle`](shoplab_env::Family::oracle)); empty otherwise.
+    pub oracle_scores: Vec<f64>,
+    /// The scores of the family's baseline played on the same episodes,
+    /// where it has one ([`Family::baseline`](shoplab_env::Family::baseline)); empty otherwise.
+    pub baseline_scores: Vec<f64>,
+}
+
+/// A family's reference rule as a policy that acts by it and learns nothing.
+struct RulePolicy(ActionRule);
+
+impl std::fmt::Debug for RulePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RulePolicy")
+    }
+}
+
+impl Policy for RulePolicy {
+    fn act(&mut self, obs: &Observation) -> usize {
+        (self.0)(obs)
+    }
+
+    fn greedy(&self, obs: &Observation) -> usize {
+        (self.0)(obs)
+    }
+}
+
+/// Calibration episodes the baseline is chosen on, where the family offers
+/// candidates instead of an exact baseline.
+pub const CALIBRATION_EPISODES: u32 = 200;
+
+/// The baseline of a prepared scenario: the family's exact one, or the best
+/// of its candidates by mean score over [`CALIBRATION_EPISODES`] episodes
+/// on the env seeds `derive_seed(first seed, "calibration", k)`, the same
+/// for every candidate (ties go to the earlier candidate).
+pub fn choose_baseline(prepared: &Prepared) -> Result<Option<Baseline>, String> {
+    let family = prepared.family();
+    if let Some(exact) = family.baseline() {
+        return Ok(Some(exact));
+    }
+    let first = prepared.scenario.run.seeds[0];
+    let scored: Vec<(String, ActionRule, f64)> = family
+        .baseline_candidates()
+        .into_par_iter()
+        .map(|(name, rule)| {
+            let mut env = prepared.make_env();
+            let mut agent = RulePolicy(rule.clone());
+            let mut total = 0.0;
+            for k in 0..u64::from(CALIBRATION_EPISODES) {
+                let seed = derive_seed(first, "calibration", k);
+                total += play(prepared, &mut env, &mut agent, seed, true)?.score;
+            }
+            Ok((name, rule, total / f64::from(CALIBRATION_EPISODES)))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(scored
+        .into_iter()
+        .reduce(|best, c| if c.2 > best.2 { c } else { best })
+        .map(|(name, rule, value)| Baseline {
+            name,
+            value,
+            basis: format!("mean over {CALIBRATION_EPISODES} calibration episodes"),
+            rule,
+        }))
+}
+
+/// The scores of the family's oracle and baseline rules on the evaluation
+/// episodes `seeds(0..episodes)` (each empty where the family has no such rule).
+fn reference_returns(
+    prepared: &Prepared,
+    env: &mut EnvBox,
+    seeds: &impl Fn(u64) -> u64,
+    episodes: u32,
+) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let family = prepared.family();
+    let mut play_rule = |rule: Option<ActionRule>| -> Result<Vec<f64>, String> {
+        let Some(rule) = rule else {
+            return Ok(Vec::new());
+        };
+        let mut agent = RulePolicy(rule);
+        (0..u64::from(episodes))
+            .map(|k| play(prepared, env, &mut agent, seeds(k), true).map(|r| r.score))
+            .collect()
+    };
+    let oracle = play_rule(family.oracle())?;
+    let baseline = play_rule(prepared.baseline().map(|b| b.rule.clone()))?;
+    Ok((oracle, baseline))
 }
 
 /// One run's outcome.
@@ -85,6 +183,7 @@ fn single_episode(
 ) -> EpisodeRecord {
     let mut record = EpisodeRecord {
         ret: 0.0,
+        score: 0.0,
         metrics: vec![0.0; env.metric_names().len()],
         reference: None,
         learning: None,
@@ -104,9 +203,11 @@ fn single_episode(
 /// policy in slot order, and the policy learns from every shown action with
 /// the reward the env credits it (item-wise credit, as in SlateQ's
 /// decomposition; exact for slates of one). The return is the reward per
-/// session: total reward over the sessions that ended (metric `ended`, as
-/// the family counts them), the renewal-reward estimate of a session's
-/// total (over the slots when none ended or the family counts none).
+/// session: all reward earned in the window, by finished and unfinished
+/// sessions alike, divided by the sessions that ended in it (metric
+/// `ended`, as the family counts them) — the renewal-reward estimate of a
+/// session's total; divided by the slots when none ended or the family
+/// counts none.
 fn batch_episode(
     env: &mut dyn BatchEnv,
     agent: &mut dyn Policy,
@@ -173,6 +274,7 @@ fn batch_episode(
     };
     Ok(EpisodeRecord {
         ret,
+        score: ret,
         metrics,
         reference: None,
         learning: None,
@@ -196,6 +298,10 @@ fn play(
         }
     };
     record.reference = record.reference.or(prepared.optimal_value());
+    record.score = match prepared.family().score_metric() {
+        Some(i) => record.metrics[i],
+        None => record.ret,
+    };
     Ok(record)
 }
 
@@ -214,7 +320,10 @@ pub fn evaluate(
     let mut evaluation = Evaluation {
         after_episodes: episode + 1,
         returns: Vec::new(),
+        scores: Vec::new(),
         references: Vec::new(),
+        oracle_scores: Vec::new(),
+        baseline_scores: Vec::new(),
     };
     for k in 0..u64::from(episodes) {
         agent.begin_episode(episode, total);
@@ -223,6 +332,7 @@ pub fn evaluate(
             return Err(format!("the return is not finite ({})", record.ret));
         }
         evaluation.returns.push(record.ret);
+        evaluation.scores.push(record.score);
         evaluation.references.push(record.reference);
     }
     Ok(evaluation)
@@ -257,6 +367,10 @@ pub fn run_one(
         let mut agent = make_policy(policy, derive_seed(seed, &format!("policy/{name}"), 0))
             .map_err(|e| format!("could not build the policy: {e}"))?;
         let env_seed = |episode: usize| derive_seed(seed, "env", episode as u64);
+        let eval_seed = |k: u64| derive_seed(seed, "eval", k);
+        // The references' returns on the evaluation episodes, played once:
+        // the episodes are the same at every evaluation point.
+        let mut paired: Option<(Vec<f64>, Vec<f64>)> = None;
         for episode in 0..episodes {
             agent.begin_episode(episode, episodes);
             let mut record = play(prepared, &mut env, agent.as_mut(), env_seed(episode), false)?;
@@ -275,15 +389,25 @@ pub fn run_one(
             result.episodes.push(record);
             progress(1);
             if evaluate_after(episode + 1) {
-                let evaluation = evaluate(
+                let mut evaluation = evaluate(
                     prepared,
                     &mut env,
                     agent.as_mut(),
-                    |k| derive_seed(seed, "eval", k),
+                    eval_seed,
                     run.eval_episodes,
                     (episode, episodes),
                 )
                 .map_err(|e| format!("evaluation after episode {episode}: {e}"))?;
+                if paired.is_none() {
+                    paired = Some(
+                        reference_returns(prepared, &mut env, &eval_seed, run.eval_episodes)
+                            .map_err(|e| format!("playing the references: {e}"))?,
+                    );
+                }
+                if let Some((oracle, baseline)) = &paired {
+                    evaluation.oracle_scores.clone_from(oracle);
+                    evaluation.baseline_scores.clone_from(baseline);
+                }
                 result.evaluations.push(evaluation);
             }
         }

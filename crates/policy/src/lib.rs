@@ -22,6 +22,7 @@ pub mod paced_bidding;
 pub mod pricing_oracle;
 pub mod random;
 pub mod registry;
+pub mod resolving;
 pub mod schedule;
 pub mod tabular_q;
 pub mod thompson;

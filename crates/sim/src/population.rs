@@ -11,6 +11,7 @@ use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use shoplab_env::seed::SimRng;
+use std::borrow::Cow;
 
 /// The distribution of a shopper's willingness to pay (WTP).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -113,6 +114,12 @@ pub struct Segment {
     pub name: String,
     /// Share of arriving shoppers from this segment, in `[0, 1]`; shares sum to 1.
     pub share: f64,
+    /// The share in the last period of a season, when the mix changes over
+    /// it (enthusiasts early, bargain hunters late): the share moves
+    /// linearly from `share` in the first period to `share_end` in the last.
+    /// Where any segment sets it, every segment must, and these shares sum to 1 too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_end: Option<f64>,
     /// The segment's willingness-to-pay distribution.
     pub wtp: Wtp,
 }
@@ -122,6 +129,8 @@ pub struct Segment {
 pub struct Population {
     segments: Vec<Segment>,
     cumulative: Vec<f64>,
+    /// Shares in the last period, where the mix changes over the season.
+    end_shares: Option<Vec<f64>>,
 }
 
 impl Population {
@@ -140,10 +149,59 @@ impl Population {
                 .validate()
                 .map_err(|e| e.within(&format!("segments[{i}].wtp")))?;
         }
+        let end_shares = if segments.iter().any(|s| s.share_end.is_some()) {
+            let mut ends = Vec::with_capacity(segments.len());
+            for (i, s) in segments.iter().enumerate() {
+                let key = format!("segments[{i}].share_end");
+                let end = s.share_end.ok_or_else(|| {
+                    ConfigError::new(
+                        &key,
+                        "is missing: where one segment sets `share_end`, every segment must",
+                    )
+                })?;
+                crate::config::probability(&key, end)?;
+                ends.push(end);
+            }
+            let total: f64 = ends.iter().sum();
+            if (total - 1.0).abs() > 1e-9 {
+                return Err(ConfigError::new(
+                    "segments",
+                    format!("`share_end` values must sum to 1 (found {total})"),
+                ));
+            }
+            Some(ends)
+        } else {
+            None
+        };
         Ok(Self {
             segments: segments.to_vec(),
             cumulative,
+            end_shares,
         })
+    }
+
+    /// Whether the mix of segments changes over the season.
+    pub fn changes(&self) -> bool {
+        self.end_shares.is_some()
+    }
+
+    /// Cumulative shares in period `t` of a season of `horizon` periods:
+    /// the segment of a shopper arriving then is [`pick`](crate::config::pick)ed from them.
+    pub fn cumulative_at(&self, t: u32, horizon: u32) -> Cow<'_, [f64]> {
+        let Some(ends) = &self.end_shares else {
+            return Cow::Borrowed(&self.cumulative);
+        };
+        let mut total = 0.0;
+        Cow::Owned(
+            self.segments
+                .iter()
+                .zip(ends)
+                .map(|(s, &end)| {
+                    total += mixed(s.share, end, t, horizon);
+                    total
+                })
+                .collect(),
+        )
     }
 
     /// The segments.
@@ -151,23 +209,43 @@ impl Population {
         &self.segments
     }
 
-    /// Probability that a random arriving shopper buys at `price`:
-    /// `Σ_k share_k · S_k(price)`.
-    pub fn purchase_probability(&self, price: f64) -> f64 {
-        self.segments
-            .iter()
-            .map(|s| s.share * s.wtp.survival(price))
-            .sum()
+    /// Probability that a shopper arriving in period `t` of `horizon`
+    /// buys at `price`: `Σ_k share_k(t) · S_k(price)`.
+    pub fn purchase_probability(&self, price: f64, t: u32, horizon: u32) -> f64 {
+        match &self.end_shares {
+            None => self
+                .segments
+                .iter()
+                .map(|s| s.share * s.wtp.survival(price))
+                .sum(),
+            Some(ends) => self
+                .segments
+                .iter()
+                .zip(ends)
+                .map(|(s, &end)| mixed(s.share, end, t, horizon) * s.wtp.survival(price))
+                .sum(),
+        }
     }
 
-    /// Draws a shopper: its segment index and its WTP.
-    pub fn sample(&self, rng: &mut SimRng) -> (u16, f64) {
+    /// Draws a shopper from the mix `cumulative` (from
+    /// [`cumulative_at`](Self::cumulative_at)): its segment index and its WTP.
+    pub fn sample(&self, cumulative: &[f64], rng: &mut SimRng) -> (u16, f64) {
         let k = if self.segments.len() == 1 {
             0
         } else {
-            crate::config::pick(&self.cumulative, rng.random())
+            crate::config::pick(cumulative, rng.random())
         };
         (k as u16, self.segments[k].wtp.sample(rng))
+    }
+}
+
+/// A share moving linearly from `start` in period 0 to `end` in period
+/// `horizon − 1` (the start in a season of one period).
+fn mixed(start: f64, end: f64, t: u32, horizon: u32) -> f64 {
+    if horizon <= 1 {
+        start
+    } else {
+        start + (end - start) * f64::from(t) / f64::from(horizon - 1)
     }
 }
 
@@ -230,6 +308,7 @@ mod tests {
         let seg = |share| Segment {
             name: String::new(),
             share,
+            share_end: None,
             wtp: Wtp::Uniform {
                 low: 0.0,
                 high: 1.0,

@@ -6,7 +6,7 @@
 //! same on a machine with no font libraries.
 
 use crate::{
-    report::{Curve, CurvePoint, LearningPoint, PolicyTable, Report},
+    report::{BaselineValue, Curve, CurvePoint, LearningPoint, PolicyTable, Report},
     stats::Estimate,
 };
 use plotters::{
@@ -131,11 +131,11 @@ impl Chart {
                 area,
                 &report.curves,
                 &format!(
-                    "{name}: {} (mean over seeds, {level} bootstrap band)",
+                    "{name}: {} (mean over seeds, {level} band)",
                     report.return_label
                 ),
                 report.return_label,
-                report.optimal_value,
+                (report.optimal_value, report.baseline.as_ref()),
                 false,
             ),
             Self::Regret => curves(
@@ -145,7 +145,7 @@ impl Chart {
                     "{name}: regret per episode vs the oracle's expected return ({level} band)"
                 ),
                 "regret (V* − return)",
-                Some(0.0),
+                (Some(0.0), None),
                 true,
             ),
             Self::Final => final_comparison(
@@ -167,7 +167,7 @@ impl Chart {
                     "{name}: greedy evaluation during training (mean over seeds, {level} band)"
                 ),
                 report.return_label,
-                report.optimal_value,
+                (report.optimal_value, report.baseline.as_ref()),
                 false,
             ),
             Self::Convergence => {
@@ -196,7 +196,7 @@ impl Chart {
                     &as_curves(|p| p.loss),
                     &format!("{name}: training loss (mean over seeds, {level} band)"),
                     "mean Huber loss per update",
-                    None,
+                    (None, None),
                     false,
                 )?;
                 curves(
@@ -204,7 +204,7 @@ impl Chart {
                     &as_curves(|p| p.mean_q),
                     &format!("{name}: mean predicted Q of replayed pairs ({level} band)"),
                     "mean Q (reward units)",
-                    None,
+                    (None, None),
                     false,
                 )
             }

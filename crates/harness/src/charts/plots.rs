@@ -16,19 +16,23 @@ pub(super) fn reference_line<'a, DB: DrawingBackend + 'a>(
     from: (f64, f64),
     to: (f64, f64),
     label: String,
+    colour: RGBColor,
 ) -> Drawn {
     chart
         .draw_series(DashedLineSeries::new(
             vec![from, to],
             10,
             6,
-            BLACK.stroke_width(2),
+            colour.stroke_width(2),
         ))
         .map_err(err)?
         .label(label)
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
     Ok(())
 }
+
+/// Colour of the baseline's reference line (the oracle's is black).
+pub(super) const BASELINE_GREY: RGBColor = RGBColor(130, 130, 130);
 
 /// The legend box, at `position`.
 pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
@@ -45,13 +49,14 @@ pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
         .map_err(err)
 }
 
-/// Mean ± band curves, one per policy, with an optional reference line.
+/// Mean ± band curves, one per policy, with optional reference lines:
+/// the oracle's value (or zero regret), and the baseline's value.
 pub(super) fn curves<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     curves: &[Curve],
     title: &str,
     y_label: &str,
-    reference: Option<f64>,
+    (reference, baseline): (Option<f64>, Option<&BaselineValue>),
     regret: bool,
 ) -> Drawn {
     area.fill(&WHITE).map_err(err)?;
@@ -72,7 +77,7 @@ pub(super) fn curves<DB: DrawingBackend>(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), e| {
             (l.min(e.low), h.max(e.high))
         });
-    if let Some(r) = reference {
+    for r in reference.into_iter().chain(baseline.map(|b| b.value)) {
         lo = lo.min(r);
         hi = hi.max(r);
     }
@@ -130,7 +135,12 @@ pub(super) fn curves<DB: DrawingBackend>(
         } else {
             format!("oracle expected return V* = {r:.2}")
         };
-        reference_line(&mut chart, (0.0, r), (x_max, r), label)?;
+        reference_line(&mut chart, (0.0, r), (x_max, r), label, BLACK)?;
+    }
+    if let Some(b) = baseline {
+        let label = format!("{}: {:.2}", b.name, b.value);
+        let line = ((0.0, b.value), (x_max, b.value));
+        reference_line(&mut chart, line.0, line.1, label, BASELINE_GREY)?;
     }
     legend(
         &mut chart,
@@ -158,7 +168,11 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), e| {
             (l.min(e.low), h.max(e.high))
         });
-    if let Some(v) = report.optimal_value {
+    for v in report
+        .optimal_value
+        .into_iter()
+        .chain(report.baseline.as_ref().map(|b| b.value))
+    {
         lo = lo.min(v);
         hi = hi.max(v);
     }
@@ -218,7 +232,14 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
     }
     if let Some(v) = report.optimal_value {
         let label = format!("oracle expected return V* = {v:.2}");
-        reference_line(&mut chart, (v, -0.5), (v, n as f64 - 0.5), label)?;
+        reference_line(&mut chart, (v, -0.5), (v, n as f64 - 0.5), label, BLACK)?;
+    }
+    if let Some(b) = &report.baseline {
+        let label = format!("{}: {:.2}", b.name, b.value);
+        let line = ((b.value, -0.5), (b.value, n as f64 - 0.5));
+        reference_line(&mut chart, line.0, line.1, label, BASELINE_GREY)?;
+    }
+    if report.optimal_value.is_some() || report.baseline.is_some() {
         legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
     }
     area.present().map_err(err)

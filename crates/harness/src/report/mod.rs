@@ -53,6 +53,42 @@ pub struct PolicySummary {
     pub eval_return: Option<Estimate>,
     /// The last evaluation as a percentage of its references, run by run.
     pub eval_pct_of_oracle: Option<Estimate>,
+    /// Share of the gap between the family's baseline and the reference
+    /// closed by the final performance, in %: per run
+    /// `100 · (return − baseline) / (reference − baseline)`, with the
+    /// baseline's and the oracle's exact expected returns.
+    pub gap_closed: Option<Estimate>,
+    /// The last evaluation against the oracle played on the same episodes
+    /// (paired), in %: per run `100 · Σ return / Σ oracle return`.
+    pub eval_paired_pct: Option<Estimate>,
+    /// The paired difference per episode, `return − oracle return`, of the
+    /// last evaluation: per run its mean over the evaluation episodes.
+    pub eval_paired_diff: Option<Estimate>,
+    /// Share of the gap closed by the last evaluation, in %, with the
+    /// baseline and the oracle played on the same episodes: per run
+    /// `100 · (Σ return − Σ baseline) / (Σ oracle − Σ baseline)`.
+    pub eval_gap_closed: Option<Estimate>,
+}
+
+/// The baseline a report compares with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineValue {
+    /// What it is (`best fixed price 3`).
+    pub name: String,
+    /// Its expected return (or score) per episode.
+    pub value: f64,
+    /// How the value is known.
+    pub basis: String,
+}
+
+/// What the last greedy evaluation adds to a summary.
+#[derive(Debug, Clone, Copy, Default)]
+struct Evaluated {
+    ret: Option<Estimate>,
+    pct: Option<Estimate>,
+    paired_pct: Option<Estimate>,
+    paired_diff: Option<Estimate>,
+    gap_closed: Option<Estimate>,
 }
 
 /// A learner's training statistics over a window of episodes, across seeds.
@@ -110,6 +146,9 @@ pub struct Report {
     pub confidence: f64,
     /// The oracle's expected return per episode, where computable.
     pub optimal_value: Option<f64>,
+    /// The family's strongest simple policy, its expected return (or
+    /// score) per episode and how that is known, where it has one.
+    pub baseline: Option<BaselineValue>,
     /// Names of the env's metrics.
     pub metric_names: Vec<&'static str>,
     /// Names of the summary ratios.
@@ -144,6 +183,8 @@ struct Summariser<'a> {
     final_count: usize,
     /// Windows on the learning curves.
     windows: usize,
+    /// The baseline's exact expected return per episode, where known.
+    baseline: Option<f64>,
 }
 
 impl Summariser<'_> {
@@ -183,7 +224,7 @@ impl Summariser<'_> {
         failed: usize,
         ratios: &[Ratio],
         metrics: usize,
-        evaluated: (Option<Estimate>, Option<Estimate>),
+        evaluated: Evaluated,
     ) -> PolicySummary {
         let finals: Vec<f64> = ok
             .iter()
@@ -196,13 +237,22 @@ impl Summariser<'_> {
             .map(|r| mean(&references(r)[self.finals()]))
             .collect();
         let final_reference = known.then(|| mean(&final_refs));
+        let final_scores: Vec<f64> = ok.iter().map(|r| mean(&scores(r)[self.finals()])).collect();
         let pct_of_oracle = (known && final_refs.iter().all(|v| v.abs() > 0.0)).then(|| {
-            let pcts: Vec<f64> = finals
+            let pcts: Vec<f64> = final_scores
                 .iter()
                 .zip(&final_refs)
                 .map(|(r, v)| 100.0 * r / v)
                 .collect();
             self.est(&pcts, name, "pct", 0)
+        });
+        let gap_closed = self.baseline.filter(|_| known).and_then(|b| {
+            let shares: Option<Vec<f64>> = final_scores
+                .iter()
+                .zip(&final_refs)
+                .map(|(r, v)| gap_share(*r, b, *v))
+                .collect();
+            Some(self.est(&shares?, name, "gap", 0))
         });
         let final_metrics = (0..metrics)
             .map(|m| {
@@ -238,8 +288,67 @@ impl Summariser<'_> {
             final_reference,
             final_metrics,
             final_ratios,
-            eval_return: evaluated.0,
-            eval_pct_of_oracle: evaluated.1,
+            eval_return: evaluated.ret,
+            eval_pct_of_oracle: evaluated.pct,
+            gap_closed,
+            eval_paired_pct: evaluated.paired_pct,
+            eval_paired_diff: evaluated.paired_diff,
+            eval_gap_closed: evaluated.gap_closed,
+        }
+    }
+
+    /// The last evaluation against the references on the same episodes:
+    /// against the oracle played on them (paired % and difference), and
+    /// the share of the gap closed between the baseline played on them and
+    /// the oracle (or, without an oracle rule, the episodes' own references,
+    /// such as the ads hindsight optimum).
+    fn paired(&self, name: &str, ok: &[&RunResult], evaluated: &mut Evaluated) {
+        let lasts: Vec<_> = ok.iter().filter_map(|r| r.evaluations.last()).collect();
+        if lasts.is_empty() || lasts.len() != ok.len() {
+            return;
+        }
+        let n = |e: &crate::runner::Evaluation| e.scores.len();
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        let oracle = lasts
+            .iter()
+            .all(|e| e.oracle_scores.len() == n(e) && n(e) > 0);
+        if oracle {
+            let pairs: Vec<(f64, f64)> = lasts
+                .iter()
+                .map(|e| (sum(&e.scores), sum(&e.oracle_scores)))
+                .collect();
+            if pairs.iter().all(|&(_, o)| o != 0.0) {
+                let pcts: Vec<f64> = pairs.iter().map(|&(r, o)| 100.0 * r / o).collect();
+                evaluated.paired_pct = Some(self.est(&pcts, name, "paired-pct", 0));
+            }
+            let diffs: Vec<f64> = lasts
+                .iter()
+                .zip(&pairs)
+                .map(|(e, &(r, o))| (r - o) / n(e) as f64)
+                .collect();
+            evaluated.paired_diff = Some(self.est(&diffs, name, "paired-diff", 0));
+        }
+        // The upper reference of each run's evaluation episodes, summed.
+        let uppers: Option<Vec<f64>> = lasts
+            .iter()
+            .map(|e| {
+                if oracle {
+                    Some(sum(&e.oracle_scores))
+                } else {
+                    e.references.iter().copied().sum::<Option<f64>>()
+                }
+            })
+            .collect();
+        let baselines = lasts
+            .iter()
+            .all(|e| e.baseline_scores.len() == n(e) && n(e) > 0);
+        if let Some(uppers) = uppers.filter(|_| baselines) {
+            let shares: Option<Vec<f64>> = lasts
+                .iter()
+                .zip(&uppers)
+                .map(|(e, &upper)| gap_share(sum(&e.scores), sum(&e.baseline_scores), upper))
+                .collect();
+            evaluated.gap_closed = shares.map(|s| self.est(&s, name, "paired-gap", 0));
         }
     }
 
@@ -259,6 +368,7 @@ impl Summariser<'_> {
         let mut eval_pcts = Vec::new();
         for i in (0..eval_points).filter(|_| eval_ok) {
             let values: Vec<f64> = ok.iter().map(|r| mean(&r.evaluations[i].returns)).collect();
+            let scores: Vec<f64> = ok.iter().map(|r| mean(&r.evaluations[i].scores)).collect();
             let refs: Vec<f64> = ok
                 .iter()
                 .map(|r| {
@@ -271,11 +381,11 @@ impl Summariser<'_> {
                 })
                 .collect();
             let regret = eval_known.then(|| {
-                let gaps: Vec<f64> = refs.iter().zip(&values).map(|(v, r)| v - r).collect();
+                let gaps: Vec<f64> = refs.iter().zip(&scores).map(|(v, r)| v - r).collect();
                 self.est(&gaps, name, "eval-regret", i)
             });
             if eval_known && i + 1 == eval_points {
-                eval_pcts = values
+                eval_pcts = scores
                     .iter()
                     .zip(&refs)
                     .map(|(r, v)| 100.0 * r / v)
@@ -359,7 +469,7 @@ impl Summariser<'_> {
                             .iter()
                             .map(|r| {
                                 mean(&references(r)[range.clone()])
-                                    - mean(&returns(r)[range.clone()])
+                                    - mean(&scores(r)[range.clone()])
                             })
                             .collect();
                         self.est(&gaps, name, "regret", w)
@@ -378,6 +488,13 @@ impl Summariser<'_> {
             points,
         }
     }
+}
+
+/// `100 · (value − baseline) / (reference − baseline)`: the share of the
+/// gap between a baseline and a reference that `value` closes (None when
+/// the reference does not exceed the baseline).
+fn gap_share(value: f64, baseline: f64, reference: f64) -> Option<f64> {
+    (reference > baseline).then(|| 100.0 * (value - baseline) / (reference - baseline))
 }
 
 /// True when every episode of every run has a reference.
@@ -436,6 +553,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
         episodes,
         final_count: ((run.final_fraction * episodes as f64).ceil() as usize).clamp(1, episodes),
         windows: (run.curve_points as usize).min(episodes),
+        baseline: prepared.baseline().map(|b| b.value),
     };
     let metric_names = prepared.metric_names().to_vec();
     let ratios = prepared.ratios();
@@ -443,6 +561,11 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
         scenario: prepared.scenario.name.clone(),
         confidence: run.confidence,
         optimal_value: prepared.optimal_value(),
+        baseline: prepared.baseline().map(|b| BaselineValue {
+            name: b.name.clone(),
+            value: b.value,
+            basis: b.basis.clone(),
+        }),
         ratio_names: ratios.iter().map(|r| r.name).collect(),
         return_label: prepared.return_label(),
         summaries: Vec::new(),
@@ -466,7 +589,12 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
             .filter(|r| r.failure.is_none())
             .collect();
         let (eval_curve, eval_pct) = summariser.eval_curve(name, &ok);
-        let evaluated = (eval_curve.points.last().map(|p| p.ret), eval_pct);
+        let mut evaluated = Evaluated {
+            ret: eval_curve.points.last().map(|p| p.ret),
+            pct: eval_pct,
+            ..Evaluated::default()
+        };
+        summariser.paired(name, &ok, &mut evaluated);
         report.summaries.push(summariser.summary(
             name,
             &ok,
@@ -488,6 +616,11 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
 
 fn returns(run: &RunResult) -> Vec<f64> {
     run.episodes.iter().map(|e| e.ret).collect()
+}
+
+/// Each episode's score: what its reference is compared with.
+fn scores(run: &RunResult) -> Vec<f64> {
+    run.episodes.iter().map(|e| e.score).collect()
 }
 
 /// Each episode's reference (NaN where unknown; used only when all are known).

@@ -25,7 +25,7 @@ pub fn csv_files(
                 r.seed.to_string(),
                 e.to_string(),
                 rec.ret.to_string(),
-                opt(rec.reference.map(|v| v - rec.ret)),
+                opt(rec.reference.map(|v| v - rec.score)),
             ];
             row.extend(rec.metrics.iter().map(|m| m.to_string()));
             w.write_record(&row)?;
@@ -75,6 +75,20 @@ pub fn csv_files(
         "eval_pct_of_oracle",
         "eval_pct_of_oracle_ci_low",
         "eval_pct_of_oracle_ci_high",
+        "baseline",
+        "baseline_value",
+        "gap_closed_pct",
+        "gap_closed_ci_low",
+        "gap_closed_ci_high",
+        "eval_paired_pct_of_oracle",
+        "eval_paired_pct_ci_low",
+        "eval_paired_pct_ci_high",
+        "eval_paired_diff_mean",
+        "eval_paired_diff_ci_low",
+        "eval_paired_diff_ci_high",
+        "eval_gap_closed_pct",
+        "eval_gap_closed_ci_low",
+        "eval_gap_closed_ci_high",
     ];
     let metric_columns: Vec<String> = report
         .metric_names
@@ -111,7 +125,25 @@ pub fn csv_files(
             opt(s.eval_pct_of_oracle.map(|e| e.mean)),
             opt(s.eval_pct_of_oracle.map(|e| e.low)),
             opt(s.eval_pct_of_oracle.map(|e| e.high)),
+            report
+                .baseline
+                .as_ref()
+                .map(|b| b.name.clone())
+                .unwrap_or_default(),
+            opt(report.baseline.as_ref().map(|b| b.value)),
         ];
+        for e in [
+            s.gap_closed,
+            s.eval_paired_pct,
+            s.eval_paired_diff,
+            s.eval_gap_closed,
+        ] {
+            row.extend([
+                opt(e.map(|e| e.mean)),
+                opt(e.map(|e| e.low)),
+                opt(e.map(|e| e.high)),
+            ]);
+        }
         row.extend(s.final_metrics.iter().map(|m| m.to_string()));
         row.extend(s.final_ratios.iter().map(|m| m.to_string()));
         w.write_record(&row)?;
@@ -162,11 +194,15 @@ pub fn csv_files(
             "after_episodes",
             "eval_episode",
             "return",
+            "score",
             "regret",
+            "oracle_score",
+            "baseline_score",
         ])?;
         for r in results {
             for e in &r.evaluations {
                 for (k, (ret, reference)) in e.returns.iter().zip(&e.references).enumerate() {
+                    let score = e.scores[k];
                     w.write_record([
                         scenario.clone(),
                         prepared.names[r.policy].clone(),
@@ -174,7 +210,10 @@ pub fn csv_files(
                         e.after_episodes.to_string(),
                         k.to_string(),
                         ret.to_string(),
-                        opt(reference.map(|v| v - ret)),
+                        score.to_string(),
+                        opt(reference.map(|v| v - score)),
+                        opt(e.oracle_scores.get(k).copied()),
+                        opt(e.baseline_scores.get(k).copied()),
                     ])?;
                 }
             }

@@ -1,5 +1,5 @@
 //! The paced bidders as scenario files name them: `greedy`, `even_pacing`,
-//! `pid`, `fixed_multiplier`, `q_pacing` and `dqn_pacing`. Each applies to
+//! `pid`, `dual_pacing`, `fixed_multiplier`, `q_pacing` and `dqn_pacing`. Each applies to
 //! families that run budgeted auctions — those that provide a [`BidGrid`].
 
 use super::{CreativeBandit, CreativeRule, PacedBidding, Pacing};
@@ -260,6 +260,68 @@ impl PolicyKind for PidKind {
             previous: 0.0,
         };
         paced(cx, pid, c.creative)
+    }
+}
+
+/// Settings of `kind = "dual_pacing"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DualPacingConfig {
+    /// Step size η of the shadow price per unit of relative overspend
+    /// (default `1/√periods`, the order the regret bound asks for).
+    #[serde(default)]
+    pub step_size: Option<f64>,
+    /// The multiplier at the start of the day (default 1: μ = 0).
+    #[serde(default)]
+    pub start_multiplier: Option<f64>,
+    /// The creative: an index, `"ucb1"` or `"thompson"`.
+    #[serde(default)]
+    pub creative: CreativeRule,
+}
+
+/// `kind = "dual_pacing"`: adaptive pacing by dual subgradient descent on
+/// the budget's shadow price (Balseiro and Gur, 2019).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DualPacingKind;
+
+impl PolicyKind for DualPacingKind {
+    type Config = DualPacingConfig;
+    paced_kind!("dual_pacing", false);
+
+    fn build(
+        &self,
+        c: &Self::Config,
+        cx: &BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, PolicyError> {
+        let g = grid(cx)?;
+        let step = c
+            .step_size
+            .unwrap_or(1.0 / f64::from(g.periods.max(1)).sqrt());
+        if !(step > 0.0 && step.is_finite()) {
+            return Err(PolicyError::invalid(
+                "step_size",
+                format!("must be a finite number > 0 (found {step})"),
+            ));
+        }
+        let start_multiplier = c.start_multiplier.unwrap_or(1.0);
+        let (low, high) = (
+            g.bid_multipliers[0],
+            g.bid_multipliers[g.bid_multipliers.len() - 1],
+        );
+        if !(low..=high).contains(&start_multiplier) {
+            return Err(PolicyError::invalid(
+                "start_multiplier",
+                format!("must lie in the grid's range [{low}, {high}] (found {start_multiplier})"),
+            ));
+        }
+        let start = start_multiplier - 1.0;
+        let dual = Pacing::Dual {
+            step,
+            start,
+            mu: start,
+            last_spent: 0.0,
+        };
+        paced(cx, dual, c.creative)
     }
 }
 

@@ -15,6 +15,15 @@
 //!   `e_t = (spent − budget · t / periods) / (budget / periods)`:
 //!   `log λ_t = log λ_1 + kp·e_t + ki·Σe + kd·(e_t − e_{t−1})`, snapped to the
 //!   nearest grid multiplier (the industrial baseline);
+//! - [`Pacing::Dual`]: adaptive pacing by dual subgradient descent
+//!   (Balseiro and Gur, "Learning in Repeated Auctions with Budgets", 2019):
+//!   bid `v̂ / (1 + μ)`, so `λ = 1 + μ`, and after each period move the
+//!   budget's shadow price by the period's overspend,
+//!   `μ ← clamp(μ + η (z_t / ρ − 1))` with `z_t` the period's spend and
+//!   `ρ = budget / periods` the even per-period target; snapped to the
+//!   nearest grid multiplier. The paper keeps `μ ≥ 0`; here μ ranges over
+//!   the grid's multipliers minus one, so an underspending bidder may also
+//!   bid above its estimate when the grid allows;
 //! - [`Pacing::Learned`]: a learner (tabular or deep Q-learning) over the
 //!   multipliers from the observation (period and pace by default);
 //! - [`Pacing::Stepped`]: a learner over moves of the multiplier —
@@ -126,6 +135,17 @@ pub enum Pacing {
         /// The previous error.
         previous: f64,
     },
+    /// Dual subgradient descent on the budget's shadow price μ (λ = 1 + μ).
+    Dual {
+        /// Step size η, per unit of relative overspend.
+        step: f64,
+        /// μ at the start of the day.
+        start: f64,
+        /// The current μ.
+        mu: f64,
+        /// Spend at the start of the last period.
+        last_spent: f64,
+    },
     /// A learner (tabular or deep Q-learning) over the multipliers, deciding every `every`
     /// periods and holding λ in between (a macro-action: the learner sees one
     /// transition per decision, with the rewards of the periods it covered).
@@ -159,6 +179,8 @@ pub struct PacedBidding {
     creative: CreativeRule,
     multipliers: Vec<f64>,
     n_creatives: usize,
+    /// The day's budget: the `budget_left` feature's range until a day's
+    /// first observation tells the day's own (days may differ).
     budget: f64,
     periods: f64,
     features: [usize; 4],
@@ -278,6 +300,24 @@ impl PacedBidding {
                     grid[*start].ln() + *kp * error + *ki * *integral + *kd * derivative;
                 Self::nearest(&grid, log_lambda.exp())
             }
+            Pacing::Dual {
+                step,
+                start,
+                mu,
+                last_spent,
+            } => {
+                let period = f64::from(obs.features[self.features[0]]);
+                let spent = self.budget - f64::from(obs.features[self.features[1]]);
+                if period == 0.0 {
+                    *mu = *start;
+                } else {
+                    let target = self.budget / self.periods;
+                    let overspend = (spent - *last_spent) / target - 1.0;
+                    *mu = (*mu + *step * overspend).clamp(grid[0] - 1.0, grid[last] - 1.0);
+                }
+                *last_spent = spent;
+                Self::nearest(&grid, 1.0 + *mu)
+            }
             Pacing::Learned { q, every, held } => {
                 if let Some((_, action, _, covered)) = held
                     && *covered < *every
@@ -332,6 +372,9 @@ impl PacedBidding {
     }
 
     fn decide(&mut self, obs: &Observation, explore: bool) -> usize {
+        if obs.features[self.features[0]] == 0.0 {
+            self.budget = f64::from(obs.features[self.features[1]]);
+        }
         let multiplier = self.choose_multiplier(obs, explore);
         multiplier * self.n_creatives + self.choose_creative(explore)
     }
@@ -355,6 +398,15 @@ impl Policy for PacedBidding {
             } => {
                 *integral = 0.0;
                 *previous = 0.0;
+            }
+            Pacing::Dual {
+                start,
+                mu,
+                last_spent,
+                ..
+            } => {
+                *mu = *start;
+                *last_spent = 0.0;
             }
             _ => {}
         }
@@ -383,6 +435,7 @@ impl Policy for PacedBidding {
                 }
             }
             Pacing::Pid { start, .. } => *start,
+            Pacing::Dual { mu, .. } => Self::nearest(&self.multipliers, 1.0 + mu),
             Pacing::Learned { q, .. } => q.greedy(obs),
             Pacing::Stepped { current, .. } => *current,
         };
@@ -548,8 +601,9 @@ fn last_index(grid: &[f64]) -> usize {
 
 mod kinds;
 pub use kinds::{
-    CreativeOnly, DqnPacingConfig, DqnPacingKind, EvenPacingKind, FixedMultiplierConfig,
-    FixedMultiplierKind, GreedyBidKind, PidConfig, PidKind, QPacingConfig, QPacingKind,
+    CreativeOnly, DqnPacingConfig, DqnPacingKind, DualPacingConfig, DualPacingKind, EvenPacingKind,
+    FixedMultiplierConfig, FixedMultiplierKind, GreedyBidKind, PidConfig, PidKind, QPacingConfig,
+    QPacingKind,
 };
 
 #[cfg(test)]

@@ -35,6 +35,43 @@ pub struct CompetitionConfig {
     pub daily_amplitude: f64,
 }
 
+/// How days differ: each day draws its conditions when it starts, from the
+/// env's seeded generator, so no two days ask for the same pacing. All
+/// default to 0 (every day alike).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayVariation {
+    /// The day's budget is `budget · e^−u`, `u` uniform in `[0, budget]`
+    /// (so `budget` is the largest), in `[0, 5]`.
+    #[serde(default)]
+    pub budget: f64,
+    /// The day's opportunities are scaled by `e^u`, `u` uniform in
+    /// `[−traffic, traffic]`, in `[0, 3]`.
+    #[serde(default)]
+    pub traffic: f64,
+    /// The day's competing bids are scaled by `e^u`, `u` uniform in
+    /// `[−competition, competition]`, in `[0, 3]`.
+    #[serde(default)]
+    pub competition: f64,
+    /// The day's traffic pattern is shifted by a whole number of periods,
+    /// uniform in `[−peak_shift, peak_shift]` (its peak comes earlier or later).
+    #[serde(default)]
+    pub peak_shift: u32,
+}
+
+/// The conditions of one day (all 1 and 0 without [`DayVariation`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayConditions {
+    /// The day's budget.
+    pub budget: f64,
+    /// Factor on the expected opportunities.
+    pub traffic: f64,
+    /// Factor on competing bids.
+    pub competition: f64,
+    /// Shift of the traffic pattern, in periods.
+    pub shift: i64,
+}
+
 /// One segment of the shoppers behind the impressions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +114,9 @@ pub struct AdsConfig {
     pub competition: CompetitionConfig,
     /// The segments.
     pub segments: Vec<AdSegment>,
+    /// How days differ (by default they do not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day_variation: Option<DayVariation>,
 }
 
 /// Most opportunities expected in one period.
@@ -141,6 +181,39 @@ impl AdsConfig {
                 format!("must be in [0, 1) (found {})", c.daily_amplitude),
             ));
         }
+        if let Some(d) = &self.day_variation {
+            for (key, v, high) in [
+                ("day_variation.budget", d.budget, 5.0),
+                ("day_variation.traffic", d.traffic, 3.0),
+                ("day_variation.competition", d.competition, 3.0),
+            ] {
+                if !(0.0..=high).contains(&v) {
+                    return Err(ConfigError::new(
+                        key,
+                        format!("must be in [0, {high}] (found {v})"),
+                    ));
+                }
+            }
+            in_range(
+                "day_variation.peak_shift",
+                d.peak_shift.into(),
+                0,
+                self.periods.into(),
+            )?;
+            let peak = (0..self.periods)
+                .map(|t| self.opportunities.rate(t, self.periods))
+                .fold(0.0, f64::max)
+                * d.traffic.exp();
+            if peak > MAX_OPPORTUNITIES {
+                return Err(ConfigError::new(
+                    "day_variation.traffic",
+                    format!(
+                        "the busiest day's busiest period expects {peak:.0} opportunities, \
+                         above the limit of {MAX_OPPORTUNITIES}"
+                    ),
+                ));
+            }
+        }
         let shares: Vec<f64> = self.segments.iter().map(|s| s.share).collect();
         let cumulative_shares = crate::config::cumulative_shares(&shares)?;
         let mut estimates = Vec::new();
@@ -197,6 +270,21 @@ impl AdsModel {
         (0..rates.len()).fold(0, |best, c| if rates[c] > rates[best] { c } else { best })
     }
 
+    /// The creative with the highest expected reward over the segment mix
+    /// (lowest index among ties): the one to show when the segment is not
+    /// known in advance.
+    pub fn best_creative_overall(&self) -> usize {
+        let n = self.config.n_creatives as usize;
+        let value = |k: usize| -> f64 {
+            self.config
+                .segments
+                .iter()
+                .map(|s| s.share * s.click_rates[k])
+                .sum()
+        };
+        (0..n).fold(0, |best, k| if value(k) > value(best) { k } else { best })
+    }
+
     /// The reward of an impression with the given draws, segment and creative.
     pub fn impression_reward(&self, o: &OpportunityRecord, creative: usize) -> (bool, bool, f64) {
         let c = &self.config;
@@ -226,10 +314,50 @@ impl AdsModel {
         }
     }
 
-    /// The highest competing bid's scale in period `t`.
-    pub(super) fn competition_scale(&self, t: u32) -> f64 {
+    /// The highest competing bid's scale in period `t` of a day with `day`'s conditions.
+    pub(super) fn competition_scale(&self, t: u32, day: &DayConditions) -> f64 {
         let c = &self.config;
-        1.0 + c.competition.daily_amplitude
-            * (std::f64::consts::TAU * f64::from(t) / f64::from(c.periods)).sin()
+        (1.0 + c.competition.daily_amplitude
+            * (std::f64::consts::TAU * f64::from(t) / f64::from(c.periods)).sin())
+            * day.competition
+    }
+
+    /// Expected opportunities in period `t` of a day with `day`'s conditions:
+    /// the pattern, shifted and wrapped around the day, times the traffic factor.
+    pub(super) fn opportunity_rate(&self, t: u32, day: &DayConditions) -> f64 {
+        let c = &self.config;
+        let periods = i64::from(c.periods);
+        let shifted = (i64::from(t) - day.shift).rem_euclid(periods) as u32;
+        c.opportunities.rate(shifted, c.periods) * day.traffic
+    }
+
+    /// An ordinary day: the configured budget, no factors, no shift.
+    pub fn plain_day(&self) -> DayConditions {
+        DayConditions {
+            budget: self.config.budget,
+            traffic: 1.0,
+            competition: 1.0,
+            shift: 0,
+        }
+    }
+
+    /// Draws a day's conditions (an ordinary day, drawing nothing, without
+    /// [`DayVariation`]).
+    pub fn draw_day(&self, rng: &mut SimRng) -> DayConditions {
+        let Some(d) = self.config.day_variation else {
+            return self.plain_day();
+        };
+        let mut uniform = |half: f64| -> f64 { half * (2.0 * rng.random::<f64>() - 1.0) };
+        let budget = self.config.budget * (-(d.budget * (0.5 + 0.5 * uniform(1.0)))).exp();
+        let traffic = uniform(d.traffic).exp();
+        let competition = uniform(d.competition).exp();
+        let span = 2 * u64::from(d.peak_shift) + 1;
+        let shift = (rng.random::<u64>() % span) as i64 - i64::from(d.peak_shift);
+        DayConditions {
+            budget,
+            traffic,
+            competition,
+            shift,
+        }
     }
 }

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Names of the per-step metrics, in [`Step::info`] order.
-pub const METRICS: [&str; 9] = [
+pub const METRICS: [&str; 10] = [
     "opportunities",
     "wins",
     "spend",
@@ -13,6 +13,7 @@ pub const METRICS: [&str; 9] = [
     "best_creative_impressions",
     "budget_left_at_end",
     "best_fixed_multiplier_return",
+    "expected_reward",
 ];
 
 /// The state an ads observation describes, feature by feature.
@@ -84,6 +85,7 @@ impl AdsEnv {
             multiplier: c.bid_multipliers[0],
             creative: 0,
             log: Vec::new(),
+            day: model.plain_day(),
         });
         world.insert_resource(PeriodResult::default());
         let mut schedule = Schedule::default();
@@ -143,14 +145,15 @@ impl AdsEnv {
 
     /// The hindsight references of the day so far (the whole day once it ended).
     pub fn hindsight(&self) -> Hindsight {
-        hindsight(&self.model, &self.world.resource::<Campaign>().log)
+        let campaign = self.world.resource::<Campaign>();
+        hindsight(&self.model, &campaign.log, campaign.day.budget)
     }
 
     /// Budget share left minus day share left: positive when behind the even
     /// schedule (underspending), negative when ahead of it.
-    fn pace(&self, period: u32, budget_left: f64) -> f64 {
+    fn pace(&self, period: u32, budget_left: f64, budget: f64) -> f64 {
         let c = self.model.config();
-        budget_left / c.budget - f64::from(c.periods - period) / f64::from(c.periods)
+        budget_left / budget - f64::from(c.periods - period) / f64::from(c.periods)
     }
 
     fn observe(&self) -> Observation {
@@ -175,7 +178,7 @@ impl AdsEnv {
             cost_per_click,
             last_wins: last.wins,
             last_clicks: last.clicks,
-            pace: self.pace(campaign.period, campaign.budget_left),
+            pace: self.pace(campaign.period, campaign.budget_left, campaign.day.budget),
         }
         .observation()
     }
@@ -195,11 +198,13 @@ impl Env for AdsEnv {
     }
 
     fn reset(&mut self, seed: u64) -> (Observation, Info) {
-        self.world.resource_mut::<WorldRng>().0 = rng_from_seed(seed);
-        let budget = self.model.config().budget;
+        let mut rng = rng_from_seed(seed);
+        let day = self.model.draw_day(&mut rng);
+        self.world.resource_mut::<WorldRng>().0 = rng;
         let mut campaign = self.world.resource_mut::<Campaign>();
         campaign.period = 0;
-        campaign.budget_left = budget;
+        campaign.budget_left = day.budget;
+        campaign.day = day;
         campaign.log.clear();
         self.totals = (0.0, 0);
         self.last = PeriodResult::default();
@@ -246,6 +251,7 @@ impl Env for AdsEnv {
                 f64::from(result.best_creative_impressions),
                 if over { budget_left } else { 0.0 },
                 best_fixed,
+                result.expected_reward,
             ],
         }
     }

@@ -5,7 +5,7 @@ use super::{AdsConfig, AdsEnv, AdsModel, AdsObservation, METRICS};
 use crate::{config::ConfigError, table_grid};
 use shoplab_env::{
     EnvBox, Family, FamilyKind, Observation,
-    family::{BidGrid, GreedyTable, Ratio},
+    family::{ActionRule, BidGrid, GreedyTable, Ratio},
 };
 use std::{
     any::{Any, TypeId},
@@ -74,6 +74,30 @@ impl Family for Ads {
                 "wins",
             ),
         ]
+    }
+
+    /// One fixed multiplier all day, each of the grid's, showing the
+    /// creative with the best expected reward over the segment mix.
+    fn baseline_candidates(&self) -> Vec<(String, ActionRule)> {
+        let c = self.model.config();
+        let n = c.n_creatives as usize;
+        let creative = self.model.best_creative_overall();
+        c.bid_multipliers
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let action = i * n + creative;
+                let rule: ActionRule = Arc::new(move |_: &Observation| action);
+                (format!("best fixed λ = {m} (creative {creative})"), rule)
+            })
+            .collect()
+    }
+
+    fn score_metric(&self) -> Option<usize> {
+        Some(shoplab_env::family::metric_index(
+            &METRICS,
+            "expected_reward",
+        ))
     }
 
     /// The greedy bid multiplier by period and pace (budget share left minus

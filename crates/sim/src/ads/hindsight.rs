@@ -14,7 +14,7 @@ pub struct Hindsight {
     pub best_fixed_index: usize,
 }
 
-/// The hindsight references of the day in `log` for `model`.
+/// The hindsight references of the day in `log` for `model`, with the day's `budget`.
 ///
 /// The optimum is the fractional knapsack: an opportunity costs its clearing
 /// price `max(competing, reserve)` (the least any bid that wins it pays) and is
@@ -25,7 +25,7 @@ pub struct Hindsight {
 /// impressions costs at least its clearing prices, and no creative beats the
 /// best one in expectation. Expected rather than realised values keep the
 /// bound from knowing which impressions will convert.
-pub fn hindsight(model: &AdsModel, log: &[OpportunityRecord]) -> Hindsight {
+pub fn hindsight(model: &AdsModel, log: &[OpportunityRecord], budget: f64) -> Hindsight {
     let c = model.config();
     let mut items: Vec<(f64, f64)> = log
         .iter()
@@ -40,7 +40,7 @@ pub fn hindsight(model: &AdsModel, log: &[OpportunityRecord]) -> Hindsight {
         .collect();
     // Decreasing value per unit cost; free items first.
     items.sort_by(|a, b| (b.1 * a.0).total_cmp(&(a.1 * b.0)));
-    let mut budget = c.budget;
+    let (day_budget, mut budget) = (budget, budget);
     let mut optimum = 0.0;
     for (cost, value) in items {
         if cost <= budget {
@@ -52,7 +52,12 @@ pub fn hindsight(model: &AdsModel, log: &[OpportunityRecord]) -> Hindsight {
         }
     }
     let (best_fixed_index, best_fixed) = (0..c.bid_multipliers.len())
-        .map(|i| (i, replay_fixed(model, log, c.bid_multipliers[i])))
+        .map(|i| {
+            (
+                i,
+                replay_fixed(model, log, c.bid_multipliers[i], day_budget),
+            )
+        })
         .fold(
             (0, f64::NEG_INFINITY),
             |best, x| if x.1 > best.1 { x } else { best },
@@ -65,10 +70,15 @@ pub fn hindsight(model: &AdsModel, log: &[OpportunityRecord]) -> Hindsight {
 }
 
 /// The expected return of bidding `v̂_s / multiplier` all day with the best
-/// creative on the day in `log`.
-pub fn replay_fixed(model: &AdsModel, log: &[OpportunityRecord], multiplier: f64) -> f64 {
+/// creative on the day in `log`, with the day's `budget`.
+pub fn replay_fixed(
+    model: &AdsModel,
+    log: &[OpportunityRecord],
+    multiplier: f64,
+    budget: f64,
+) -> f64 {
     let c = model.config();
-    let mut budget = c.budget;
+    let mut budget = budget;
     let mut total = 0.0;
     for o in log {
         let s = o.segment as usize;

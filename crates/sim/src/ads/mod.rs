@@ -31,6 +31,10 @@
 //! - **reward**: conversion value won, or clicks;
 //! - **termination**: the day ends.
 //!
+//! Days may differ ([`DayVariation`]): each day draws its budget, a factor
+//! on its traffic and on competing bids, and a shift of its traffic
+//! pattern when it starts, so no single multiplier suits every day.
+//!
 //! References for each realised day ([`hindsight`]): the hindsight optimum —
 //! the LP relaxation of the knapsack over the opportunities that arrived, at
 //! their realised prices and their expected values under the best creative,
@@ -65,5 +69,6 @@ use rand::RngExt;
 use rand_distr::{Distribution, Poisson, StandardNormal};
 use serde::{Deserialize, Serialize};
 use shoplab_env::{
-    ActionSpace, Env, Feature, Info, Observation, ObservationSpace, Step, seed::rng_from_seed,
+    ActionSpace, Env, Feature, Info, Observation, ObservationSpace, Step,
+    seed::{SimRng, rng_from_seed},
 };

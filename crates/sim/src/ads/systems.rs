@@ -42,6 +42,8 @@ pub struct Campaign {
     pub creative: usize,
     /// Every opportunity of the day so far, in arrival order.
     pub log: Vec<OpportunityRecord>,
+    /// The day's conditions.
+    pub day: DayConditions,
 }
 
 /// What happened in the last period.
@@ -61,6 +63,9 @@ pub struct PeriodResult {
     pub reward: f64,
     /// Conversion value earned.
     pub value: f64,
+    /// The expected reward of the impressions won, each with the creative
+    /// shown: what the day's expected-value references bound.
+    pub expected_reward: f64,
     /// Won impressions that showed the segment's best creative.
     pub best_creative_impressions: u32,
 }
@@ -77,13 +82,13 @@ pub fn arrive_opportunities(
     let model = campaign.model.clone();
     let c = model.config();
     let t = campaign.period;
-    let rate = c.opportunities.rate(t, c.periods);
+    let rate = model.opportunity_rate(t, &campaign.day);
     let count = if rate > 0.0 {
         Poisson::new(rate).map_or(0.0, |d| d.sample(&mut rng.0)) as usize
     } else {
         0
     };
-    let scale = model.competition_scale(t);
+    let scale = model.competition_scale(t, &campaign.day);
     let first = campaign.log.len();
     for _ in 0..count {
         let segment = crate::config::pick(&model.cumulative_shares, rng.0.random());
@@ -164,6 +169,7 @@ pub fn run_auctions(
         result.clicks += u32::from(click);
         result.conversions += u32::from(conversion);
         result.reward += reward;
+        result.expected_reward += model.expected_impression_reward(s, campaign.creative);
         if conversion {
             result.value += c.conversion_value;
         }

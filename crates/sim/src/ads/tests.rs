@@ -33,6 +33,7 @@ pub(crate) fn config() -> AdsConfig {
                 click_rates: vec![0.08, 0.03, 0.04],
             },
         ],
+        day_variation: None,
     }
 }
 
@@ -193,7 +194,7 @@ fn hindsight_optimum_equals_brute_force() {
                 .fold(0.0, f64::max);
             best = best.max(value + filler);
         }
-        let h = hindsight(&model, &log);
+        let h = hindsight(&model, &log, model.config().budget);
         assert!(
             (h.optimum - best).abs() < 1e-9,
             "case {case}: {} vs {best}",

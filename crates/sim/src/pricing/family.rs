@@ -4,8 +4,8 @@
 use super::{METRICS, PricingConfig, PricingEnv, PricingModel};
 use crate::{config::ConfigError, table_grid};
 use shoplab_env::{
-    EnvBox, Family, FamilyKind,
-    family::{GreedyTable, PriceGrid, Ratio},
+    EnvBox, Family, FamilyKind, Observation,
+    family::{ActionRule, Baseline, GreedyTable, PriceGrid, Ratio},
     inventory::{PricingProblem, PricingSolution},
 };
 use std::{
@@ -22,11 +22,15 @@ pub const MAX_ORACLE_WORK: f64 = 4e9;
 pub struct PricingFamily;
 
 /// A validated pricing scenario with its solved oracle. Its setups: the
-/// [`PriceGrid`] and the solution (`Arc<PricingSolution>`).
+/// [`PriceGrid`], the problem as plain numbers (`Arc<PricingProblem>`) and
+/// its solution (`Arc<PricingSolution>`).
 pub struct Pricing {
     model: PricingModel,
     prices: PriceGrid,
     solution: Arc<PricingSolution>,
+    problem: Arc<PricingProblem>,
+    /// The best fixed price's index and exact expected return.
+    best_fixed: (usize, f64),
 }
 
 impl Pricing {
@@ -94,6 +98,8 @@ impl FamilyKind for PricingFamily {
         Ok(Arc::new(Pricing {
             prices: PriceGrid(config.price_grid.clone()),
             solution: Arc::new(problem.solve()),
+            best_fixed: problem.best_fixed_price(),
+            problem: Arc::new(problem),
             model,
         }))
     }
@@ -125,10 +131,26 @@ impl Family for Pricing {
         Some(self.solution.optimal_value())
     }
 
-    fn greedy_table(
-        &self,
-        greedy: &dyn Fn(&shoplab_env::Observation) -> usize,
-    ) -> Option<GreedyTable> {
+    fn oracle(&self) -> Option<ActionRule> {
+        let solution = Arc::clone(&self.solution);
+        let last = self.model.config().horizon - 1;
+        Some(Arc::new(move |obs: &Observation| {
+            let (t, s) = PricingEnv::state(obs);
+            solution.best_action(t.min(last), s.min(solution.inventory()))
+        }))
+    }
+
+    fn baseline(&self) -> Option<Baseline> {
+        let (a, value) = self.best_fixed;
+        Some(Baseline {
+            name: format!("best fixed price {}", self.prices.0[a]),
+            value,
+            basis: "exact, by the DP's evaluation of every fixed price".into(),
+            rule: Arc::new(move |_: &Observation| a),
+        })
+    }
+
+    fn greedy_table(&self, greedy: &dyn Fn(&Observation) -> usize) -> Option<GreedyTable> {
         let c = self.model.config();
         let periods = table_grid(c.horizon - 1);
         let stocks: Vec<u32> = table_grid(c.inventory - 1)
@@ -159,6 +181,8 @@ impl Family for Pricing {
             Some(&self.prices)
         } else if type_id == TypeId::of::<Arc<PricingSolution>>() {
             Some(&self.solution)
+        } else if type_id == TypeId::of::<Arc<PricingProblem>>() {
+            Some(&self.problem)
         } else {
             None
         }

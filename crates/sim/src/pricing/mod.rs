@@ -1,10 +1,11 @@
 //! Dynamic pricing: sell a fixed stock over a season by posting one price per period.
 //!
-//! A seller holds `inventory` units bought at unit `cost`, to sell over
-//! `horizon` periods. In period `t` shoppers arrive as a Poisson stream with
-//! mean `λ(t)` ([`ArrivalRate`]); each is an entity with a segment and a
-//! willingness to pay ([`Population`]) and wants one unit when its WTP is at
-//! least the posted price. Sales are `min(stock, buyers)`. Unsold units are
+//! A seller holds `inventory` units to sell over `horizon` periods; each
+//! unit sold costs it `cost` (charged per unit sold). In period `t`
+//! shoppers arrive as a Poisson stream with mean `λ(t)` ([`ArrivalRate`]),
+//! in a mix of segments that may shift over the season; each is an entity
+//! with a segment and a willingness to pay ([`Population`]) and wants one
+//! unit when its WTP is at least the posted price. Sales are `min(stock, buyers)`. Unsold units are
 //! worth `salvage_value` each at the end of the season.
 //!
 //! As an MDP:
@@ -142,10 +143,12 @@ impl PricingModel {
         &self.population
     }
 
-    /// Expected buyers in period `t` at price `price`: `λ(t) · P(wtp ≥ price)`.
+    /// Expected buyers in period `t` at price `price`: `λ(t) · P(wtp ≥ price)`,
+    /// with the segment mix of period `t`.
     pub fn expected_buyers(&self, t: u32, price: f64) -> f64 {
-        self.config.arrival_rate.rate(t, self.config.horizon)
-            * self.population.purchase_probability(price)
+        let horizon = self.config.horizon;
+        self.config.arrival_rate.rate(t, horizon)
+            * self.population.purchase_probability(price, t, horizon)
     }
 }
 
@@ -206,10 +209,13 @@ pub fn arrive_shoppers(
         0
     };
     outcome.shoppers = arrivals as u32;
+    let mix = demand
+        .population
+        .cumulative_at(season.period, season.horizon);
     let mut placed = 0;
     pool.iter_mut().for_each(|(entity, mut shopper, mut wtp)| {
         if placed < arrivals {
-            let (segment, value) = demand.population.sample(&mut rng.0);
+            let (segment, value) = demand.population.sample(&mix, &mut rng.0);
             shopper.segment = segment;
             wtp.0 = value;
             placed += 1;
@@ -221,7 +227,7 @@ pub fn arrive_shoppers(
         let population = &demand.population;
         let fresh: Vec<(Shopper, WillingnessToPay)> = (placed..arrivals)
             .map(|_| {
-                let (segment, value) = population.sample(&mut rng.0);
+                let (segment, value) = population.sample(&mix, &mut rng.0);
                 (Shopper { segment }, WillingnessToPay(value))
             })
             .collect();
@@ -337,6 +343,12 @@ impl PricingEnv {
         }
     }
 
+    /// The period and stock an observation made by
+    /// [`observation`](Self::observation) reads.
+    pub fn state(obs: &Observation) -> (u32, u32) {
+        (obs.features[0] as u32, obs.features[1] as u32)
+    }
+
     fn observe(&self) -> Observation {
         let season = self.world.resource::<Season>();
         Self::observation(season.period, season.stock, self.last_sales)
@@ -420,6 +432,7 @@ mod tests {
             segments: vec![Segment {
                 name: String::new(),
                 share: 1.0,
+                share_end: None,
                 wtp: Wtp::Logit {
                     alpha: 2.0,
                     beta: 1.0,
