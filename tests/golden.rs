@@ -101,6 +101,12 @@ fn ads_results_unchanged() {
     check("ads");
 }
 
+/// Days that differ and dual-descent pacing (added with issue #10).
+#[test]
+fn ads_varied_results_unchanged() {
+    check("ads-varied");
+}
+
 #[test]
 fn recommendation_results_unchanged() {
     check("recommendation");

@@ -1,5 +1,5 @@
 //! The registries: every registered family passes the env checker through
-//! its shipped scenario, unknown names are refused with the registered ones
+//! its shipped scenarios (all of `scenarios/`), unknown names are refused with the registered ones
 //! listed, and the harness reaches families only through the registry.
 //!
 //! Guards issue #9 (registries), must-holds 3 and 4.
@@ -14,15 +14,17 @@ use std::path::Path;
 fn every_registered_family_passes_the_env_checker() {
     let registry = Registry::default();
     let mut checked = Vec::new();
-    for file in [
-        "scenarios/pricing.toml",
-        "scenarios/recommendation.toml",
-        "scenarios/recommendation-longterm.toml",
-        "scenarios/ads.toml",
-    ] {
-        let prepared = shoplab_harness::load(Path::new(file), &registry).unwrap();
-        let summary =
-            shoplab_harness::check_env(&prepared, 3).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut files: Vec<_> = std::fs::read_dir("scenarios")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for file in &files {
+        let prepared = shoplab_harness::load(file, &registry).unwrap();
+        let summary = shoplab_harness::check_env(&prepared, 3)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert_eq!(summary.episodes, 3);
         checked.push(prepared.family_name());
     }
