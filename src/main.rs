@@ -302,15 +302,33 @@ fn eval_checkpoints(
     };
     let level = 100.0 * run.confidence;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    // Against the oracle played on the same episodes where the family can
+    // play it (paired), else against the episodes' references; the score
+    // is what the reference bounds (the return, or the family's score
+    // metric, such as the ads expected reward).
+    let paired = results
+        .iter()
+        .all(|r| !r.evaluation.oracle_scores.is_empty());
+    let pct = |e: &shoplab_harness::runner::Evaluation| -> Option<f64> {
+        if paired {
+            return Some(100.0 * mean(&e.scores) / mean(&e.oracle_scores));
+        }
+        let refs: Option<Vec<f64>> = e.references.iter().copied().collect();
+        refs.map(|r| 100.0 * mean(&e.scores) / mean(&r))
+    };
+    let reference = if paired {
+        "of the oracle on the same episodes"
+    } else {
+        "of the reference"
+    };
     println!("greedy evaluation of checkpoints, {episodes} episodes each");
     println!(
         "{:<24} {:>6} {:>12} {:>12}  file",
-        "policy", "seed", "mean return", "% of ref"
+        "policy",
+        "seed",
+        "mean return",
+        if paired { "% of oracle" } else { "% of ref" }
     );
-    let pct = |e: &shoplab_harness::runner::Evaluation| -> Option<f64> {
-        let refs: Option<Vec<f64>> = e.references.iter().copied().collect();
-        refs.map(|r| 100.0 * mean(&e.returns) / mean(&r))
-    };
     for r in &results {
         println!(
             "{:<24} {:>6} {:>12.4} {:>12}  {}",
@@ -331,10 +349,7 @@ fn eval_checkpoints(
         let pct = pcts
             .map(|p| {
                 let e = estimate(&p, "pct", name);
-                format!(
-                    ", {:.1}% of the reference [{:.1}, {:.1}]",
-                    e.mean, e.low, e.high
-                )
+                format!(", {:.1}% {reference} [{:.1}, {:.1}]", e.mean, e.low, e.high)
             })
             .unwrap_or_default();
         println!(

@@ -64,7 +64,7 @@ fn runs_within_budget_and_below_the_hindsight_optimum() {
         );
         rows += 1;
     }
-    assert_eq!(rows, 15 * 3 * 20);
+    assert_eq!(rows, 16 * 3 * 20);
 }
 
 /// Thompson sampling over creatives finds the best one: by the last 10% of
@@ -115,7 +115,7 @@ fn bad_ads_input_is_refused() {
     );
     assert_names(&m, &["unknown field `cost`", "budget"]);
     let m = refused(&with("multiplier = 2.0", "multiplier = 2.2"), &[]);
-    assert_names(&m, &["policies[9].multiplier", "bid multipliers"]);
+    assert_names(&m, &["policies[10].multiplier", "bid multipliers"]);
     let m = refused(&with("creative = \"ucb1\"", "creative = \"thompsn\""), &[]);
     assert_names(
         &m,

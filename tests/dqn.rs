@@ -205,6 +205,6 @@ fn bad_dqn_settings_are_refused() {
     let m = refused(&ads, &[]);
     assert_names(
         &m,
-        &["policies[14].dqn.target_update_interval", "at least 1"],
+        &["policies[15].dqn.target_update_interval", "at least 1"],
     );
 }

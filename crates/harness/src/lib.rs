@@ -81,7 +81,8 @@ pub struct CheckpointEval {
     pub seed: u64,
     /// The checkpoint file.
     pub file: PathBuf,
-    /// The greedy episodes' returns and references.
+    /// The greedy episodes' returns, scores and references, with the
+    /// family's oracle and baseline played on the same episodes.
     pub evaluation: runner::Evaluation,
 }
 
@@ -149,15 +150,22 @@ pub fn evaluate_checkpoints(
                 .load_checkpoint(&bytes)
                 .map_err(|e| failed(e.to_string()))?;
             let mut env = prepared.make_env();
-            let evaluation = runner::evaluate(
+            let seeds = |k| shoplab_env::seed::derive_seed(*seed, "checkpoint-eval", k);
+            let mut evaluation = runner::evaluate(
                 prepared,
                 &mut env,
                 agent.as_mut(),
-                |k| shoplab_env::seed::derive_seed(*seed, "checkpoint-eval", k),
+                seeds,
                 episodes,
                 (total - 1, total),
             )
             .map_err(failed)?;
+            // The oracle and the baseline on the same episodes, for paired scores.
+            let (oracle, baseline) =
+                runner::reference_returns(prepared, &mut env, &seeds, episodes)
+                    .map_err(|e| failed(format!("playing the references: {e}")))?;
+            evaluation.oracle_scores = oracle;
+            evaluation.baseline_scores = baseline;
             Ok(CheckpointEval {
                 policy: name.clone(),
                 seed: *seed,

@@ -129,7 +129,7 @@ pub fn choose_baseline(prepared: &Prepared) -> Result<Option<Baseline>, String> 
 
 /// The scores of the family's oracle and baseline rules on the evaluation
 /// episodes `seeds(0..episodes)` (each empty where the family has no such rule).
-fn reference_returns(
+pub(crate) fn reference_returns(
     prepared: &Prepared,
     env: &mut EnvBox,
     seeds: &impl Fn(u64) -> u64,

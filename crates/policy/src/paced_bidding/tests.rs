@@ -1,6 +1,7 @@
 //! Tests of the paced bidders.
 
 use super::*;
+use serde::Deserialize;
 
 #[test]
 fn nearest_multiplier_in_log_scale() {
