@@ -271,7 +271,8 @@ pub struct DualPacingConfig {
     /// (default `1/√periods`, the order the regret bound asks for).
     #[serde(default)]
     pub step_size: Option<f64>,
-    /// The multiplier at the start of the day (default 1: μ = 0).
+    /// The multiplier at the start of the day (default 1, μ = 0: truthful
+    /// bidding; the grid's nearest end when 1 is outside it).
     #[serde(default)]
     pub start_multiplier: Option<f64>,
     /// The creative: an index, `"ucb1"` or `"thompson"`.
@@ -303,11 +304,12 @@ impl PolicyKind for DualPacingKind {
                 format!("must be a finite number > 0 (found {step})"),
             ));
         }
-        let start_multiplier = c.start_multiplier.unwrap_or(1.0);
         let (low, high) = (
             g.bid_multipliers[0],
             g.bid_multipliers[g.bid_multipliers.len() - 1],
         );
+        // Unset: truthful bidding (λ = 1), or the grid's nearest end.
+        let start_multiplier = c.start_multiplier.unwrap_or(1.0_f64.clamp(low, high));
         if !(low..=high).contains(&start_multiplier) {
             return Err(PolicyError::invalid(
                 "start_multiplier",

@@ -145,7 +145,7 @@ mod checkpoint {
 /// The settings' `Default` is what an entry with no settings reads as.
 #[test]
 fn defaults_match_an_empty_entry() {
-    use super::{DqnPacingConfig, PidConfig, QPacingConfig};
+    use super::{DqnPacingConfig, DualPacingConfig, PidConfig, QPacingConfig};
     let empty = || {
         serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(std::iter::empty::<(
             &str,
@@ -164,4 +164,62 @@ fn defaults_match_an_empty_entry() {
         DqnPacingConfig::deserialize(empty()).unwrap(),
         DqnPacingConfig::default()
     );
+    assert_eq!(
+        DualPacingConfig::deserialize(empty()).unwrap(),
+        DualPacingConfig::default()
+    );
+}
+
+/// Dual descent moves the shadow price by each period's relative overspend:
+/// spending twice the per-period target raises μ by η, spending nothing
+/// lowers it by η, and μ stays inside the grid's range (λ − 1).
+#[test]
+fn dual_descent_follows_the_overspend() {
+    use shoplab_env::Feature;
+    let f = |name, high: f32| Feature {
+        name,
+        low: 0.0,
+        high,
+        integer: false,
+        suggested_bins: 1,
+    };
+    let space = ObservationSpace {
+        features: vec![
+            f("period", 10.0),
+            f("budget_left", 100.0),
+            f("last_wins", 1e5),
+            f("last_clicks", 1e5),
+        ],
+    };
+    let grid = [1.0, 1.5, 2.0, 3.0];
+    let dual = Pacing::Dual {
+        step: 0.5,
+        start: 0.0,
+        mu: 0.0,
+        last_spent: 0.0,
+    };
+    let mut bidder = PacedBidding::new(dual, CreativeRule::Index(0), &grid, 1, &space, 1).unwrap();
+    let obs = |period: f32, left: f32| Observation {
+        features: vec![period, left, 0.0, 0.0],
+    };
+    let mu = |b: &PacedBidding| match b.pacing {
+        Pacing::Dual { mu, .. } => mu,
+        _ => unreachable!(),
+    };
+    bidder.begin_episode(0, 1);
+    // Budget 100 over 10 periods: the target is 10 per period.
+    assert_eq!(bidder.act(&obs(0.0, 100.0)), 0);
+    bidder.act(&obs(1.0, 80.0)); // spent 20: overspend 1, μ = 0.5
+    assert!((mu(&bidder) - 0.5).abs() < 1e-12);
+    // Spent 30: μ = 1.5, λ = 2.5, nearer 3 than 2 in log scale.
+    assert_eq!(bidder.act(&obs(2.0, 50.0)), 3);
+    assert!((mu(&bidder) - 1.5).abs() < 1e-12);
+    bidder.act(&obs(3.0, 10.0)); // spent 40: μ = 3.0, clamped to 2 (λ = 3)
+    assert!((mu(&bidder) - 2.0).abs() < 1e-12);
+    bidder.act(&obs(4.0, 10.0)); // spent nothing: μ = 1.5
+    assert!((mu(&bidder) - 1.5).abs() < 1e-12);
+    for period in 5..10 {
+        bidder.act(&obs(period as f32, 10.0));
+    }
+    assert_eq!(mu(&bidder), 0.0, "clamped at the grid's lowest λ");
 }
