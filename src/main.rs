@@ -423,9 +423,17 @@ fn print_summary(report: &Report) {
             .optimal_value
             .map(|v| format!(", {:.1}% of V*", 100.0 * b.value / v))
             .unwrap_or_default();
+        let gaps = report
+            .summaries
+            .iter()
+            .any(|s| s.gap_closed.is_some() || s.eval_gap_closed.is_some());
+        let explained = if gaps {
+            "; \"gap closed\" is the share of the gap from it to the oracle that a policy closes"
+        } else {
+            ""
+        };
         println!(
-            "baseline: {}, {:.4} per episode ({}{share}); \"gap closed\" is the share of the \
-             gap from it to the oracle that a policy closes",
+            "baseline: {}, {:.4} per episode ({}{share}){explained}",
             b.name, b.value, b.basis
         );
     }

@@ -25,7 +25,9 @@
 //! evaluation and the ads score (issue #10) added columns to `summary.csv`
 //! and `evaluations.csv`, the golden pricing file gained a
 //! `fluid_resolving` policy (so its run's files all moved), and no
-//! checkpoint changed.
+//! checkpoint changed; the recommendation baseline (the best fixed slate,
+//! issue #10) moved only the recommendation files' `summary.csv` and
+//! `evaluations.csv`.
 
 mod common;
 

@@ -133,10 +133,28 @@ pub struct GreedyTable {
     pub values: Vec<Vec<f64>>,
 }
 
-/// A deterministic rule that picks an action from an observation: a
-/// reference policy the harness can play itself, beside the policies of a
-/// scenario, on the same episodes.
-pub type ActionRule = Arc<dyn Fn(&Observation) -> usize + Send + Sync>;
+/// A deterministic rule that picks actions from an observation: a reference
+/// policy the harness can play itself, beside the policies of a scenario, on
+/// the same episodes. It writes the actions it would take into the vector,
+/// best first: the first is its action in a single-action env, the first
+/// `k` its slate of `k` (filled with the next actions by index when it
+/// lists fewer).
+pub type ActionRule = Arc<dyn Fn(&Observation, &mut Vec<usize>) + Send + Sync>;
+
+/// An [`ActionRule`] that always takes `action`.
+pub fn constant_rule(action: usize) -> ActionRule {
+    Arc::new(move |_: &Observation, out: &mut Vec<usize>| {
+        out.clear();
+        out.push(action);
+    })
+}
+
+/// An [`ActionRule`] that always shows `slate`, best first.
+pub fn fixed_slate_rule(slate: Vec<usize>) -> ActionRule {
+    Arc::new(move |_: &Observation, out: &mut Vec<usize>| {
+        out.clone_from(&slate);
+    })
+}
 
 /// The strongest simple policy of a family: the reference a learner has to
 /// beat before its sophistication is worth anything (a well-chosen fixed
@@ -237,8 +255,17 @@ pub trait Family: Send + Sync {
     /// scenario's first seed and disjoint from training and evaluation, and
     /// takes the one with the best mean score as the baseline, its value
     /// that mean (the best fixed bid multiplier over all days).
-    fn baseline_candidates(&self) -> Vec<(String, ActionRule)> {
+    /// `seed` descends from the scenario's first seed, for candidates that
+    /// are themselves found by sampling.
+    fn baseline_candidates(&self, seed: u64) -> Vec<(String, ActionRule)> {
+        let _ = seed;
         Vec::new()
+    }
+
+    /// Calibration episodes each baseline candidate is played on (200 by
+    /// default; a batch family whose episode holds many sessions needs fewer).
+    fn calibration_episodes(&self) -> u32 {
+        200
     }
 
     /// The greedy action (as a number: a price, a multiplier) of a policy

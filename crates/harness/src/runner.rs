@@ -80,40 +80,66 @@ impl std::fmt::Debug for RulePolicy {
 
 impl Policy for RulePolicy {
     fn act(&mut self, obs: &Observation) -> usize {
-        (self.0)(obs)
+        self.greedy(obs)
     }
 
     fn greedy(&self, obs: &Observation) -> usize {
-        (self.0)(obs)
+        let mut ranked = Vec::with_capacity(1);
+        (self.0)(obs, &mut ranked);
+        ranked.first().copied().unwrap_or(0)
+    }
+
+    fn act_slate(&mut self, obs: &Observation, k: usize, n_actions: usize, slate: &mut Vec<usize>) {
+        self.greedy_slate(obs, k, n_actions, slate);
+    }
+
+    /// The rule's first `k` actions, filled with the next actions by index
+    /// (skipping those already shown) when it lists fewer.
+    fn greedy_slate(
+        &mut self,
+        obs: &Observation,
+        k: usize,
+        n_actions: usize,
+        slate: &mut Vec<usize>,
+    ) {
+        (self.0)(obs, slate);
+        slate.truncate(k);
+        let mut next = slate.first().map_or(0, |&a| a + 1);
+        while slate.len() < k.min(n_actions) {
+            let candidate = next % n_actions;
+            if !slate.contains(&candidate) {
+                slate.push(candidate);
+            }
+            next += 1;
+        }
     }
 }
 
-/// Calibration episodes the baseline is chosen on, where the family offers
-/// candidates instead of an exact baseline.
-pub const CALIBRATION_EPISODES: u32 = 200;
-
 /// The baseline of a prepared scenario: the family's exact one, or the best
-/// of its candidates by mean score over [`CALIBRATION_EPISODES`] episodes
-/// on the env seeds `derive_seed(first seed, "calibration", k)`, the same
-/// for every candidate (ties go to the earlier candidate).
+/// of its candidates (found with the seed `derive_seed(first seed,
+/// "baseline", 0)`) by mean score over the family's
+/// [`calibration_episodes`](shoplab_env::Family::calibration_episodes) on
+/// the env seeds `derive_seed(first seed, "calibration", k)`, the same for
+/// every candidate (ties go to the earlier candidate).
 pub fn choose_baseline(prepared: &Prepared) -> Result<Option<Baseline>, String> {
     let family = prepared.family();
     if let Some(exact) = family.baseline() {
         return Ok(Some(exact));
     }
     let first = prepared.scenario.run.seeds[0];
+    let episodes = family.calibration_episodes().max(1);
     let scored: Vec<(String, ActionRule, f64)> = family
-        .baseline_candidates()
+        .baseline_candidates(derive_seed(first, "baseline", 0))
         .into_par_iter()
         .map(|(name, rule)| {
             let mut env = prepared.make_env();
             let mut agent = RulePolicy(rule.clone());
             let mut total = 0.0;
-            for k in 0..u64::from(CALIBRATION_EPISODES) {
+            for k in 0..u64::from(episodes) {
                 let seed = derive_seed(first, "calibration", k);
                 total += play(prepared, &mut env, &mut agent, seed, true)?.score;
             }
-            Ok((name, rule, total / f64::from(CALIBRATION_EPISODES)))
+            Ok((name, rule, total / f64::from(episodes)))
         })
         .collect::<Result<_, String>>()?;
     Ok(scored
@@ -122,7 +148,7 @@ pub fn choose_baseline(prepared: &Prepared) -> Result<Option<Baseline>, String> 
         .map(|(name, rule, value)| Baseline {
             name,
             value,
-            basis: format!("mean over {CALIBRATION_EPISODES} calibration episodes"),
+            basis: format!("mean over {episodes} calibration episodes"),
             rule,
         }))
 }
@@ -457,4 +483,25 @@ pub fn run_all_with(
     jobs.par_iter()
         .map(|&(policy, seed)| run_one(prepared, make_policy, policy, seed, progress))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoplab_env::family::{constant_rule, fixed_slate_rule};
+
+    /// A rule's slate is its own ranking, cut to `k`, then the next actions
+    /// by index that it does not already show.
+    #[test]
+    fn rule_slates_fill_with_the_next_actions() {
+        let obs = Observation { features: vec![] };
+        let mut slate = Vec::new();
+        RulePolicy(constant_rule(5)).greedy_slate(&obs, 3, 6, &mut slate);
+        assert_eq!(slate, [5, 0, 1]);
+        RulePolicy(fixed_slate_rule(vec![2, 3])).greedy_slate(&obs, 3, 6, &mut slate);
+        assert_eq!(slate, [2, 3, 4]);
+        RulePolicy(fixed_slate_rule(vec![4, 1, 0, 2])).greedy_slate(&obs, 2, 6, &mut slate);
+        assert_eq!(slate, [4, 1]);
+        assert_eq!(RulePolicy(fixed_slate_rule(vec![3, 1])).greedy(&obs), 3);
+    }
 }

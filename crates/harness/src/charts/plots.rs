@@ -181,7 +181,18 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
     }
     let pad = ((hi - lo) * 0.08).max(1e-9);
     // Policies top to bottom, in scenario order; long names fit on the left.
-    let names: Vec<String> = report.summaries.iter().map(|s| s.name.clone()).collect();
+    // Each policy's name, with its share of the gap from the baseline to
+    // the reference (greedy where evaluated, else while exploring).
+    let gap = |s: &crate::report::PolicySummary| s.eval_gap_closed.or(s.gap_closed);
+    let gaps = report.summaries.iter().any(|s| gap(s).is_some());
+    let names: Vec<String> = report
+        .summaries
+        .iter()
+        .map(|s| match gap(s) {
+            Some(g) => format!("{} (gap {:.0}%)", s.name, g.mean),
+            None => s.name.clone(),
+        })
+        .collect();
     let longest = names.iter().map(|s| s.chars().count()).max().unwrap_or(6) as u32;
     let row = |i: usize| (n - 1 - i) as f64;
     let mut chart = ChartBuilder::on(&area)
@@ -203,7 +214,15 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
                 String::new()
             }
         })
-        .x_desc(format!("{}, final episodes", report.return_label))
+        .x_desc(if gaps {
+            format!(
+                "{}, final episodes (gap: share of the gap from the baseline to the oracle \
+                 closed, greedy where evaluated)",
+                report.return_label
+            )
+        } else {
+            format!("{}, final episodes", report.return_label)
+        })
         .axis_desc_style(("sans-serif", 18))
         .label_style(("sans-serif", 15))
         .draw()

@@ -5,7 +5,7 @@ use super::{AdsConfig, AdsEnv, AdsModel, AdsObservation, METRICS};
 use crate::{config::ConfigError, table_grid};
 use shoplab_env::{
     EnvBox, Family, FamilyKind, Observation,
-    family::{ActionRule, BidGrid, GreedyTable, Ratio},
+    family::{ActionRule, BidGrid, GreedyTable, Ratio, constant_rule},
 };
 use std::{
     any::{Any, TypeId},
@@ -78,7 +78,7 @@ impl Family for Ads {
 
     /// One fixed multiplier all day, each of the grid's, showing the
     /// creative with the best expected reward over the segment mix.
-    fn baseline_candidates(&self) -> Vec<(String, ActionRule)> {
+    fn baseline_candidates(&self, _: u64) -> Vec<(String, ActionRule)> {
         let c = self.model.config();
         let n = c.n_creatives as usize;
         let creative = self.model.best_creative_overall();
@@ -86,8 +86,7 @@ impl Family for Ads {
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                let action = i * n + creative;
-                let rule: ActionRule = Arc::new(move |_: &Observation| action);
+                let rule = constant_rule(i * n + creative);
                 (format!("best fixed λ = {m} (creative {creative})"), rule)
             })
             .collect()

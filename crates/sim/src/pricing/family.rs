@@ -5,7 +5,7 @@ use super::{METRICS, PricingConfig, PricingEnv, PricingModel};
 use crate::{config::ConfigError, table_grid};
 use shoplab_env::{
     EnvBox, Family, FamilyKind, Observation,
-    family::{ActionRule, Baseline, GreedyTable, PriceGrid, Ratio},
+    family::{ActionRule, Baseline, GreedyTable, PriceGrid, Ratio, constant_rule},
     inventory::{PricingProblem, PricingSolution},
 };
 use std::{
@@ -134,9 +134,10 @@ impl Family for Pricing {
     fn oracle(&self) -> Option<ActionRule> {
         let solution = Arc::clone(&self.solution);
         let last = self.model.config().horizon - 1;
-        Some(Arc::new(move |obs: &Observation| {
+        Some(Arc::new(move |obs: &Observation, out: &mut Vec<usize>| {
             let (t, s) = PricingEnv::state(obs);
-            solution.best_action(t.min(last), s.min(solution.inventory()))
+            out.clear();
+            out.push(solution.best_action(t.min(last), s.min(solution.inventory())));
         }))
     }
 
@@ -146,7 +147,7 @@ impl Family for Pricing {
             name: format!("best fixed price {}", self.prices.0[a]),
             value,
             basis: "exact, by the DP's evaluation of every fixed price".into(),
-            rule: Arc::new(move |_: &Observation| a),
+            rule: constant_rule(a),
         })
     }
 

@@ -420,6 +420,25 @@ impl RecommendationModel {
         })
     }
 
+    /// Items ranked by their expected immediate reward, shown alone to a
+    /// fresh shopper (no fatigue), averaged over `shoppers` new shoppers
+    /// drawn from a generator seeded with `seed`: best first, ties by index.
+    pub fn items_by_mean_reward(&self, seed: u64, shoppers: u32) -> Vec<usize> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let n = self.catalog.items.len();
+        let fatigue = vec![0.0_f32; self.catalog.n_topics];
+        let mut totals = vec![0.0_f64; n];
+        for _ in 0..shoppers {
+            let (_, pref, sensitivity, _) = self.new_shopper(&mut rng);
+            for (item, total) in totals.iter_mut().enumerate() {
+                *total += self.expected_single(item, &pref, sensitivity, &fatigue);
+            }
+        }
+        let mut ranked: Vec<usize> = (0..n).collect();
+        ranked.sort_by(|&a, &b| totals[b].total_cmp(&totals[a]).then(a.cmp(&b)));
+        ranked
+    }
+
     /// Draws a new shopper's segment, preference, sensitivity and patience.
     pub(super) fn new_shopper(&self, rng: &mut Xoshiro256PlusPlus) -> (u16, Vec<f32>, f32, f32) {
         let k = crate::config::pick(&self.cumulative_shares, rng.random());

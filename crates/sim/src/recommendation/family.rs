@@ -5,7 +5,7 @@ use super::{METRICS, RecommendationConfig, RecommendationEnv, RecommendationMode
 use crate::config::ConfigError;
 use shoplab_env::{
     EnvBox, Family, FamilyKind,
-    family::{Ratio, Sessions},
+    family::{ActionRule, Ratio, Sessions, fixed_slate_rule},
 };
 use std::{path::Path, sync::Arc};
 
@@ -85,6 +85,29 @@ impl Family for Recommendation {
             length_ratio: SESSION_LENGTH,
             ticks: self.model.config().ticks,
         })
+    }
+
+    /// Fixed slates: the `slate_size` items of highest mean expected
+    /// immediate reward for fresh shoppers (2,000 drawn from `seed`), and
+    /// the four next windows of that ranking; the harness keeps the best on
+    /// calibration episodes, which also count fatigue and session length.
+    fn baseline_candidates(&self, seed: u64) -> Vec<(String, ActionRule)> {
+        let ranked = self.model.items_by_mean_reward(seed, 2_000);
+        let k = self.model.config().slate_size as usize;
+        (0..5)
+            .filter(|start| start + k <= ranked.len())
+            .map(|start| {
+                let slate = ranked[start..start + k].to_vec();
+                let items: Vec<String> = slate.iter().map(usize::to_string).collect();
+                let name = format!("best fixed slate [{}]", items.join(", "));
+                (name, fixed_slate_rule(slate))
+            })
+            .collect()
+    }
+
+    /// A batch episode already holds hundreds of sessions.
+    fn calibration_episodes(&self) -> u32 {
+        20
     }
 
     fn interleaved_sessions(&self) -> bool {

@@ -196,3 +196,20 @@ fn validation_names_keys() {
     assert_eq!(e.key, "catalog.path");
     assert!(e.rule.contains("no-such-items.csv"));
 }
+
+/// The fixed-slate baseline's ranking puts first an item made better for
+/// everyone (quality + 10 raises its utility, and so its click probability,
+/// for every shopper) and last one made worse, and is reproducible.
+#[test]
+fn mean_reward_ranking_follows_quality() {
+    let mut model = config().validate(std::path::Path::new(".")).unwrap();
+    let mut catalog = (*model.catalog).clone();
+    catalog.items[7].quality += 10.0;
+    catalog.items[3].quality -= 10.0;
+    model.catalog = std::sync::Arc::new(catalog);
+    let ranked = model.items_by_mean_reward(5, 500);
+    assert_eq!(ranked.len(), 30);
+    assert_eq!(ranked[0], 7);
+    assert_eq!(ranked[29], 3);
+    assert_eq!(model.items_by_mean_reward(5, 500), ranked);
+}
