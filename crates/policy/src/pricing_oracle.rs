@@ -6,13 +6,42 @@ pub use shoplab_env::inventory::{PricingProblem, PricingSolution};
 use shoplab_env::{Observation, ObservationSpace};
 use std::sync::Arc;
 
+/// Where a pricing observation keeps the period and the stock: the
+/// features of those names, found once in the observation space.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeasonFeatures {
+    period: usize,
+    stock: usize,
+}
+
+impl SeasonFeatures {
+    /// Finds the `period` and `stock` features in `space`.
+    pub(crate) fn find(space: &ObservationSpace) -> Result<Self, PolicyError> {
+        Ok(Self {
+            period: space
+                .index_of("period")
+                .ok_or(PolicyError::MissingFeature("period"))?,
+            stock: space
+                .index_of("stock")
+                .ok_or(PolicyError::MissingFeature("stock"))?,
+        })
+    }
+
+    /// The period (at most `horizon − 1`, the last decision) and the stock
+    /// (at most `inventory`) an observation reads.
+    pub(crate) fn read(&self, obs: &Observation, horizon: u32, inventory: u32) -> (u32, u32) {
+        let t = (obs.features[self.period] as u32).min(horizon - 1);
+        let s = (obs.features[self.stock] as u32).min(inventory);
+        (t, s)
+    }
+}
+
 /// Plays the optimal price table of a [`PricingSolution`].
 #[derive(Debug, Clone)]
 pub struct PricingOracle {
     solution: Arc<PricingSolution>,
     horizon: u32,
-    period: usize,
-    stock: usize,
+    features: SeasonFeatures,
 }
 
 impl PricingOracle {
@@ -29,12 +58,7 @@ impl PricingOracle {
         space: &ObservationSpace,
     ) -> Result<Self, PolicyError> {
         Ok(Self {
-            period: space
-                .index_of("period")
-                .ok_or(PolicyError::MissingFeature("period"))?,
-            stock: space
-                .index_of("stock")
-                .ok_or(PolicyError::MissingFeature("stock"))?,
+            features: SeasonFeatures::find(space)?,
             horizon,
             solution,
         })
@@ -52,8 +76,9 @@ impl Policy for PricingOracle {
     }
 
     fn greedy(&self, obs: &Observation) -> usize {
-        let t = (obs.features[self.period] as u32).min(self.horizon - 1);
-        let s = (obs.features[self.stock] as u32).min(self.solution.inventory());
+        let (t, s) = self
+            .features
+            .read(obs, self.horizon, self.solution.inventory());
         self.solution.best_action(t, s)
     }
 }

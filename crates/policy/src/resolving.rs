@@ -22,7 +22,7 @@
 //! periods left, and posts the price that carries the largest share of the
 //! current period (the higher price on a tie, which keeps stock).
 
-use crate::{Policy, PolicyError, registry::BuildContext};
+use crate::{Policy, PolicyError, pricing_oracle::SeasonFeatures, registry::BuildContext};
 use shoplab_env::{Family, Observation, inventory::PricingProblem};
 use std::sync::Arc;
 
@@ -152,8 +152,7 @@ pub fn resolved_price(problem: &PricingProblem, t: u32, stock: u32) -> usize {
 #[derive(Debug, Clone)]
 pub struct FluidResolving {
     problem: Arc<PricingProblem>,
-    period: usize,
-    stock: usize,
+    features: SeasonFeatures,
 }
 
 impl FluidResolving {
@@ -164,12 +163,7 @@ impl FluidResolving {
         space: &shoplab_env::ObservationSpace,
     ) -> Result<Self, PolicyError> {
         Ok(Self {
-            period: space
-                .index_of("period")
-                .ok_or(PolicyError::MissingFeature("period"))?,
-            stock: space
-                .index_of("stock")
-                .ok_or(PolicyError::MissingFeature("stock"))?,
+            features: SeasonFeatures::find(space)?,
             problem,
         })
     }
@@ -181,10 +175,9 @@ impl Policy for FluidResolving {
     }
 
     fn greedy(&self, obs: &Observation) -> usize {
-        let last = self.problem.horizon - 1;
-        let t = (obs.features[self.period] as u32).min(last);
-        let s = (obs.features[self.stock] as u32).min(self.problem.inventory);
-        resolved_price(&self.problem, t, s)
+        let p = &self.problem;
+        let (t, s) = self.features.read(obs, p.horizon, p.inventory);
+        resolved_price(p, t, s)
     }
 }
 

@@ -20,7 +20,7 @@ mod stepped {
     };
     use shoplab_env::Feature;
 
-    fn space() -> ObservationSpace {
+    pub(super) fn space() -> ObservationSpace {
         let f = |name, high: f32, bins| Feature {
             name,
             low: 0.0,
@@ -175,22 +175,8 @@ fn defaults_match_an_empty_entry() {
 /// lowers it by η, and μ stays inside the grid's range (λ − 1).
 #[test]
 fn dual_descent_follows_the_overspend() {
-    use shoplab_env::Feature;
-    let f = |name, high: f32| Feature {
-        name,
-        low: 0.0,
-        high,
-        integer: false,
-        suggested_bins: 1,
-    };
-    let space = ObservationSpace {
-        features: vec![
-            f("period", 10.0),
-            f("budget_left", 100.0),
-            f("last_wins", 1e5),
-            f("last_clicks", 1e5),
-        ],
-    };
+    // Period 0..=10, budget 100.
+    let space = stepped::space();
     let grid = [1.0, 1.5, 2.0, 3.0];
     let dual = Pacing::Dual {
         step: 0.5,
