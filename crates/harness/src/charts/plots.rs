@@ -215,9 +215,10 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
             }
         })
         .x_desc(if gaps {
+            // "gap": the share of the baseline-to-oracle gap closed,
+            // greedy where evaluated.
             format!(
-                "{}, final episodes (gap: share of the gap from the baseline to the oracle \
-                 closed, greedy where evaluated)",
+                "{}, final episodes · gap closed (greedy)",
                 report.return_label
             )
         } else {
