@@ -52,7 +52,14 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Re-run a run folder's scenario and check every CSV and checkpoint comes out byte-identical.
+    /// Check a run folder against its manifest: every listed file present
+    /// with its recorded size and SHA-256, and no other file.
+    Verify {
+        /// The run folder, `results/<scenario>/<run-id>`.
+        dir: PathBuf,
+    },
+    /// Verify a run folder, then re-run its scenario and check every CSV and
+    /// checkpoint comes out byte-identical.
     Reproduce {
         /// The run folder, `results/<scenario>/<run-id>`.
         dir: PathBuf,
@@ -98,13 +105,30 @@ enum Command {
 }
 
 fn main() {
-    if let Err(e) = run(Cli::parse(), &Registry::default()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+    match run(Cli::parse(), &Registry::default()) {
+        Ok(Outcome::Done) => {}
+        // The other runs' results are written; the exit code still says
+        // that not everything succeeded.
+        Ok(Outcome::RunsFailed(n)) => {
+            eprintln!("error: {n} run(s) failed (see runs.csv and the summary above)");
+            std::process::exit(2);
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(cli: Cli, registry: &Registry) -> Result<()> {
+/// How a command ended, short of an error.
+enum Outcome {
+    /// Everything it set out to do succeeded.
+    Done,
+    /// A run folder was written, but this many runs in it failed.
+    RunsFailed(usize),
+}
+
+fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
     match cli.command {
         Command::Run {
             file,
@@ -117,6 +141,17 @@ fn run(cli: Cli, registry: &Registry) -> Result<()> {
             results,
             quiet,
         } => bench_scenario(&name, scenarios, results, quiet, registry),
+        command => run_other(command, registry).map(|()| Outcome::Done),
+    }
+}
+
+/// The commands that write no run folder.
+fn run_other(command: Command, registry: &Registry) -> Result<()> {
+    match command {
+        Command::Run { .. } | Command::BenchScenario { .. } => {
+            unreachable!("run and bench-scenario are handled by `run`")
+        }
+        Command::Verify { dir } => verify(&dir),
         Command::Reproduce { dir, quiet } => reproduce(&dir, quiet, registry),
         Command::Eval {
             dir,
@@ -136,7 +171,7 @@ fn bench_scenario(
     results: Option<PathBuf>,
     quiet: bool,
     registry: &Registry,
-) -> Result<()> {
+) -> Result<Outcome> {
     // Run from anywhere in the repository: fall back on the folders
     // beside this crate's manifest when the working directory has none.
     let root = if Path::new("scenarios").is_dir() {
@@ -167,7 +202,29 @@ fn bench_scenario(
 }
 
 /// `shoplab reproduce DIR`: re-runs a run folder and compares its files.
+/// `shoplab verify DIR`: the run folder against its manifest.
+fn verify(dir: &Path) -> Result<()> {
+    let found = shoplab_harness::verify::verify(dir)?;
+    for problem in &found.problems {
+        println!("FAIL {problem}");
+    }
+    if !found.ok() {
+        bail!(
+            "{}: {} file(s) differ from the manifest",
+            dir.display(),
+            found.problems.len()
+        );
+    }
+    println!(
+        "verified {}: {} files match the manifest, and there are no others",
+        dir.display(),
+        found.matched
+    );
+    Ok(())
+}
+
 fn reproduce(dir: &Path, quiet: bool, registry: &Registry) -> Result<()> {
+    verify(dir)?;
     let prepared = shoplab_harness::load_run(dir, registry)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("{} is not a reproducible run folder", dir.display()))?;
@@ -196,6 +253,9 @@ fn reproduce(dir: &Path, quiet: bool, registry: &Registry) -> Result<()> {
 
 /// `shoplab list DIR`: the scenario files of a folder, one line each.
 fn list(scenarios: &Path, registry: &Registry) -> Result<()> {
+    if !scenarios.is_dir() {
+        bail!("{}: no such folder of scenario files", scenarios.display());
+    }
     for file in scenario_files(scenarios) {
         match shoplab_harness::scenario::read(&file, registry) {
             Ok(s) => println!(
@@ -390,7 +450,7 @@ fn progress_bar(prepared: &Prepared, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn run_file(file: &Path, results: &Path, quiet: bool, registry: &Registry) -> Result<()> {
+fn run_file(file: &Path, results: &Path, quiet: bool, registry: &Registry) -> Result<Outcome> {
     let prepared = shoplab_harness::load(file, registry)?;
     let run = &prepared.scenario.run;
     println!(
@@ -406,7 +466,10 @@ fn run_file(file: &Path, results: &Path, quiet: bool, registry: &Registry) -> Re
     bar.finish_and_clear();
     print_summary(&finished.report);
     print_footer(&finished);
-    Ok(())
+    Ok(match finished.report.failures.len() {
+        0 => Outcome::Done,
+        n => Outcome::RunsFailed(n),
+    })
 }
 
 fn print_summary(report: &Report) {

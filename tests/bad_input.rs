@@ -140,3 +140,38 @@ fn shipped_scenarios_are_valid() {
     let out = shoplab(&["validate", "scenarios/pricing.toml"], &[]);
     common::assert_success(&out);
 }
+
+/// An unwritable results location is refused before any run, naming the
+/// path (here a regular file stands where the results folder should be),
+/// and nothing is computed: the refusal comes at once.
+#[test]
+fn unwritable_results_are_refused_before_any_work() {
+    let tmp = common::TempDir::new("unwritable");
+    let file = tmp.path().join("small.toml");
+    std::fs::write(&file, common::small_pricing("small", 50_000)).unwrap();
+    let blocker = tmp.path().join("results");
+    std::fs::write(&blocker, "not a folder").unwrap();
+    let started = std::time::Instant::now();
+    let out = common::run_scenario(&file, &blocker, &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("results"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("final performance"),
+        "it ran before refusing"
+    );
+    // 50,000 episodes × 4 seeds would take far longer than the refusal.
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+}
+
+/// `list` on a folder that does not exist is an error, not an empty list.
+#[test]
+fn list_of_a_missing_folder_is_an_error() {
+    let out = common::shoplab(&["list", "/nonexistent/scenarios"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/scenarios: no such folder"),
+        "{stderr}"
+    );
+}

@@ -151,7 +151,8 @@ fn dqn_runs_are_identical_with_any_thread_count_and_checkpoints_load() {
 }
 
 /// A diverging DQN run (a learning rate of 1e30) stops with its reason in
-/// `runs.csv`; the oracle's runs finish and the folder is written.
+/// `runs.csv`; the oracle's runs finish and the folder is written, and the
+/// exit code (2) says that not every run succeeded.
 #[test]
 fn a_diverging_dqn_run_stops_alone() {
     let tmp = TempDir::new("dqn-diverge");
@@ -163,9 +164,11 @@ fn a_diverging_dqn_run_stops_alone() {
     .unwrap();
     let results = tmp.path().join("results");
     let out = run_scenario(&file, &results, &[]);
-    common::assert_success(&out);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("FAILED dqn seed 1"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("run(s) failed"), "{stderr}");
     let runs =
         std::fs::read_to_string(run_dirs(&results, "dqn-diverge")[0].join("runs.csv")).unwrap();
     for line in runs.lines().skip(1) {

@@ -41,14 +41,15 @@ fn same_scenario_same_bytes_with_any_thread_count() {
     common::assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("byte-identical"));
 
-    // ... and fails once a CSV has been altered.
+    // ... and fails once a CSV has been altered (verification against the
+    // manifest, before any re-run, names it).
     let summary = dirs[0].join("summary.csv");
     let mut bytes = std::fs::read(&summary).unwrap();
     bytes.extend_from_slice(b"tampered\n");
     std::fs::write(&summary, bytes).unwrap();
     let out = shoplab(&["reproduce", dir, "--quiet"], &[]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL summary.csv"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL changed  summary.csv"));
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod stats;
+pub mod verify;
 
 use prepared::Prepared;
 use registry::Registry;
@@ -66,6 +67,14 @@ pub enum HarnessError {
     #[error("{path}: {reason}")]
     Checkpoint {
         /// The checkpoint file (or the folder that lacks one).
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A run folder's manifest could not be read.
+    #[error("{path}: {reason}")]
+    Manifest {
+        /// The manifest file.
         path: PathBuf,
         /// What went wrong.
         reason: String,
@@ -326,20 +335,34 @@ struct Manifest<'a> {
     run_seconds: f64,
     failures: Vec<String>,
     warnings: &'a [String],
+    scenario_sha256: String,
     csv_files: Vec<ManifestFile>,
     checkpoints: Vec<ManifestFile>,
     charts: Vec<String>,
     reproduce: String,
 }
 
+/// Checks, before any work, that run folders can be written under
+/// `parent`: creates it if need be, then creates and removes a probe file,
+/// so an unwritable results location is refused at once rather than after
+/// the runs.
+pub fn check_writable(parent: &Path) -> Result<(), HarnessError> {
+    fs::create_dir_all(parent).map_err(io(parent))?;
+    let probe = parent.join(format!(".write-probe-{}", std::process::id()));
+    fs::write(&probe, b"").map_err(io(&probe))?;
+    fs::remove_file(&probe).map_err(io(&probe))
+}
+
 /// Runs a prepared scenario and writes its run folder under
 /// `results_root/<scenario>/`. The folder is built under a hidden name and
-/// renamed into place at the end, so it appears whole or not at all.
+/// renamed into place at the end, so it appears whole or not at all. The
+/// location is checked writable before the runs start.
 pub fn execute(
     prepared: &Prepared,
     results_root: &Path,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Finished, HarnessError> {
+    check_writable(&results_root.join(&prepared.scenario.name))?;
     let tables = compute(prepared, progress)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -400,7 +423,8 @@ fn write_folder(
     fs::create_dir_all(staging).map_err(io(staging))?;
     let mut files = vec![SCENARIO_FILE.to_string()];
     let scenario_path = staging.join(SCENARIO_FILE);
-    fs::write(&scenario_path, prepared.scenario.to_toml()).map_err(io(&scenario_path))?;
+    let scenario_text = prepared.scenario.to_toml();
+    fs::write(&scenario_path, &scenario_text).map_err(io(&scenario_path))?;
     let manifest_files = write_hashed(staging, &tables.csv, &mut files)?;
     if !tables.checkpoints.is_empty() {
         let folder = staging.join(CHECKPOINT_DIR);
@@ -428,6 +452,7 @@ fn write_folder(
             .map(|(p, s, r)| format!("{p} seed {s}: {r}"))
             .collect(),
         warnings: &tables.report.warnings,
+        scenario_sha256: format!("{:x}", Sha256::digest(scenario_text.as_bytes())),
         csv_files: manifest_files,
         checkpoints: checkpoint_files,
         charts,
