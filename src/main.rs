@@ -6,10 +6,11 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use shoplab_harness::{
-    Finished, prepared::Prepared, registry::Registry, report::Report, stats::Estimate,
-};
+use shoplab_harness::{prepared::Prepared, registry::Registry};
 use std::path::{Path, PathBuf};
+use summary::{print_footer, print_summary};
+
+mod summary;
 
 // candle allocates a tensor per operation; mimalloc reuses freed pages
 // instead of faulting in fresh ones, which speeds deep Q-learning up.
@@ -201,7 +202,6 @@ fn bench_scenario(
     run_file(&file, &results, quiet, registry)
 }
 
-/// `shoplab reproduce DIR`: re-runs a run folder and compares its files.
 /// `shoplab verify DIR`: the run folder against its manifest.
 fn verify(dir: &Path) -> Result<()> {
     let found = shoplab_harness::verify::verify(dir)?;
@@ -223,6 +223,7 @@ fn verify(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `shoplab reproduce DIR`: verifies a run folder, re-runs it and compares its files.
 fn reproduce(dir: &Path, quiet: bool, registry: &Registry) -> Result<()> {
     verify(dir)?;
     let prepared = shoplab_harness::load_run(dir, registry)
@@ -470,147 +471,4 @@ fn run_file(file: &Path, results: &Path, quiet: bool, registry: &Registry) -> Re
         0 => Outcome::Done,
         n => Outcome::RunsFailed(n),
     })
-}
-
-fn print_summary(report: &Report) {
-    let level = format!("{:.0}% CI", report.confidence * 100.0);
-    println!(
-        "final performance: {} over the last episodes of each run, mean over seeds",
-        report.return_label
-    );
-    if let Some(v) = report.optimal_value {
-        println!("oracle expected return per episode V* = {v:.4}");
-    }
-    if let Some(b) = &report.baseline {
-        let share = report
-            .optimal_value
-            .map(|v| format!(", {:.1}% of V*", 100.0 * b.value / v))
-            .unwrap_or_default();
-        let gaps = report
-            .summaries
-            .iter()
-            .any(|s| s.gap_closed.is_some() || s.eval_gap_closed.is_some());
-        let explained = if gaps {
-            "; \"gap closed\" is the share of the gap from it to the oracle that a policy closes"
-        } else {
-            ""
-        };
-        println!(
-            "baseline: {}, {:.4} per episode ({}{share}){explained}",
-            b.name, b.value, b.basis
-        );
-    }
-    let gaps = report.summaries.iter().any(|s| s.gap_closed.is_some());
-    let width = report
-        .summaries
-        .iter()
-        .map(|s| s.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(6);
-    let mut header = format!(
-        "{:<width$} {:>6} {:>11} {:>23} {:>11}",
-        "policy", "seeds", "mean", level, "% of oracle"
-    );
-    if gaps {
-        header.push_str(&format!(" {:>22}", "gap closed"));
-    }
-    for name in &report.ratio_names {
-        header.push_str(&format!(" {name:>21}"));
-    }
-    println!("{header}");
-    for s in &report.summaries {
-        let (mean, ci) = match s.final_return {
-            Some(e) => (
-                format!("{:.4}", e.mean),
-                format!("[{:.4}, {:.4}]", e.low, e.high),
-            ),
-            None => ("—".into(), "—".into()),
-        };
-        let pct = s
-            .pct_of_oracle
-            .map(|e| format!("{:.1}%", e.mean))
-            .unwrap_or_else(|| "—".into());
-        let seeds = if s.seeds_failed > 0 {
-            format!("{}/{}", s.seeds_ok, s.seeds_ok + s.seeds_failed)
-        } else {
-            s.seeds_ok.to_string()
-        };
-        let mut line = format!(
-            "{:<width$} {:>6} {:>11} {:>23} {:>11}",
-            s.name, seeds, mean, ci, pct
-        );
-        if gaps {
-            let gap = s
-                .gap_closed
-                .map(|g| format!("{:.1}% [{:.1}, {:.1}]", g.mean, g.low, g.high))
-                .unwrap_or_else(|| "—".into());
-            line.push_str(&format!(" {gap:>22}"));
-        }
-        for r in &s.final_ratios {
-            line.push_str(&format!(" {r:>21.4}"));
-        }
-        println!("{line}");
-    }
-    if report.summaries.iter().any(|s| s.eval_return.is_some()) {
-        println!("greedy evaluation after training (no exploration), mean over seeds:");
-        let paired = report.summaries.iter().any(|s| s.eval_paired_pct.is_some());
-        if paired {
-            println!(
-                "  (\"paired\": against the oracle played on the same episodes; \"vs oracle\": \
-                 the mean paired difference per episode)"
-            );
-        }
-        let interval = |e: Estimate, digits: usize, unit: &str| {
-            format!(
-                "{:.digits$}{unit} [{:.digits$}, {:.digits$}]",
-                e.mean, e.low, e.high
-            )
-        };
-        for s in &report.summaries {
-            if let Some(e) = s.eval_return {
-                let mut line = format!("{:<width$} {}", s.name, interval(e, 4, ""));
-                match (s.eval_paired_pct, s.eval_pct_of_oracle) {
-                    (Some(p), _) => line.push_str(&format!("  paired {}", interval(p, 1, "%"))),
-                    (None, Some(p)) => {
-                        line.push_str(&format!("  {} of oracle", interval(p, 1, "%")))
-                    }
-                    (None, None) => {}
-                }
-                if let Some(d) = s.eval_paired_diff {
-                    line.push_str(&format!("  vs oracle {}", interval(d, 3, "")));
-                }
-                if let Some(g) = s.eval_gap_closed {
-                    line.push_str(&format!("  gap closed {}", interval(g, 1, "%")));
-                }
-                println!("{line}");
-            }
-        }
-    }
-    for (policy, seed, reason) in &report.failures {
-        println!("FAILED {policy} seed {seed}: {reason}");
-    }
-    for warning in &report.warnings {
-        println!("warning: {warning}");
-    }
-}
-
-fn print_footer(finished: &Finished) {
-    println!("runs took {:.1} s", finished.run_seconds);
-    println!("wrote {}/", finished.dir.display());
-    let checkpoint = |f: &&String| f.starts_with(shoplab_harness::CHECKPOINT_DIR);
-    let mut files: Vec<String> = finished
-        .files
-        .iter()
-        .filter(|f| !checkpoint(f))
-        .cloned()
-        .collect();
-    let checkpoints = finished.files.iter().filter(checkpoint).count();
-    if checkpoints > 0 {
-        files.push(format!(
-            "{}/ ({checkpoints} safetensors files)",
-            shoplab_harness::CHECKPOINT_DIR
-        ));
-    }
-    println!("  {}", files.join(" "));
 }
