@@ -210,9 +210,10 @@ fn verify(dir: &Path) -> Result<()> {
     }
     if !found.ok() {
         bail!(
-            "{}: {} file(s) differ from the manifest",
+            "{}: {} file(s) differ from the manifest (first: {})",
             dir.display(),
-            found.problems.len()
+            found.problems.len(),
+            found.problems[0]
         );
     }
     println!(

@@ -42,11 +42,30 @@ fn scenario_files_must_be_regular_files() {
             &["pipe.toml", "is a named pipe, not a regular file"],
         );
     }
-    // A run folder whose resolved scenario is a link to /dev/zero.
+    // A run folder whose resolved scenario is a link to /dev/zero: refused
+    // by verification (which `reproduce` runs first), never read; without
+    // a manifest, the missing manifest is named.
     let run = tmp.path().join("run");
     std::fs::create_dir(&run).unwrap();
     std::os::unix::fs::symlink("/dev/zero", run.join("scenario.toml")).unwrap();
-    refused_quickly(&["reproduce", run.to_str().unwrap()], &["not a run folder"]);
+    refused_quickly(
+        &["reproduce", run.to_str().unwrap()],
+        &["manifest.json", "cannot be read"],
+    );
+    std::fs::write(
+        run.join("manifest.json"),
+        r#"{"csv_files": [], "checkpoints": [], "charts": []}"#,
+    )
+    .unwrap();
+    for command in ["verify", "reproduce"] {
+        refused_quickly(
+            &[command, run.to_str().unwrap()],
+            &[
+                "unreadable scenario.toml",
+                "is a device, not a regular file",
+            ],
+        );
+    }
 }
 
 #[cfg(unix)]

@@ -94,11 +94,20 @@ pub fn verify(dir: &Path) -> Result<Verification, HarnessError> {
         .iter()
         .map(PathBuf::from)
         .collect();
+    // Files are read only as regular files under the data limit: a link to
+    // a device or a pipe is reported, never read.
+    let read = |path: &Path| {
+        shoplab_env::input::read_regular_file(path, shoplab_env::input::MAX_DATA_BYTES)
+    };
     let mut check = |name: &str, hash: Option<(u64, &str)>, result: &mut Verification| {
         let path = dir.join(name);
         expected.insert(PathBuf::from(name));
-        match (std::fs::read(&path), hash) {
-            (Err(_), _) => result.problems.push(format!("missing  {name}")),
+        if std::fs::symlink_metadata(&path).is_err() {
+            result.problems.push(format!("missing  {name}"));
+            return;
+        }
+        match (read(&path), hash) {
+            (Err(e), _) => result.problems.push(format!("unreadable {name}: it {e}")),
             (Ok(_), None) => result.matched += 1,
             (Ok(bytes), Some((size, sha))) => {
                 let digest = format!("{:x}", Sha256::digest(&bytes));
@@ -121,8 +130,8 @@ pub fn verify(dir: &Path) -> Result<Verification, HarnessError> {
     }
     match &listed.scenario_sha256 {
         Some(sha) => {
-            let bytes = std::fs::read(dir.join(SCENARIO_FILE)).unwrap_or_default();
-            check(SCENARIO_FILE, Some((bytes.len() as u64, sha)), &mut result);
+            let size = read(&dir.join(SCENARIO_FILE)).map_or(0, |b| b.len() as u64);
+            check(SCENARIO_FILE, Some((size, sha)), &mut result);
         }
         None => check(SCENARIO_FILE, None, &mut result),
     }
