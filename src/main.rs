@@ -105,7 +105,28 @@ enum Command {
     },
 }
 
+/// Ends the program quietly when stdout has been closed (`shoplab … | head`):
+/// printing to a closed pipe panics inside `println!`, which is no error of
+/// ours to report. Any run folder is written before the summary is printed,
+/// so nothing is lost.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_closed_stdout();
     match run(Cli::parse(), &Registry::default()) {
         Ok(Outcome::Done) => {}
         // The other runs' results are written; the exit code still says

@@ -175,3 +175,21 @@ fn list_of_a_missing_folder_is_an_error() {
         "{stderr}"
     );
 }
+
+/// A closed stdout (`shoplab list | head -1`) ends the program quietly:
+/// exit 0 and no panic message.
+#[test]
+fn closed_stdout_ends_quietly() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shoplab"))
+        .args(["list", "scenarios"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the program writes its first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
