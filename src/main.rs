@@ -151,6 +151,8 @@ enum Outcome {
 }
 
 fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
+    // Commands that write no run folder are done when they succeed.
+    let done = |r: Result<()>| r.map(|()| Outcome::Done);
     match cli.command {
         Command::Run {
             file,
@@ -163,26 +165,21 @@ fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
             results,
             quiet,
         } => bench_scenario(&name, scenarios, results, quiet, registry),
-        command => run_other(command, registry).map(|()| Outcome::Done),
-    }
-}
-
-/// The commands that write no run folder.
-fn run_other(command: Command, registry: &Registry) -> Result<()> {
-    match command {
-        Command::Run { .. } | Command::BenchScenario { .. } => {
-            unreachable!("run and bench-scenario are handled by `run`")
-        }
-        Command::Verify { dir } => verify(&dir),
-        Command::Reproduce { dir, quiet } => reproduce(&dir, quiet, registry),
+        Command::Verify { dir } => done(verify(&dir)),
+        Command::Reproduce { dir, quiet } => done(reproduce(&dir, quiet, registry)),
         Command::Eval {
             dir,
             policy,
             episodes,
-        } => eval_checkpoints(&dir, policy.as_deref(), episodes, registry),
-        Command::List { scenarios } => list(&scenarios, registry),
-        Command::Check { files, episodes } => check(&files, episodes, registry),
-        Command::Validate { files } => validate(&files, registry),
+        } => done(eval_checkpoints(
+            &dir,
+            policy.as_deref(),
+            episodes,
+            registry,
+        )),
+        Command::List { scenarios } => done(list(&scenarios, registry)),
+        Command::Check { files, episodes } => done(check(&files, episodes, registry)),
+        Command::Validate { files } => done(validate(&files, registry)),
     }
 }
 

@@ -202,27 +202,19 @@ fn dual_pacing_converges_to_the_best_fixed_multiplier() {
     let registry = shoplab_harness::registry::Registry::default();
     let prepared = shoplab_harness::load(&file, &registry).unwrap();
     let baseline = prepared.baseline().expect("the ads family has a baseline");
-    let grid: [f64; 12] = [
-        1.0,
-        1.1,
-        1.21,
-        1.331,
-        1.4641,
-        1.61051,
-        1.771561,
-        1.9487171,
-        2.14358881,
-        2.357947691,
-        2.5937424601,
-        2.85311670611,
-    ];
+    let grid = prepared
+        .family()
+        .get::<shoplab_env::family::BidGrid>()
+        .expect("the ads family has a bid grid")
+        .bid_multipliers
+        .clone();
     let best = grid
         .iter()
         .copied()
         .find(|m| baseline.name.contains(&format!("λ = {m} ")))
         .unwrap_or_else(|| panic!("{}", baseline.name));
     assert!(
-        best > grid[0] && best < grid[11],
+        best > grid[0] && best < grid[grid.len() - 1],
         "the best fixed λ {best} is at the grid's edge"
     );
     let shoplab_env::EnvBox::Single(mut env) = prepared.make_env() else {

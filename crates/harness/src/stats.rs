@@ -15,8 +15,8 @@
 //! data's), and it widens on the side a skewed distribution needs. The
 //! resampling generator is seeded, so intervals are reproducible to the bit.
 //!
-//! [`percentile_interval`] keeps the plain percentile bootstrap for
-//! comparison; the tests measure both.
+//! The tests keep the plain percentile bootstrap for comparison and
+//! measure both.
 
 use rand::RngExt;
 use shoplab_env::seed::{SimRng, rng_from_seed};
@@ -189,36 +189,36 @@ pub fn student_t_quantile(p: f64, df: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
-/// The percentile bootstrap interval of the mean, `(low, high)`: the
-/// `(1 − c)/2` and `(1 + c)/2` quantiles of resampled means. Kept to show,
-/// in the tests, why [`estimate`] does not use it.
-pub fn percentile_interval(
-    values: &[f64],
-    confidence: f64,
-    resamples: u32,
-    seed: u64,
-) -> (f64, f64) {
-    let n = values.len();
-    let m = mean(values);
-    if n < 2 {
-        return (m, m);
-    }
-    let mut rng = rng_from_seed(seed);
-    let mut draw = vec![0.0; n];
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| {
-            resample(values, &mut rng, &mut draw);
-            mean(&draw)
-        })
-        .collect();
-    means.sort_by(f64::total_cmp);
-    let tail = (1.0 - confidence) / 2.0;
-    (quantile(&means, tail), quantile(&means, 1.0 - tail))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The percentile bootstrap interval of the mean, `(low, high)`: the
+    /// `(1 − c)/2` and `(1 + c)/2` quantiles of resampled means. Kept to show,
+    /// why [`estimate`] does not use it.
+    fn percentile_interval(
+        values: &[f64],
+        confidence: f64,
+        resamples: u32,
+        seed: u64,
+    ) -> (f64, f64) {
+        let n = values.len();
+        let m = mean(values);
+        if n < 2 {
+            return (m, m);
+        }
+        let mut rng = rng_from_seed(seed);
+        let mut draw = vec![0.0; n];
+        let mut means: Vec<f64> = (0..resamples)
+            .map(|_| {
+                resample(values, &mut rng, &mut draw);
+                mean(&draw)
+            })
+            .collect();
+        means.sort_by(f64::total_cmp);
+        let tail = (1.0 - confidence) / 2.0;
+        (quantile(&means, tail), quantile(&means, 1.0 - tail))
+    }
     use shoplab_env::seed::SimRng;
 
     /// A standard normal draw by Box–Muller.
