@@ -235,6 +235,8 @@ fn dual_pacing_converges_to_the_best_fixed_multiplier() {
         }
     }
     let mean = (log_sum / count).exp();
+    // Printed with `--nocapture`: the figure the README quotes.
+    eprintln!("dual pacing's λ {mean:.3}, the best fixed λ {best:.3}");
     assert!(
         (mean.ln() - best.ln()).abs() <= 1.1_f64.ln(),
         "dual pacing's λ {mean} vs the best fixed λ {best}"

@@ -286,19 +286,28 @@ mod tests {
             let e = estimate(values, 0.95, 1_000, seed);
             (e.low, e.high)
         };
+        // The README's coverage table, printed with `--nocapture`.
         for n in [5, 10, 20] {
             let normal = coverage(n, 0.0, sets, studentised);
+            eprintln!("coverage, studentised, normal, {n} seeds: {normal}");
             assert!(
                 (0.9397..=0.9603).contains(&normal),
                 "normal, n = {n}: {normal}"
             );
             let skewed = coverage(n, 0.5, sets, studentised);
+            eprintln!("coverage, studentised, lognormal, {n} seeds: {skewed}");
             assert!(
                 (0.925..=0.9603).contains(&skewed),
                 "lognormal, n = {n}: {skewed}"
             );
         }
         let percentile = |values: &[f64], seed: u64| percentile_interval(values, 0.95, 1_000, seed);
+        for n in [5, 10, 20] {
+            for (label, sigma) in [("normal", 0.0), ("lognormal", 0.5)] {
+                let c = coverage(n, sigma, sets, percentile);
+                eprintln!("coverage, percentile, {label}, {n} seeds: {c}");
+            }
+        }
         let normal = coverage(10, 0.0, sets, percentile);
         assert!(normal < 0.9397, "percentile, normal, n = 10: {normal}");
         let skewed = coverage(10, 0.5, sets, percentile);
