@@ -73,6 +73,12 @@ pub struct AdsEnv {
 }
 
 impl AdsEnv {
+    /// The env's world, for tests that look inside it.
+    #[cfg(test)]
+    pub(crate) fn world(&self) -> &World {
+        &self.world
+    }
+
     /// Builds the world and schedule for a validated model.
     pub fn new(model: AdsModel) -> Self {
         let c = model.config().clone();
@@ -223,6 +229,10 @@ impl Env for AdsEnv {
             campaign.creative = action % n_creatives;
         }
         self.schedule.run(&mut self.world);
+        // A schedule run by hand (not by a bevy App) must clear the
+        // removed-component records of despawned entities itself, or they
+        // pile up for as long as the env lives.
+        self.world.clear_trackers();
         let result = *self.world.resource::<PeriodResult>();
         let mut campaign = self.world.resource_mut::<Campaign>();
         campaign.period += 1;

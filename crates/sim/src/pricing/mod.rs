@@ -143,12 +143,16 @@ impl PricingModel {
         &self.population
     }
 
+    /// Expected shoppers arriving in period `t`, `λ(t)`.
+    pub fn arrival_rate(&self, t: u32) -> f64 {
+        self.config.arrival_rate.rate(t, self.config.horizon)
+    }
+
     /// Expected buyers in period `t` at price `price`: `λ(t) · P(wtp ≥ price)`,
     /// with the segment mix of period `t`.
     pub fn expected_buyers(&self, t: u32, price: f64) -> f64 {
         let horizon = self.config.horizon;
-        self.config.arrival_rate.rate(t, horizon)
-            * self.population.purchase_probability(price, t, horizon)
+        self.arrival_rate(t) * self.population.purchase_probability(price, t, horizon)
     }
 }
 
@@ -271,6 +275,12 @@ pub struct PricingEnv {
 pub const METRICS: [&str; 5] = ["shoppers", "buyers", "units_sold", "revenue", "salvage"];
 
 impl PricingEnv {
+    /// The env's world, for tests that look inside it.
+    #[cfg(test)]
+    pub(crate) fn world(&self) -> &World {
+        &self.world
+    }
+
     /// Builds the world and schedule for a validated model.
     pub fn new(model: PricingModel) -> Self {
         let config = model.config();
@@ -385,6 +395,10 @@ impl Env for PricingEnv {
         let price = config.price_grid[action];
         self.world.resource_mut::<Season>().price = price;
         self.schedule.run(&mut self.world);
+        // A schedule run by hand (not by a bevy App) must clear the
+        // removed-component records of despawned entities itself, or they
+        // pile up for as long as the env lives.
+        self.world.clear_trackers();
         let outcome = *self.world.resource::<PeriodOutcome>();
         let (cost, salvage_value) = (config.cost, config.salvage_value);
         let mut season = self.world.resource_mut::<Season>();
@@ -447,6 +461,19 @@ mod tests {
         let mut a = PricingEnv::new(model.clone());
         let mut b = PricingEnv::new(model);
         check_determinism(&mut a, &mut b, 10, 11, 100).unwrap();
+    }
+
+    /// Shoppers despawned when fewer arrive leave no records behind (a
+    /// schedule run by hand must clear them each step).
+    #[test]
+    fn despawned_shoppers_leave_no_records() {
+        let mut env = PricingEnv::new(config().validate().unwrap());
+        for seed in 0..5 {
+            env.reset(seed);
+            while !env.step(2).terminated {}
+        }
+        assert_eq!(env.world().removed::<Shopper>().count(), 0);
+        assert_eq!(env.world().removed::<WillingnessToPay>().count(), 0);
     }
 
     #[test]

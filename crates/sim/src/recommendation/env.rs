@@ -224,6 +224,10 @@ impl BatchEnv for RecommendationEnv {
             shown.0.extend(slates.iter().map(|&i| i as u32));
         }
         self.schedule.run(&mut self.world);
+        // A schedule run by hand (not by a bevy App) must clear the
+        // removed-component records of despawned entities itself, or they
+        // pile up for as long as the env lives.
+        self.world.clear_trackers();
         self.tick += 1;
         let episode_over = self.tick >= self.model.config.ticks;
         let reward_kind = self.model.config.reward;
