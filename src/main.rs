@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use shoplab_harness::{prepared::Prepared, registry::Registry};
+use shoplab_harness::{budget::Limits, prepared::Prepared, registry::Registry};
 use std::path::{Path, PathBuf};
 use summary::{print_footer, print_summary};
 
@@ -23,6 +23,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Largest estimated memory a scenario may need, such as 8G or 512M
+    /// [default: half of this machine's usable memory, the least of its
+    /// physical memory, cgroup limit and `ulimit -v`].
+    #[arg(long, global = true, value_parser = parse_size)]
+    max_memory: Option<f64>,
+    /// Largest estimated work a scenario may take, in elementary operations
+    /// (a core does roughly 1e9 a second).
+    #[arg(long, global = true, default_value_t = shoplab_harness::budget::DEFAULT_MAX_WORK)]
+    max_work: f64,
+}
+
+/// A `--max-memory` value: a size in binary units.
+fn parse_size(text: &str) -> Result<f64, String> {
+    shoplab_env::cost::parse_bytes(text)
 }
 
 #[derive(Subcommand)]
@@ -142,6 +156,25 @@ fn main() {
     }
 }
 
+/// What commands validate scenarios with: the registry of families and
+/// policies, and the limits on a scenario's memory and work.
+struct Loader<'a> {
+    registry: &'a Registry,
+    limits: Limits,
+}
+
+impl Loader<'_> {
+    /// Reads and validates a scenario file.
+    fn load(&self, file: &Path) -> Result<Prepared, shoplab_harness::scenario::ScenarioError> {
+        shoplab_harness::load_with(file, self.registry, &self.limits)
+    }
+
+    /// Reads and validates a run folder's scenario.
+    fn load_run(&self, dir: &Path) -> Result<Prepared, shoplab_harness::HarnessError> {
+        shoplab_harness::load_run_with(dir, self.registry, &self.limits)
+    }
+}
+
 /// How a command ended, short of an error.
 enum Outcome {
     /// Everything it set out to do succeeded.
@@ -153,33 +186,40 @@ enum Outcome {
 fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
     // Commands that write no run folder are done when they succeed.
     let done = |r: Result<()>| r.map(|()| Outcome::Done);
+    let mut limits = Limits::from_machine();
+    if let Some(bytes) = cli.max_memory {
+        limits.max_memory = bytes;
+    }
+    if !(cli.max_work.is_finite() && cli.max_work > 0.0) {
+        bail!(
+            "--max-work must be a positive number (found {})",
+            cli.max_work
+        );
+    }
+    limits.max_work = cli.max_work;
+    let loader = &Loader { registry, limits };
     match cli.command {
         Command::Run {
             file,
             results,
             quiet,
-        } => run_file(&file, &results, quiet, registry),
+        } => run_file(&file, &results, quiet, loader),
         Command::BenchScenario {
             name,
             scenarios,
             results,
             quiet,
-        } => bench_scenario(&name, scenarios, results, quiet, registry),
+        } => bench_scenario(&name, scenarios, results, quiet, loader),
         Command::Verify { dir } => done(verify(&dir)),
-        Command::Reproduce { dir, quiet } => done(reproduce(&dir, quiet, registry)),
+        Command::Reproduce { dir, quiet } => done(reproduce(&dir, quiet, loader)),
         Command::Eval {
             dir,
             policy,
             episodes,
-        } => done(eval_checkpoints(
-            &dir,
-            policy.as_deref(),
-            episodes,
-            registry,
-        )),
-        Command::List { scenarios } => done(list(&scenarios, registry)),
-        Command::Check { files, episodes } => done(check(&files, episodes, registry)),
-        Command::Validate { files } => done(validate(&files, registry)),
+        } => done(eval_checkpoints(&dir, policy.as_deref(), episodes, loader)),
+        Command::List { scenarios } => done(list(&scenarios, loader)),
+        Command::Check { files, episodes } => done(check(&files, episodes, loader)),
+        Command::Validate { files } => done(validate(&files, loader)),
     }
 }
 
@@ -189,7 +229,7 @@ fn bench_scenario(
     scenarios: Option<PathBuf>,
     results: Option<PathBuf>,
     quiet: bool,
-    registry: &Registry,
+    loader: &Loader<'_>,
 ) -> Result<Outcome> {
     // Run from anywhere in the repository: fall back on the folders
     // beside this crate's manifest when the working directory has none.
@@ -217,7 +257,7 @@ fn bench_scenario(
                 .join(", ")
         );
     }
-    run_file(&file, &results, quiet, registry)
+    run_file(&file, &results, quiet, loader)
 }
 
 /// `shoplab verify DIR`: the run folder against its manifest.
@@ -243,9 +283,10 @@ fn verify(dir: &Path) -> Result<()> {
 }
 
 /// `shoplab reproduce DIR`: verifies a run folder, re-runs it and compares its files.
-fn reproduce(dir: &Path, quiet: bool, registry: &Registry) -> Result<()> {
+fn reproduce(dir: &Path, quiet: bool, loader: &Loader<'_>) -> Result<()> {
     verify(dir)?;
-    let prepared = shoplab_harness::load_run(dir, registry)
+    let prepared = loader
+        .load_run(dir)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("{} is not a reproducible run folder", dir.display()))?;
     let bar = progress_bar(&prepared, quiet);
@@ -272,12 +313,12 @@ fn reproduce(dir: &Path, quiet: bool, registry: &Registry) -> Result<()> {
 }
 
 /// `shoplab list DIR`: the scenario files of a folder, one line each.
-fn list(scenarios: &Path, registry: &Registry) -> Result<()> {
+fn list(scenarios: &Path, loader: &Loader<'_>) -> Result<()> {
     if !scenarios.is_dir() {
         bail!("{}: no such folder of scenario files", scenarios.display());
     }
     for file in scenario_files(scenarios) {
-        match shoplab_harness::scenario::read(&file, registry) {
+        match shoplab_harness::scenario::read(&file, loader.registry) {
             Ok(s) => println!(
                 "{:<42} {} policies × {} seeds × {} episodes  {}",
                 file.display(),
@@ -293,10 +334,11 @@ fn list(scenarios: &Path, registry: &Registry) -> Result<()> {
 }
 
 /// `shoplab check FILE…`: the env checker on each scenario's env.
-fn check(files: &[PathBuf], episodes: usize, registry: &Registry) -> Result<()> {
+fn check(files: &[PathBuf], episodes: usize, loader: &Loader<'_>) -> Result<()> {
     let mut failed = 0;
     for file in files {
-        let checked = shoplab_harness::load(file, registry)
+        let checked = loader
+            .load(file)
             .map_err(anyhow::Error::from)
             .and_then(|p| {
                 let family = p.family_name();
@@ -328,19 +370,22 @@ fn check(files: &[PathBuf], episodes: usize, registry: &Registry) -> Result<()> 
 }
 
 /// `shoplab validate FILE…`: validation without running.
-fn validate(files: &[PathBuf], registry: &Registry) -> Result<()> {
+fn validate(files: &[PathBuf], loader: &Loader<'_>) -> Result<()> {
     let mut failed = 0;
     for file in files {
-        match shoplab_harness::load(file, registry) {
+        match loader.load(file) {
             Ok(p) => println!(
-                "ok  {}: {} policies × {} seeds × {} episodes{}",
+                "ok  {}: {} policies × {} seeds × {} episodes{}; estimated at most {} \
+                 of memory and {:.1e} operations",
                 file.display(),
                 p.names.len(),
                 p.scenario.run.seeds.len(),
                 p.scenario.run.episodes,
                 p.optimal_value()
                     .map(|v| format!(", oracle expected return {v:.4}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                shoplab_env::cost::format_bytes(p.estimate().bytes),
+                p.estimate().work,
             ),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -358,12 +403,12 @@ fn eval_checkpoints(
     dir: &Path,
     policy: Option<&str>,
     episodes: u32,
-    registry: &Registry,
+    loader: &Loader<'_>,
 ) -> Result<()> {
     if episodes == 0 {
         bail!("--episodes must be at least 1");
     }
-    let prepared = shoplab_harness::load_run(dir, registry)?;
+    let prepared = loader.load_run(dir)?;
     let results = shoplab_harness::evaluate_checkpoints(&prepared, dir, policy, episodes)?;
     let run = &prepared.scenario.run;
     // Intervals as the run's own summary makes them: its confidence, its
@@ -470,8 +515,8 @@ fn progress_bar(prepared: &Prepared, quiet: bool) -> ProgressBar {
     bar
 }
 
-fn run_file(file: &Path, results: &Path, quiet: bool, registry: &Registry) -> Result<Outcome> {
-    let prepared = shoplab_harness::load(file, registry)?;
+fn run_file(file: &Path, results: &Path, quiet: bool, loader: &Loader<'_>) -> Result<Outcome> {
+    let prepared = loader.load(file)?;
     let run = &prepared.scenario.run;
     println!(
         "{}: {} policies × {} seeds × {} episodes on {} threads",

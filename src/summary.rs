@@ -81,7 +81,13 @@ pub(crate) fn print_summary(report: &Report) {
             line.push_str(&format!(" {gap:>22}"));
         }
         for r in &s.final_ratios {
-            line.push_str(&format!(" {r:>21.4}"));
+            // 0/0 (no steps, no sessions ended) is no number to print.
+            let cell = if r.is_finite() {
+                format!("{r:.4}")
+            } else {
+                "—".into()
+            };
+            line.push_str(&format!(" {cell:>21}"));
         }
         println!("{line}");
     }

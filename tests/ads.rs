@@ -90,7 +90,10 @@ fn bad_ads_input_is_refused() {
         ),
         &[],
     );
-    assert_names(&m, &["ads.bid_multipliers", "at least one"]);
+    assert_names(
+        &m,
+        &["ads.bid_multipliers", "between 1 and 1000 multipliers"],
+    );
     let m = refused(&with("reserve_price = 0.05", "reserve_price = 50.0"), &[]);
     assert_names(&m, &["ads.reserve_price", "above every possible bid"]);
     let m = refused(

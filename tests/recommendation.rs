@@ -192,7 +192,10 @@ fn items_csv_is_read_and_its_errors_name_row_and_column() {
     let m = refused(&text, &[("items.csv", &bad)]);
     assert_names(
         &m,
-        &["row 14, column `quality`", "expected a finite number"],
+        &[
+            "row 14, column `quality`",
+            "expected a number in [-1000, 1000]",
+        ],
     );
     let m = refused(
         &text,

@@ -29,26 +29,73 @@ impl ConfigError {
     }
 }
 
-/// Checks `value` is finite and at least `min`.
-pub fn at_least(key: &str, value: f64, min: f64) -> Result<(), ConfigError> {
-    if value.is_finite() && value >= min {
+/// Largest magnitude of a number in a scenario file that has no tighter
+/// bound of its own (prices, costs, utilities, weights): 10⁹. Beyond it,
+/// products of a few such numbers overflow and their exponentials are
+/// infinite, so runs would report nonsense instead of failing.
+pub const MAX_MAGNITUDE: f64 = 1e9;
+
+/// Smallest positive value of a scale that divides (a standard deviation,
+/// a temperature, a slope): 10⁻⁶. Below it, quotients overflow.
+pub const MIN_SCALE: f64 = 1e-6;
+
+/// Checks `value` lies in `[low, high]`.
+pub fn within(key: &str, value: f64, low: f64, high: f64) -> Result<(), ConfigError> {
+    if (low..=high).contains(&value) {
         Ok(())
     } else {
         Err(ConfigError::new(
             key,
-            format!("must be a finite number ≥ {min} (found {value})"),
+            format!("must be in [{low}, {high}] (found {value})"),
         ))
     }
 }
 
-/// Checks `value` is finite and strictly above `min`.
-pub fn above(key: &str, value: f64, min: f64) -> Result<(), ConfigError> {
-    if value.is_finite() && value > min {
+/// Checks `value` is at least `min` and at most [`MAX_MAGNITUDE`].
+pub fn at_least(key: &str, value: f64, min: f64) -> Result<(), ConfigError> {
+    if value >= min && value <= MAX_MAGNITUDE {
         Ok(())
     } else {
         Err(ConfigError::new(
             key,
-            format!("must be a finite number > {min} (found {value})"),
+            format!("must be a number ≥ {min} and ≤ {MAX_MAGNITUDE:e} (found {value})"),
+        ))
+    }
+}
+
+/// Checks `value` is strictly above `min` and at most [`MAX_MAGNITUDE`].
+pub fn above(key: &str, value: f64, min: f64) -> Result<(), ConfigError> {
+    if value > min && value <= MAX_MAGNITUDE {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be a number > {min} and ≤ {MAX_MAGNITUDE:e} (found {value})"),
+        ))
+    }
+}
+
+/// Checks `value` is finite and at most [`MAX_MAGNITUDE`] in magnitude (a
+/// utility, a log-mean, an initial value that may be negative).
+pub fn bounded(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value.abs() <= MAX_MAGNITUDE {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be a number in [−{MAX_MAGNITUDE:e}, {MAX_MAGNITUDE:e}] (found {value})"),
+        ))
+    }
+}
+
+/// Checks a scale that divides: in [[`MIN_SCALE`], `max`].
+pub fn scale(key: &str, value: f64, max: f64) -> Result<(), ConfigError> {
+    if (MIN_SCALE..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("must be in [{MIN_SCALE:e}, {max}] (found {value})"),
         ))
     }
 }

@@ -22,6 +22,7 @@
 
 use crate::{
     ActionSpace, Env, Observation, ObservationSpace, batch::BatchEnv, config::ConfigError,
+    cost::EpisodeCost,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::{
@@ -208,6 +209,11 @@ pub trait Family: Send + Sync {
 
     /// A fresh env of the scenario.
     fn make_env(&self) -> EnvBox;
+
+    /// What an episode costs in decisions, work and memory, for the
+    /// harness's estimate of a whole run before it starts
+    /// ([`crate::cost`]).
+    fn episode_cost(&self) -> EpisodeCost;
 
     /// What an episode's return measures, for reports
     /// (`return per episode (season profit)`).

@@ -36,6 +36,7 @@ pub mod batch;
 pub mod check;
 pub mod checker;
 pub mod config;
+pub mod cost;
 pub mod family;
 pub mod input;
 pub mod inventory;

@@ -15,6 +15,8 @@
 //!    compares every CSV byte for byte.
 #![deny(missing_docs)]
 
+mod accepted;
+pub mod budget;
 pub mod charts;
 pub mod prepared;
 pub mod registry;
@@ -192,9 +194,20 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
     }
 }
 
-/// Reads and validates a scenario file against `registry`.
+/// Reads and validates a scenario file against `registry`, within the
+/// limits of this machine ([`budget::Limits::from_machine`]).
 pub fn load(file: &Path, registry: &Registry) -> Result<Prepared, ScenarioError> {
-    Prepared::new(scenario::read(file, registry)?, file)
+    load_with(file, registry, &budget::Limits::from_machine())
+}
+
+/// Reads and validates a scenario file against `registry`, refusing it when
+/// its estimated memory or work is over `limits`.
+pub fn load_with(
+    file: &Path,
+    registry: &Registry,
+    limits: &budget::Limits,
+) -> Result<Prepared, ScenarioError> {
+    Prepared::with_limits(scenario::read(file, registry)?, file, limits)
 }
 
 /// Checks the scenario's env by the rules of [`shoplab_env::checker`]:
@@ -215,11 +228,21 @@ pub fn check_env(
 
 /// Reads and validates the resolved scenario saved in run folder `dir`.
 pub fn load_run(dir: &Path, registry: &Registry) -> Result<Prepared, HarnessError> {
+    load_run_with(dir, registry, &budget::Limits::from_machine())
+}
+
+/// Reads and validates the resolved scenario saved in run folder `dir`
+/// within `limits`.
+pub fn load_run_with(
+    dir: &Path,
+    registry: &Registry,
+    limits: &budget::Limits,
+) -> Result<Prepared, HarnessError> {
     let file = dir.join(SCENARIO_FILE);
     if !file.is_file() {
         return Err(HarnessError::NotARun(dir.to_path_buf()));
     }
-    Ok(load(&file, registry)?)
+    Ok(load_with(&file, registry, limits)?)
 }
 
 /// A finished run.

@@ -6,17 +6,24 @@
 //! errors in their settings, all before any run starts. What is specific to
 //! a family stays behind the [`Family`] trait: this module only asks.
 
+use crate::budget::{Estimate, Limits};
 use crate::scenario::{Scenario, ScenarioError, line_of_key};
 use shoplab_env::{
     ActionSpace, EnvBox, Family, ObservationSpace,
     config::ConfigError,
+    cost::{PolicyCost, format_bytes},
     family::{Baseline, GreedyTable, Ratio, Sessions},
+    seed::derive_seed,
 };
 use shoplab_policy::{Policy, PolicyError, registry::BuildContext};
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
 };
+
+/// Policies estimated to hold more than this are not built during
+/// validation (bytes).
+const BUILD_CHECK_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
 
 /// A scenario that passed validation, with its family prepared.
 pub struct Prepared {
@@ -32,11 +39,24 @@ pub struct Prepared {
     spaces: (ObservationSpace, ActionSpace, Vec<&'static str>),
     /// The strongest simple policy, where the family has one.
     baseline: Option<Baseline>,
+    /// The whole scenario's estimated memory and work.
+    estimate: Estimate,
 }
 
 impl Prepared {
-    /// Validates `scenario` (read from `source`) and prepares its family.
-    pub fn new(mut scenario: Scenario, source: &Path) -> Result<Self, ScenarioError> {
+    /// Validates `scenario` (read from `source`) and prepares its family,
+    /// within the limits of this machine ([`Limits::from_machine`]).
+    pub fn new(scenario: Scenario, source: &Path) -> Result<Self, ScenarioError> {
+        Self::with_limits(scenario, source, &Limits::from_machine())
+    }
+
+    /// Validates `scenario` (read from `source`) and prepares its family;
+    /// refuses it when the estimate of its memory or work is over `limits`.
+    pub fn with_limits(
+        mut scenario: Scenario,
+        source: &Path,
+        limits: &Limits,
+    ) -> Result<Self, ScenarioError> {
         let lines = scenario.key_lines.clone();
         let invalid = |e: ConfigError| ScenarioError::invalid(source, e, &lines);
         scenario.validate_common().map_err(invalid)?;
@@ -59,38 +79,94 @@ impl Prepared {
             scenario,
             spaces,
             baseline: None,
+            estimate: Estimate {
+                bytes: 0.0,
+                work: 0.0,
+                policies: Vec::new(),
+            },
         };
+        let episode = prepared.family.episode_cost();
+        let training = crate::budget::training_decisions(&prepared.scenario.run, &episode);
+        let mut costs = Vec::new();
         for index in 0..prepared.scenario.policies.len() {
-            prepared.check_policy(index).map_err(|(key, rule)| {
-                // The key's line, or the entry's kind for the entry as a whole.
-                let at = if key.is_empty() {
-                    ".kind"
-                } else {
-                    key.as_str()
-                };
-                let line = line_of_key(&lines, &format!("policies[{index}]{at}"));
-                let key = format!("policies[{index}]{key}");
+            let cost = prepared
+                .check_policy(index, training, limits)
+                .map_err(|(key, rule)| {
+                    // The key's line, or the entry's kind for the entry as a whole.
+                    let at = if key.is_empty() {
+                        ".kind"
+                    } else {
+                        key.as_str()
+                    };
+                    let line = line_of_key(&lines, &format!("policies[{index}]{at}"));
+                    let key = format!("policies[{index}]{key}");
+                    ScenarioError::Invalid {
+                        file: source.to_path_buf(),
+                        key,
+                        line,
+                        rule,
+                    }
+                })?;
+            costs.push((prepared.names[index].clone(), cost));
+        }
+        let family = prepared.family();
+        let candidates = if family.baseline().is_some() {
+            Vec::new()
+        } else {
+            let first = prepared.scenario.run.seeds[0];
+            family.baseline_candidates(derive_seed(first, "baseline", 0))
+        };
+        let references = usize::from(family.oracle().is_some())
+            + usize::from(family.baseline().is_some() || !candidates.is_empty());
+        let calibration = candidates.len() as f64 * f64::from(family.calibration_episodes());
+        prepared.estimate = crate::budget::estimate(
+            &prepared.scenario.run,
+            &episode,
+            costs,
+            (references, calibration),
+            prepared.metric_names().len(),
+            limits.threads,
+        );
+        prepared
+            .estimate
+            .check(limits)
+            .map_err(|rule| ScenarioError::Invalid {
+                file: source.to_path_buf(),
+                key: "run".into(),
+                line: line_of_key(&lines, "run"),
+                rule,
+            })?;
+        prepared.baseline =
+            crate::runner::choose_baseline(&prepared, candidates).map_err(|rule| {
                 ScenarioError::Invalid {
                     file: source.to_path_buf(),
-                    key,
-                    line,
-                    rule,
+                    key: family_name.to_string(),
+                    line: line_of_key(&lines, family_name),
+                    rule: format!("could not play the baseline's candidates: {rule}"),
                 }
-            })?;
-        }
-        prepared.baseline =
-            crate::runner::choose_baseline(&prepared).map_err(|rule| ScenarioError::Invalid {
-                file: source.to_path_buf(),
-                key: family_name.to_string(),
-                line: line_of_key(&lines, family_name),
-                rule: format!("could not play the baseline's candidates: {rule}"),
             })?;
         Ok(prepared)
     }
 
-    /// Checks that policy `index` applies to the family and builds; the
+    /// The scenario's estimated peak memory and work, with each policy's part.
+    pub fn estimate(&self) -> &Estimate {
+        &self.estimate
+    }
+
+    /// Checks that policy `index` applies to the family, that one instance
+    /// fits within `limits`' memory, and that it builds; its cost, or the
     /// error's key suffix (`.epsilon`) and rule.
-    fn check_policy(&self, index: usize) -> Result<(), (String, String)> {
+    fn check_policy(
+        &self,
+        index: usize,
+        training_decisions: f64,
+        limits: &Limits,
+    ) -> Result<PolicyCost, (String, String)> {
+        let key_of = |e: PolicyError| match e {
+            PolicyError::Invalid { key, rule } if key.is_empty() => (String::new(), rule),
+            PolicyError::Invalid { key, rule } => (format!(".{key}"), rule),
+            other => (String::new(), other.to_string()),
+        };
         let spec = &self.scenario.policies[index];
         spec.applies(self.family.as_ref()).map_err(|why| {
             (
@@ -102,11 +178,32 @@ impl Prepared {
                 ),
             )
         })?;
-        self.make_policy(index, 0).map(drop).map_err(|e| match e {
-            PolicyError::Invalid { key, rule } if key.is_empty() => (String::new(), rule),
-            PolicyError::Invalid { key, rule } => (format!(".{key}"), rule),
-            other => (String::new(), other.to_string()),
-        })
+        let (observation_space, action_space, _) = &self.spaces;
+        let context = BuildContext {
+            observation_space,
+            action_space,
+            family: self.family.as_ref(),
+            seed: 0,
+        };
+        let cost = spec.cost(&context, training_decisions).map_err(key_of)?;
+        if crate::budget::over(cost.bytes, limits.max_memory) {
+            return Err((
+                String::new(),
+                format!(
+                    "one instance would hold about {} of memory, more than the limit of {} \
+                     (make it smaller, or raise the limit with --max-memory)",
+                    format_bytes(cost.bytes),
+                    format_bytes(limits.max_memory)
+                ),
+            ));
+        }
+        // Building catches what the settings' own checks cannot see; a
+        // large instance is not built only to be dropped (its kind checked
+        // its settings when it estimated its cost).
+        if cost.bytes <= BUILD_CHECK_BYTES {
+            self.make_policy(index, 0).map_err(key_of)?;
+        }
+        Ok(cost)
     }
 
     /// The strongest simple policy and its expected return per episode:

@@ -16,7 +16,7 @@
 //! ```
 
 use serde::{Serialize, de::DeserializeOwned};
-use shoplab_env::{Family, FamilyKind, config::ConfigError};
+use shoplab_env::{Family, FamilyKind, config::ConfigError, cost::PolicyCost};
 use shoplab_policy::{
     Policy, PolicyError,
     registry::{BuildContext, PolicyKind},
@@ -125,6 +125,12 @@ trait AnyPolicyKind: Send + Sync {
     fn name(&self, config: &dyn AnyConfig) -> String;
     fn state_dependent(&self) -> bool;
     fn applies(&self, config: &dyn AnyConfig, family: &dyn Family) -> Result<(), String>;
+    fn cost(
+        &self,
+        config: &dyn AnyConfig,
+        cx: &BuildContext<'_>,
+        training_decisions: f64,
+    ) -> Result<PolicyCost, PolicyError>;
     fn build(
         &self,
         config: &dyn AnyConfig,
@@ -156,6 +162,15 @@ impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
 
     fn applies(&self, config: &dyn AnyConfig, family: &dyn Family) -> Result<(), String> {
         self.0.applies(typed(config), family)
+    }
+
+    fn cost(
+        &self,
+        config: &dyn AnyConfig,
+        cx: &BuildContext<'_>,
+        training_decisions: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        self.0.cost(typed(config), cx, training_decisions)
     }
 
     fn build(
@@ -258,6 +273,17 @@ impl PolicySpec {
     /// Whether the policy applies to `family`, and why not.
     pub fn applies(&self, family: &dyn Family) -> Result<(), String> {
         self.kind.applies(self.config.as_ref(), family)
+    }
+
+    /// What one instance will cost, for a run whose training makes
+    /// `training_decisions` decisions ([`PolicyKind::cost`]).
+    pub fn cost(
+        &self,
+        context: &BuildContext<'_>,
+        training_decisions: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        self.kind
+            .cost(self.config.as_ref(), context, training_decisions)
     }
 
     /// Builds the policy.

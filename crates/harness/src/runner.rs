@@ -121,15 +121,21 @@ impl Policy for RulePolicy {
 /// [`calibration_episodes`](shoplab_env::Family::calibration_episodes) on
 /// the env seeds `derive_seed(first seed, "calibration", k)`, the same for
 /// every candidate (ties go to the earlier candidate).
-pub fn choose_baseline(prepared: &Prepared) -> Result<Option<Baseline>, String> {
+/// `candidates` are the family's ([`baseline_candidates`]), drawn by the
+/// caller so that it can count their work first.
+///
+/// [`baseline_candidates`]: shoplab_env::Family::baseline_candidates
+pub fn choose_baseline(
+    prepared: &Prepared,
+    candidates: Vec<(String, ActionRule)>,
+) -> Result<Option<Baseline>, String> {
     let family = prepared.family();
     if let Some(exact) = family.baseline() {
         return Ok(Some(exact));
     }
     let first = prepared.scenario.run.seeds[0];
     let episodes = family.calibration_episodes().max(1);
-    let scored: Vec<(String, ActionRule, f64)> = family
-        .baseline_candidates(derive_seed(first, "baseline", 0))
+    let scored: Vec<(String, ActionRule, f64)> = candidates
         .into_par_iter()
         .map(|(name, rule)| {
             let mut env = prepared.make_env();

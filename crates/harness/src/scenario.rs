@@ -195,6 +195,7 @@ fn record_lines(
 
 /// Rewrites serde's wording for a negative number in an unsigned field as a rule.
 fn plain_rule(message: &str) -> String {
+    let message = &short_numbers(message);
     let negative = message
         .strip_prefix("invalid value: integer `-")
         .and_then(|rest| rest.split_once('`'))
@@ -203,6 +204,21 @@ fn plain_rule(message: &str) -> String {
         Some((digits, _)) => format!("must be a whole number ≥ 0 (found -{digits})"),
         None => message.trim().to_string(),
     }
+}
+
+/// `message` with every quoted number of more than 20 characters written
+/// in scientific notation (serde quotes `1e300` with all its digits).
+fn short_numbers(message: &str) -> String {
+    let parts: Vec<&str> = message.split('`').collect();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| match part.parse::<f64>() {
+            Ok(v) if i % 2 == 1 && part.len() > 20 => format!("{v:e}"),
+            _ => (*part).to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -248,10 +264,17 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
             location: location(text, key, span),
             message,
         };
-    let table_error = |prefix: &str, e: TableError| {
-        let key = joined(prefix, &e.path().to_string());
-        error(&key, e.inner().span(), plain_rule(e.inner().message()))
-    };
+    // A refusal inside `table` (read by `reparse`), its vague type names
+    // replaced by what is accepted ([`crate::accepted`]).
+    let table_error =
+        |prefix: &str,
+         e: TableError,
+         table: &Spanned<DeValue<'_>>,
+         reparse: &dyn Fn(Spanned<DeValue<'_>>) -> Result<(), TableError>| {
+            let key = joined(prefix, &e.path().to_string());
+            let message = crate::accepted::explain(e.inner().message(), table, e.path(), reparse);
+            error(&key, e.inner().span(), plain_rule(&message))
+        };
     let root = DeTable::parse(text).map_err(|e| error("", e.span(), plain_rule(e.message())))?;
     let root_span = root.span();
     let mut key_lines = BTreeMap::new();
@@ -295,10 +318,12 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
             }
         }
     }
-    let header: Header = serde_path_to_error::deserialize(toml::de::Deserializer::from(
-        Spanned::new(root_span.clone(), header),
-    ))
-    .map_err(|e| table_error("", e))?;
+    let header = Spanned::new(root_span.clone(), DeValue::Table(header));
+    let read_header = |v: Spanned<DeValue<'_>>| {
+        serde_path_to_error::deserialize::<_, Header>(ValueDeserializer::from(v))
+    };
+    let header: Header = read_header(header.clone())
+        .map_err(|e| table_error("", e, &header, &|v| read_header(v).map(drop)))?;
     let (family_name, table) = family.ok_or_else(|| {
         error(
             "",
@@ -309,10 +334,13 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
             ),
         )
     })?;
-    let family = registry
-        .parse_family(&family_name, ValueDeserializer::from(table))
-        .expect("the family is registered")
-        .map_err(|e| table_error(&family_name, e))?;
+    let read_family = |v: Spanned<DeValue<'_>>| {
+        registry
+            .parse_family(&family_name, ValueDeserializer::from(v))
+            .expect("the family is registered")
+    };
+    let family = read_family(table.clone())
+        .map_err(|e| table_error(&family_name, e, &table, &|v| read_family(v).map(drop)))?;
     let policies = policies.ok_or_else(|| error("", None, "missing field `policies`".into()))?;
     let span = policies.span();
     let DeValue::Array(entries) = policies.into_inner() else {
@@ -354,13 +382,17 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
         let Some(name) = kind.get_ref().as_str() else {
             return Err(unknown(format!("({})", kind.get_ref().type_str())));
         };
-        let spec = registry
-            .parse_policy(
-                name,
-                ValueDeserializer::from(Spanned::new(span, DeValue::Table(settings))),
-            )
-            .ok_or_else(|| unknown(format!("`{name}`")))?
-            .map_err(|e| table_error(&at, e))?;
+        let settings = Spanned::new(span, DeValue::Table(settings));
+        let read_policy = |v: Spanned<DeValue<'_>>| {
+            registry
+                .parse_policy(name, ValueDeserializer::from(v))
+                .expect("the kind is registered")
+        };
+        if !kinds.contains(&name) {
+            return Err(unknown(format!("`{name}`")));
+        }
+        let spec = read_policy(settings.clone())
+            .map_err(|e| table_error(&at, e, &settings, &|v| read_policy(v).map(drop)))?;
         specs.push(spec);
     }
     let mut scenario = Scenario {

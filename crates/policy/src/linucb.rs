@@ -25,7 +25,7 @@
 
 use crate::{Policy, PolicyError, Transition, argmax, top_k};
 use serde::{Deserialize, Serialize};
-use shoplab_env::{ActionSpace, Discretiser, Observation, ObservationSpace};
+use shoplab_env::{ActionSpace, Discretiser, Observation, ObservationSpace, cost::PolicyCost};
 use std::collections::BTreeMap;
 
 /// Which features the linear model uses.
@@ -151,28 +151,45 @@ pub struct LinUcb {
     scores: Vec<f64>,
 }
 
+/// The size of a LinUCB learner: its context, its model dimension, and
+/// whether one model is shared by all actions (else one per action).
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    context_len: usize,
+    dim: usize,
+    shared: bool,
+    models: usize,
+}
+
 impl LinUcb {
-    /// A LinUCB over the actions of `actions` with contexts from `space`.
-    pub fn new(
+    /// The discretiser and size of a learner with `config` over `space`
+    /// and `actions`, within [`MAX_DIM`] dimensions.
+    fn shape(
         config: &LinUcbConfig,
         space: &ObservationSpace,
         actions: &ActionSpace,
-    ) -> Result<Self, PolicyError> {
+    ) -> Result<(Discretiser, Shape), PolicyError> {
         shoplab_env::config::at_least("alpha", config.alpha, 0.0)?;
+        if config.alpha > 1e6 {
+            return Err(PolicyError::invalid(
+                "alpha",
+                format!("must be in [0, 1e6] (found {})", config.alpha),
+            ));
+        }
         let overrides: Vec<(String, usize)> =
             config.bins.iter().map(|(k, v)| (k.clone(), *v)).collect();
         let discretiser = Discretiser::new(space, &overrides, usize::MAX)
             .map_err(|e| PolicyError::invalid("bins", e.to_string()))?;
         let n = actions.n();
         let context_len = discretiser.one_hot_len() + 1;
-        let (categories, n_categories) = if actions.categories.len() == n {
-            (actions.categories.clone(), actions.n_categories())
+        let n_categories = if actions.categories.len() == n {
+            actions.n_categories()
         } else {
-            (vec![0; n], 1)
+            1
         };
         let shared = config.features == LinUcbFeatures::ShopperXItem;
         let dim = if shared {
-            context_len * n_categories + n
+            context_len.saturating_mul(n_categories).saturating_add(n)
         } else {
             context_len
         };
@@ -185,11 +202,57 @@ impl LinUcb {
                 ),
             ));
         }
-        let models = if shared {
-            vec![OneHotRidge::new(dim)]
+        let models = if shared { 1 } else { n };
+        Ok((
+            discretiser,
+            Shape {
+                context_len,
+                dim,
+                shared,
+                models,
+            },
+        ))
+    }
+
+    /// What a learner costs ([`shoplab_env::cost`]): `A⁻¹` and `θ` per
+    /// model (`dim² + 2·dim` numbers); a decision scores every action on
+    /// the few active features, an update touches all of one `A⁻¹`.
+    pub fn cost(
+        config: &LinUcbConfig,
+        space: &ObservationSpace,
+        actions: &ActionSpace,
+    ) -> Result<PolicyCost, PolicyError> {
+        let (_, shape) = Self::shape(config, space, actions)?;
+        let dim = shape.dim as f64;
+        let active = space.features.len() as f64 + 3.0;
+        let score = actions.n() as f64 * active * active;
+        Ok(PolicyCost {
+            bytes: shape.models as f64 * 8.0 * (dim * dim + 3.0 * dim) + 65_536.0,
+            train_work: score + 2.0 * dim * dim,
+            act_work: score,
+        })
+    }
+
+    /// A LinUCB over the actions of `actions` with contexts from `space`.
+    pub fn new(
+        config: &LinUcbConfig,
+        space: &ObservationSpace,
+        actions: &ActionSpace,
+    ) -> Result<Self, PolicyError> {
+        let (discretiser, shape) = Self::shape(config, space, actions)?;
+        let Shape {
+            context_len,
+            dim,
+            shared,
+            ..
+        } = shape;
+        let n = actions.n();
+        let (categories, n_categories) = if actions.categories.len() == n {
+            (actions.categories.clone(), actions.n_categories())
         } else {
-            vec![OneHotRidge::new(dim); n]
+            (vec![0; n], 1)
         };
+        let models = vec![OneHotRidge::new(dim); shape.models];
         Ok(Self {
             alpha: config.alpha,
             discretiser,
@@ -288,6 +351,15 @@ impl crate::registry::PolicyKind for LinUcbKind {
 
     fn kind(&self) -> &'static str {
         "linucb"
+    }
+
+    fn cost(
+        &self,
+        config: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+        _: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        LinUcb::cost(config, cx.observation_space, cx.action_space)
     }
 
     fn build(

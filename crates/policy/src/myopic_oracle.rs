@@ -74,6 +74,22 @@ impl crate::registry::PolicyKind for MyopicOracleKind {
         }
     }
 
+    /// Each decision asks the env for every action's expected reward,
+    /// which scores the item against the shopper (a few hundred operations).
+    fn cost(
+        &self,
+        _: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+        _: f64,
+    ) -> Result<shoplab_env::cost::PolicyCost, crate::PolicyError> {
+        let work = 300.0 * cx.action_space.n() as f64;
+        Ok(shoplab_env::cost::PolicyCost {
+            bytes: 16.0 * cx.action_space.n() as f64 + 65_536.0,
+            train_work: work,
+            act_work: work,
+        })
+    }
+
     fn build(
         &self,
         _: &Self::Config,

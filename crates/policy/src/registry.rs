@@ -10,7 +10,7 @@
 
 use crate::{Policy, PolicyError};
 use serde::{Serialize, de::DeserializeOwned};
-use shoplab_env::{ActionSpace, Family, ObservationSpace};
+use shoplab_env::{ActionSpace, Family, ObservationSpace, cost::PolicyCost};
 use std::fmt::Debug;
 
 /// What a policy is built from: the env's spaces, the scenario's family and
@@ -56,6 +56,23 @@ pub trait PolicyKind: Send + Sync + 'static {
     fn applies(&self, config: &Self::Config, family: &dyn Family) -> Result<(), String> {
         let _ = (config, family);
         Ok(())
+    }
+
+    /// What one instance will cost in memory and work, estimated from the
+    /// settings before anything is built ([`shoplab_env::cost`]), for a run
+    /// whose training makes `training_decisions` decisions (replay buffers
+    /// fill only that far). By default a few numbers per action. Kinds
+    /// whose size grows with their settings (networks, tables, buffers) say
+    /// so here, and refuse settings whose sizes would overflow, so that the
+    /// harness can refuse a scenario before it allocates.
+    fn cost(
+        &self,
+        config: &Self::Config,
+        context: &BuildContext<'_>,
+        training_decisions: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        let _ = (config, training_decisions);
+        Ok(PolicyCost::per_action(context.action_space.n()))
     }
 
     /// Builds the policy. Errors name the setting relative to the entry.

@@ -23,7 +23,7 @@
 //! current period (the higher price on a tie, which keeps stock).
 
 use crate::{Policy, PolicyError, pricing_oracle::SeasonFeatures, registry::BuildContext};
-use shoplab_env::{Family, Observation, inventory::PricingProblem};
+use shoplab_env::{Family, Observation, cost::PolicyCost, inventory::PricingProblem};
 use std::sync::Arc;
 
 /// One move along a period's upper hull: from price `from` to price `to`
@@ -204,6 +204,27 @@ impl crate::registry::PolicyKind for FluidResolvingKind {
                 Err("it needs a family with a pricing problem's expected demand (pricing)".into())
             }
         }
+    }
+
+    /// Each decision re-solves the LP over the periods left: every
+    /// period's upper hull and a sort of the moves, about
+    /// `20 · horizon · prices · log₂(horizon · prices)` operations at most.
+    fn cost(
+        &self,
+        _: &Self::Config,
+        cx: &BuildContext<'_>,
+        _: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        let size = cx
+            .family
+            .get::<Arc<PricingProblem>>()
+            .map_or(1.0, |p| f64::from(p.horizon) * p.prices.len() as f64);
+        let work = 20.0 * size * size.log2().max(1.0);
+        Ok(PolicyCost {
+            bytes: 64.0 * size + 65_536.0,
+            train_work: work,
+            act_work: work,
+        })
     }
 
     fn build(

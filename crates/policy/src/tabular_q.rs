@@ -23,6 +23,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use shoplab_env::{
     Discretiser, Observation, ObservationSpace, config,
+    cost::PolicyCost,
     seed::{SimRng, rng_from_seed},
 };
 use std::collections::BTreeMap;
@@ -88,9 +89,7 @@ impl TabularQConfig {
         config::fraction("alpha", self.alpha)?;
         config::unit_interval("alpha_exponent", self.alpha_exponent)?;
         config::unit_interval("gamma", self.gamma)?;
-        if !self.initial_q.is_finite() {
-            return Err(PolicyError::invalid("initial_q", "must be finite"));
-        }
+        config::bounded("initial_q", self.initial_q)?;
         if self.double && self.monte_carlo {
             return Err(PolicyError::invalid(
                 "monte_carlo",
@@ -123,6 +122,40 @@ pub struct TabularQ {
     rng: SimRng,
 }
 
+impl TabularQConfig {
+    /// The validated settings' discretiser of `space`, its table of
+    /// `n_actions` actions per state within [`MAX_TABLE_ENTRIES`].
+    fn discretiser(
+        &self,
+        space: &ObservationSpace,
+        n_actions: usize,
+    ) -> Result<Discretiser, PolicyError> {
+        self.validate()?;
+        let overrides: Vec<(String, usize)> =
+            self.bins.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        Discretiser::new(space, &overrides, MAX_TABLE_ENTRIES / n_actions.max(1))
+            .map_err(|e| PolicyError::invalid("bins", e.to_string()))
+    }
+
+    /// What a table over `space` with `n_actions` actions costs
+    /// ([`shoplab_env::cost`]): a value and a visit count per entry (three
+    /// of each with double Q-learning); an update reads one row.
+    pub fn cost(
+        &self,
+        space: &ObservationSpace,
+        n_actions: usize,
+    ) -> Result<PolicyCost, PolicyError> {
+        let entries = (self.discretiser(space, n_actions)?.n_states() * n_actions) as f64;
+        let per_entry = if self.double { 48.0 } else { 16.0 };
+        let row = 4.0 * n_actions as f64 + 4.0 * space.features.len() as f64;
+        Ok(PolicyCost {
+            bytes: entries * per_entry + 65_536.0,
+            train_work: 2.0 * row,
+            act_work: row,
+        })
+    }
+}
+
 impl TabularQ {
     /// A learner over `space` with `n_actions` actions, seeded with `seed`.
     pub fn new(
@@ -131,11 +164,7 @@ impl TabularQ {
         n_actions: usize,
         seed: u64,
     ) -> Result<Self, PolicyError> {
-        config.validate()?;
-        let overrides: Vec<(String, usize)> =
-            config.bins.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        let discretiser = Discretiser::new(space, &overrides, MAX_TABLE_ENTRIES / n_actions.max(1))
-            .map_err(|e| PolicyError::invalid("bins", e.to_string()))?;
+        let discretiser = config.discretiser(space, n_actions)?;
         let entries = discretiser.n_states() * n_actions;
         let rates = (0..RATE_CACHE)
             .map(|n| config.alpha / f64::from(n.max(1)).powf(config.alpha_exponent))
@@ -326,6 +355,15 @@ impl crate::registry::PolicyKind for TabularQKind {
 
     fn state_dependent(&self) -> bool {
         true
+    }
+
+    fn cost(
+        &self,
+        config: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+        _: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        config.cost(cx.observation_space, cx.action_space.n())
     }
 
     fn build(

@@ -74,14 +74,13 @@ impl ArrivalRate {
     /// shoppers fit in memory. Keys are relative to the pattern's table.
     pub fn validate(&self, horizon: u32, max_rate: f64) -> Result<(), ConfigError> {
         let cap = |key: &str, v: f64| {
-            at_least(key, v, 0.0)?;
             if v > max_rate {
                 return Err(ConfigError::new(
                     key,
                     format!("must be at most {max_rate} shoppers per period (found {v})"),
                 ));
             }
-            Ok(())
+            at_least(key, v, 0.0)
         };
         match self {
             Self::Constant { rate } => cap("rate", *rate),
@@ -93,10 +92,8 @@ impl ArrivalRate {
             } => {
                 cap("base", base * (1.0 + amplitude))?;
                 probability("amplitude", *amplitude)?;
-                crate::config::above("period", *period, 0.0)?;
-                if !phase.is_finite() {
-                    return Err(ConfigError::new("phase", "must be a finite number"));
-                }
+                crate::config::scale("period", *period, 1e6)?;
+                crate::config::bounded("phase", *phase)?;
                 Ok(())
             }
             Self::Ramp { start, end } => {

@@ -8,12 +8,19 @@
 //! `clickbait_share` of the items — a clickbait appeal that attracts clicks
 //! without satisfying.
 
-use crate::config::{ConfigError, at_least, probability};
+use crate::config::{ConfigError, MAX_MAGNITUDE, probability, within};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use shoplab_env::seed::SimRng;
 use std::path::Path;
+
+/// Most items in a catalog, generated or read, and the bound of topic
+/// numbers (topics are numbered `0..MAX_ITEMS`).
+pub const MAX_ITEMS: usize = 100_000;
+
+/// Largest feature dimension.
+pub const MAX_DIM: u32 = 256;
 
 /// One item.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,14 +84,14 @@ impl Default for GeneratedCatalog {
 impl GeneratedCatalog {
     /// Checks the parameters (keys relative to the catalog table).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        at_least("topic_spread", self.topic_spread, 0.0)?;
-        if !self.price_log_mean.is_finite() {
-            return Err(ConfigError::new("price_log_mean", "must be finite"));
-        }
-        at_least("price_log_sd", self.price_log_sd, 0.0)?;
-        at_least("quality_sd", self.quality_sd, 0.0)?;
+        // Prices are e^(mean + sd·z): within these bounds they stay far
+        // inside f32, and utilities within the choice model's range.
+        within("topic_spread", self.topic_spread, 0.0, 1e3)?;
+        within("price_log_mean", self.price_log_mean, -20.0, 20.0)?;
+        within("price_log_sd", self.price_log_sd, 0.0, 3.0)?;
+        within("quality_sd", self.quality_sd, 0.0, 1e3)?;
         probability("clickbait_share", self.clickbait_share)?;
-        at_least("clickbait_appeal", self.clickbait_appeal, 0.0)
+        within("clickbait_appeal", self.clickbait_appeal, 0.0, 1e3)
     }
 }
 
@@ -202,6 +209,11 @@ impl Catalog {
         for record in reader.records() {
             let record = record.map_err(|e| fail(format!("cannot read: {e}")))?;
             let row = record.position().map_or(0, |p| p.line());
+            if items.len() == MAX_ITEMS {
+                return Err(fail(format!(
+                    "row {row}: more than {MAX_ITEMS} items, the limit of a catalog"
+                )));
+            }
             let cells: Vec<&str> = record.iter().collect();
             if cells.len() != columns.len() {
                 return Err(fail(format!(
@@ -210,46 +222,45 @@ impl Catalog {
                     columns.len()
                 )));
             }
-            let number = |col: usize| -> Result<f64, ConfigError> {
+            // Every number within [low, high]: prices in money, quality and
+            // clickbait as utilities (the choice model's range), features
+            // anything that stays finite once squared in f32.
+            let number = |col: usize, low: f64, high: f64| -> Result<f64, ConfigError> {
                 cells[col]
                     .parse::<f64>()
                     .ok()
-                    .filter(|v| v.is_finite())
+                    .filter(|v| (low..=high).contains(v))
                     .ok_or_else(|| {
                         fail(format!(
-                            "row {row}, column `{}`: expected a finite number, found {:?}",
+                            "row {row}, column `{}`: expected a number in [{low}, {high}], found {:?}",
                             columns[col], cells[col]
                         ))
                     })
             };
-            let topic = cells[topic_col].parse::<u32>().map_err(|_| {
-                fail(format!(
-                    "row {row}, column `topic`: expected a whole number ≥ 0, found {:?}",
-                    cells[topic_col]
-                ))
-            })?;
-            let price = number(price_col)?;
-            if price <= 0.0 {
-                return Err(fail(format!(
-                    "row {row}, column `price`: must be > 0 (found {price})"
-                )));
-            }
-            let clickbait = number(clickbait_col)?;
-            if clickbait < 0.0 {
-                return Err(fail(format!(
-                    "row {row}, column `clickbait`: must be ≥ 0 (found {clickbait})"
-                )));
-            }
+            let topic = cells[topic_col]
+                .parse::<u32>()
+                .ok()
+                .filter(|&t| (t as usize) < MAX_ITEMS)
+                .ok_or_else(|| {
+                    fail(format!(
+                        "row {row}, column `topic`: expected a whole number from 0 to {}, found {:?}",
+                        MAX_ITEMS - 1,
+                        cells[topic_col]
+                    ))
+                })?;
+            let price = number(price_col, f64::MIN_POSITIVE, MAX_MAGNITUDE)?;
+            let clickbait = number(clickbait_col, 0.0, 1e3)?;
+            let quality = number(quality_col, -1e3, 1e3)?;
             let mut features = feature_cols
                 .iter()
-                .map(|&c| number(c).map(|v| v as f32))
+                .map(|&c| number(c, -1e9, 1e9).map(|v| v as f32))
                 .collect::<Result<Vec<_>, _>>()?;
             normalise(&mut features);
             items.push(Item {
                 features,
                 topic,
                 price: price as f32,
-                quality: number(quality_col)? as f32,
+                quality: quality as f32,
                 clickbait: clickbait as f32,
             });
         }
@@ -285,8 +296,8 @@ impl Catalog {
 
 /// Checks a catalog size: `n_items ≥ 1`, `dim ≥ 1`, and the topic count.
 pub fn validate_sizes(n_items: u32, dim: u32, n_topics: u32) -> Result<(), ConfigError> {
-    crate::config::in_range("n_items", n_items.into(), 1, 100_000)?;
-    crate::config::in_range("dim", dim.into(), 1, 256)?;
+    crate::config::in_range("n_items", n_items.into(), 1, MAX_ITEMS as u64)?;
+    crate::config::in_range("dim", dim.into(), 1, MAX_DIM.into())?;
     crate::config::in_range("n_topics", n_topics.into(), 1, n_items.into())
 }
 
@@ -333,6 +344,20 @@ mod tests {
         .unwrap();
         let e = Catalog::from_csv(&file, 2).unwrap_err();
         assert!(e.rule.contains("row 3, column `quality`"), "{e}");
+        // Numbers that would be infinite as f32 prices or features.
+        for row in [
+            "0,1e300,0.1,0,1,0",
+            "0,1.5,0.1,0,1e300,0",
+            "0,1.5,1e308,0,1,0",
+        ] {
+            std::fs::write(
+                &file,
+                format!("topic,price,quality,clickbait,f0,f1\n{row}\n"),
+            )
+            .unwrap();
+            let e = Catalog::from_csv(&file, 2).unwrap_err();
+            assert!(e.rule.contains("row 2, column"), "{e}");
+        }
         std::fs::write(&file, "topic,price,quality,clickbait,f0\n0,1.5,0.1,0,1\n").unwrap();
         let e = Catalog::from_csv(&file, 2).unwrap_err();
         assert!(e.rule.contains("missing column `f1`"), "{e}");
@@ -351,6 +376,26 @@ mod tests {
         .unwrap();
         let c = Catalog::from_csv(&file, 2).unwrap();
         assert_eq!((c.items[0].topic, c.items[0].price), (2, 1.5));
+        // Topic numbers beyond the item limit would size per-topic tables.
+        std::fs::write(
+            &file,
+            "topic,price,quality,clickbait,f0,f1\n4294967295,1.5,0.1,0,3,4\n",
+        )
+        .unwrap();
+        let e = Catalog::from_csv(&file, 2).unwrap_err();
+        assert!(
+            e.rule
+                .contains("row 2, column `topic`: expected a whole number from 0 to 99999"),
+            "{e}"
+        );
+        // More rows than a catalog may hold.
+        let mut text = String::from("topic,price,quality,clickbait,f0,f1\n");
+        for _ in 0..=MAX_ITEMS {
+            text.push_str("0,1,0,0,1,0\n");
+        }
+        std::fs::write(&file, text).unwrap();
+        let e = Catalog::from_csv(&file, 2).unwrap_err();
+        assert!(e.rule.contains("more than 100000 items"), "{e}");
         assert_eq!(c.items[0].features, vec![0.0, 1.0]);
     }
 }

@@ -76,21 +76,16 @@ impl Wtp {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let finite = |key: &str, v: f64| {
-            if v.is_finite() {
-                Ok(())
-            } else {
-                Err(ConfigError::new(key, format!("must be finite (found {v})")))
-            }
-        };
+        // Willingness to pay is in money: e^mu and spreads far beyond any
+        // price grid only make purchases certain or impossible.
         match *self {
             Self::Logit { alpha, beta } => {
-                finite("alpha", alpha)?;
-                above("beta", beta, 0.0)
+                crate::config::within("alpha", alpha, -1e3, 1e3)?;
+                crate::config::scale("beta", beta, 1e3)
             }
             Self::Lognormal { mu, sigma } => {
-                finite("mu", mu)?;
-                above("sigma", sigma, 0.0)
+                crate::config::within("mu", mu, -30.0, 30.0)?;
+                crate::config::scale("sigma", sigma, 10.0)
             }
             Self::Uniform { low, high } => {
                 crate::config::at_least("low", low, 0.0)?;

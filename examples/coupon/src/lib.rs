@@ -22,6 +22,7 @@ use shoplab_env::{
     ActionSpace, Env, EnvBox, Family, FamilyKind, Feature, Info, Observation, ObservationSpace,
     Step,
     config::{ConfigError, above, at_least, cumulative_shares, in_range, pick},
+    cost::EpisodeCost,
     family::Ratio,
     seed::{SimRng, derive_seed, rng_from_seed},
 };
@@ -285,6 +286,16 @@ impl Family for Coupon {
 
     fn return_label(&self) -> &'static str {
         "profit per day"
+    }
+
+    /// One decision per shopper of the day, each a single draw.
+    fn episode_cost(&self) -> EpisodeCost {
+        EpisodeCost {
+            decisions: f64::from(self.config.shoppers),
+            env_work: 20.0,
+            env_bytes: 4096.0,
+            setup_bytes: 64.0 * self.config.segments.len() as f64,
+        }
     }
 
     fn ratios(&self) -> Vec<Ratio> {

@@ -3,6 +3,20 @@
 use super::{Report, opt};
 use crate::{prepared::Prepared, runner::RunResult};
 
+/// Empties every cell of `row` that holds NaN or an infinity, so a summary
+/// never reports one as a number; the reasons, by column (`why`), joined
+/// for the row's `notes` cell.
+fn finite_cells(header: &[&str], row: &mut [String], why: impl Fn(&str) -> String) -> String {
+    let mut notes = Vec::new();
+    for (cell, column) in row.iter_mut().zip(header) {
+        if cell.parse::<f64>().is_ok_and(|v| !v.is_finite()) {
+            notes.push(format!("{column} empty: {}", why(column)));
+            cell.clear();
+        }
+    }
+    notes.join("; ")
+}
+
 /// Renders the tidy CSV files of a run folder, as (file name, bytes), in a fixed order.
 pub fn csv_files(
     prepared: &Prepared,
@@ -102,7 +116,9 @@ pub fn csv_files(
         .map(|r| format!("final_{r}"))
         .collect();
     header.extend(ratio_columns.iter().map(String::as_str));
+    header.push("notes");
     w.write_record(&header)?;
+    let ratios = prepared.ratios();
     for s in &report.summaries {
         let f = s.final_return;
         let mut row = vec![
@@ -146,6 +162,23 @@ pub fn csv_files(
         }
         row.extend(s.final_metrics.iter().map(|m| m.to_string()));
         row.extend(s.final_ratios.iter().map(|m| m.to_string()));
+        let why = |column: &str| {
+            let ratio = ratios
+                .iter()
+                .find(|r| format!("final_{}", r.name) == column);
+            if let Some(r) = ratio {
+                format!(
+                    "no {} in the final episodes",
+                    report.metric_names[r.denominator]
+                )
+            } else if s.seeds_ok < 2 && (column.ends_with("_std") || column.contains("_ci_")) {
+                format!("{} seed(s) ran: no spread", s.seeds_ok)
+            } else {
+                "not a finite number (a reference or baseline of 0, or a failed run)".into()
+            }
+        };
+        let notes = finite_cells(&header, &mut row, why);
+        row.push(notes);
         w.write_record(&row)?;
     }
     files.push(("summary.csv".to_string(), finish(w)?));

@@ -2,7 +2,11 @@
 
 use crate::{PolicyError, schedule::LinearSchedule};
 use serde::{Deserialize, Serialize};
-use shoplab_env::config::{self, above, fraction, unit_interval};
+use shoplab_env::{
+    ObservationSpace,
+    config::{self, fraction, unit_interval},
+    cost::PolicyCost,
+};
 
 /// Largest replay buffer, in transitions.
 pub const MAX_BUFFER: usize = 10_000_000;
@@ -12,6 +16,18 @@ pub const MAX_WIDTH: usize = 4_096;
 
 /// Most values of a one-hot encoded feature.
 pub const MAX_ONE_HOT: usize = 4_096;
+
+/// Most hidden layers.
+pub const MAX_LAYERS: usize = 64;
+
+/// Largest minibatch, in transitions.
+pub const MAX_BATCH: usize = 65_536;
+
+/// Most gradient updates each time training happens.
+pub const MAX_GRADIENT_STEPS: usize = 1_000;
+
+/// Largest count of transitions between training or target updates.
+pub const MAX_INTERVAL: usize = 100_000_000;
 
 /// How actions are explored while training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,14 +145,21 @@ impl Default for DqnConfig {
     }
 }
 
-/// Checks `value` is finite and above 0.
-fn positive(key: &str, value: f64) -> Result<(), PolicyError> {
-    Ok(above(key, value, 0.0)?)
+/// Checks `value` is in `(0, max]`: beyond the upper bounds, settings
+/// only produce overflowing weights and NaN losses.
+fn between(key: &str, value: f64, max: f64) -> Result<(), PolicyError> {
+    if !(value > 0.0 && value <= max) {
+        return Err(PolicyError::invalid(
+            key,
+            format!("must be in (0, {max}] (found {value})"),
+        ));
+    }
+    Ok(())
 }
 
-/// Checks a count is at least 1.
-fn at_least_one(key: &str, value: usize) -> Result<(), PolicyError> {
-    Ok(config::at_least_one(key, value as u64)?)
+/// Checks a count is in `1..=max`.
+fn count(key: &str, value: usize, max: usize) -> Result<(), PolicyError> {
+    Ok(config::in_range(key, value as u64, 1, max as u64)?)
 }
 
 impl DqnConfig {
@@ -148,21 +171,34 @@ impl DqnConfig {
                 "must list at least one hidden layer width",
             ));
         }
+        if self.hidden.len() > MAX_LAYERS {
+            return Err(PolicyError::invalid(
+                "hidden",
+                format!(
+                    "must list at most {MAX_LAYERS} hidden layers (found {})",
+                    self.hidden.len()
+                ),
+            ));
+        }
         if let Some(&w) = self.hidden.iter().find(|&&w| w == 0 || w > MAX_WIDTH) {
             return Err(PolicyError::invalid(
                 "hidden",
                 format!("widths must be between 1 and {MAX_WIDTH} (found {w})"),
             ));
         }
-        positive("learning_rate", self.learning_rate)?;
+        between("learning_rate", self.learning_rate, 1.0)?;
         if let Some(rate) = self.final_learning_rate {
-            positive("final_learning_rate", rate)?;
+            between("final_learning_rate", rate, 1.0)?;
         }
         unit_interval("gamma", self.gamma)?;
-        at_least_one("batch_size", self.batch_size)?;
-        at_least_one("train_freq", self.train_freq)?;
-        at_least_one("gradient_steps", self.gradient_steps)?;
-        at_least_one("target_update_interval", self.target_update_interval)?;
+        count("batch_size", self.batch_size, MAX_BATCH)?;
+        count("train_freq", self.train_freq, MAX_INTERVAL)?;
+        count("gradient_steps", self.gradient_steps, MAX_GRADIENT_STEPS)?;
+        count(
+            "target_update_interval",
+            self.target_update_interval,
+            MAX_INTERVAL,
+        )?;
         if self.buffer_size < self.batch_size || self.buffer_size > MAX_BUFFER {
             return Err(PolicyError::invalid(
                 "buffer_size",
@@ -173,19 +209,80 @@ impl DqnConfig {
             ));
         }
         fraction("tau", self.tau)?;
-        positive("huber_delta", self.huber_delta)?;
-        positive("max_grad_norm", self.max_grad_norm)?;
-        positive("reward_scale", self.reward_scale)?;
-        positive("priority_epsilon", self.priority_epsilon)?;
+        between("huber_delta", self.huber_delta, 1e6)?;
+        between("max_grad_norm", self.max_grad_norm, 1e6)?;
+        between("reward_scale", self.reward_scale, 1e6)?;
+        between("priority_epsilon", self.priority_epsilon, 1.0)?;
         unit_interval("priority_alpha", self.priority_alpha)?;
         self.epsilon.validate_probability("epsilon")?;
         self.priority_beta.validate_probability("priority_beta")?;
-        positive("temperature.start", self.temperature.start)?;
-        positive("temperature.end", self.temperature.end)?;
+        between("temperature.start", self.temperature.start, 1e6)?;
+        between("temperature.end", self.temperature.end, 1e6)?;
         fraction(
             "temperature.decay_fraction",
             self.temperature.decay_fraction,
         )?;
         Ok(())
+    }
+}
+
+impl DqnConfig {
+    /// Input features of the network over `space` (one-hot features count
+    /// one input per value).
+    pub fn input_dim(&self, space: &ObservationSpace) -> Result<usize, PolicyError> {
+        Ok(super::input::inputs(space, &self.one_hot)?
+            .iter()
+            .map(|i| match i {
+                super::input::Input::Scaled { .. } => 1,
+                super::input::Input::OneHot { values, .. } => *values,
+            })
+            .sum())
+    }
+
+    /// What a network over `space` with `n_actions` outputs costs, trained
+    /// on `training_decisions` decisions ([`shoplab_env::cost`]): the
+    /// weights four times over (online, target, Adam's two moments) plus
+    /// gradients, a minibatch's activations through every layer (forward,
+    /// backward and the target network's pass), and the replay buffer as
+    /// far as training fills it. Work per decision: a forward pass to act
+    /// and, every `train_freq` decisions, `gradient_steps` minibatch
+    /// updates of about eight multiply-adds per weight per transition.
+    pub fn cost(
+        &self,
+        space: &ObservationSpace,
+        n_actions: usize,
+        training_decisions: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        self.validate()?;
+        let inputs = self.input_dim(space)? as f64;
+        let mut fan_in = inputs;
+        let mut parameters = 0.0;
+        for &width in &self.hidden {
+            parameters += (fan_in + 1.0) * width as f64;
+            fan_in = width as f64;
+        }
+        let heads = n_actions as f64 + if self.dueling { 1.0 } else { 0.0 };
+        parameters += (fan_in + 1.0) * heads;
+        let units: f64 = self.hidden.iter().map(|&w| w as f64).sum::<f64>() + heads + inputs;
+        let batch = self.batch_size as f64;
+        let stored = (self.buffer_size as f64).min(training_decisions.max(1.0));
+        let transition = 2.0 * 4.0 * inputs + 16.0;
+        let priorities = if self.prioritized {
+            2.0 * 16.0 * (self.buffer_size as f64).log2().ceil().exp2()
+        } else {
+            0.0
+        };
+        let forward = 2.0 * parameters;
+        let updates = self.gradient_steps as f64 / self.train_freq as f64;
+        let passes = if self.double { 10.0 } else { 8.0 };
+        Ok(PolicyCost {
+            bytes: 5.0 * 4.0 * parameters
+                + 8.0 * 4.0 * batch * units
+                + stored * transition
+                + priorities
+                + 65_536.0,
+            train_work: forward + updates * batch * parameters * passes,
+            act_work: forward,
+        })
     }
 }

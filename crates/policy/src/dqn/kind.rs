@@ -5,6 +5,7 @@ use crate::{
     Policy, PolicyError,
     registry::{BuildContext, PolicyKind},
 };
+use shoplab_env::cost::PolicyCost;
 
 /// `kind = "dqn"`: deep Q-learning over the observation's features.
 #[derive(Debug, Clone, Copy, Default)]
@@ -19,6 +20,19 @@ impl PolicyKind for DqnKind {
 
     fn state_dependent(&self) -> bool {
         true
+    }
+
+    fn cost(
+        &self,
+        config: &Self::Config,
+        cx: &BuildContext<'_>,
+        training_decisions: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        config.cost(
+            cx.observation_space,
+            cx.action_space.n(),
+            training_decisions,
+        )
     }
 
     fn build(

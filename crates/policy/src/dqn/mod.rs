@@ -44,7 +44,10 @@ mod kind;
 pub mod network;
 pub mod replay;
 
-pub use config::{DqnConfig, Exploration, MAX_BUFFER, MAX_ONE_HOT, MAX_WIDTH};
+pub use config::{
+    DqnConfig, Exploration, MAX_BATCH, MAX_BUFFER, MAX_GRADIENT_STEPS, MAX_INTERVAL, MAX_LAYERS,
+    MAX_ONE_HOT, MAX_WIDTH,
+};
 use input::{Input, encode, inputs};
 pub use kind::DqnKind;
 
@@ -113,13 +116,7 @@ impl Dqn {
             ));
         }
         let encoding = inputs(space, &config.one_hot)?;
-        let input_dim = encoding
-            .iter()
-            .map(|i| match i {
-                Input::Scaled { .. } => 1,
-                Input::OneHot { values, .. } => *values,
-            })
-            .sum();
+        let input_dim = config.input_dim(space)?;
         let arch = Architecture {
             inputs: input_dim,
             hidden: config.hidden.clone(),

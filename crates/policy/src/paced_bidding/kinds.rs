@@ -10,7 +10,7 @@ use crate::{
     tabular_q::{TabularQ, TabularQConfig},
 };
 use serde::{Deserialize, Serialize};
-use shoplab_env::{Family, ObservationSpace, family::BidGrid};
+use shoplab_env::{Family, ObservationSpace, cost::PolicyCost, family::BidGrid};
 
 /// `_creative_2`, `_thompson` or `_ucb1`, for policy names.
 fn creative_suffix(rule: &CreativeRule) -> String {
@@ -235,21 +235,13 @@ impl PolicyKind for PidKind {
         c: &Self::Config,
         cx: &BuildContext<'_>,
     ) -> Result<Box<dyn Policy>, PolicyError> {
+        // Gains act on relative overspend (order 1) and move λ along the
+        // grid: beyond ±1e6 they only saturate it.
         for (key, v) in [("kp", c.kp), ("ki", c.ki), ("kd", c.kd)] {
-            if !v.is_finite() {
-                return Err(PolicyError::invalid(
-                    key,
-                    format!("must be finite (found {v})"),
-                ));
-            }
+            shoplab_env::config::within(key, v, -1e6, 1e6)?;
         }
         let start_multiplier = c.start_multiplier;
-        if !(start_multiplier > 0.0 && start_multiplier.is_finite()) {
-            return Err(PolicyError::invalid(
-                "start_multiplier",
-                format!("must be a finite number > 0 (found {start_multiplier})"),
-            ));
-        }
+        shoplab_env::config::scale("start_multiplier", start_multiplier, 1e6)?;
         let start = PacedBidding::nearest(&grid(cx)?.bid_multipliers, start_multiplier);
         let pid = Pacing::Pid {
             kp: c.kp,
@@ -298,10 +290,10 @@ impl PolicyKind for DualPacingKind {
         let step = c
             .step_size
             .unwrap_or(1.0 / f64::from(g.periods.max(1)).sqrt());
-        if !(step > 0.0 && step.is_finite()) {
+        if !(step > 0.0 && step <= 1e6) {
             return Err(PolicyError::invalid(
                 "step_size",
-                format!("must be a finite number > 0 (found {step})"),
+                format!("must be in (0, 1000000] (found {step})"),
             ));
         }
         let (low, high) = (
@@ -343,35 +335,45 @@ fn learned_pacing(
     learner: impl Fn(&ObservationSpace, usize) -> Result<Box<dyn Policy>, PolicyError>,
 ) -> Result<Pacing, PolicyError> {
     let g = grid(cx)?;
-    let space = cx.observation_space;
     let multipliers = &g.bid_multipliers;
+    let (space, n) = learner_shape(cx, control)?;
+    if control == "level" {
+        if decide_every == 0 || decide_every > g.periods {
+            return Err(PolicyError::invalid(
+                "decide_every",
+                format!(
+                    "must be between 1 and the {} periods (found {decide_every})",
+                    g.periods
+                ),
+            ));
+        }
+        Ok(Pacing::Learned {
+            q: learner(&space, n)?,
+            every: decide_every as usize,
+            held: None,
+        })
+    } else {
+        let start = PacedBidding::nearest(multipliers, 1.0);
+        Ok(Pacing::Stepped {
+            q: learner(&space, n)?,
+            start,
+            current: start,
+            last: (start, 1),
+        })
+    }
+}
+
+/// The observation space and action count a pacer's learner sees: the
+/// env's space and one action per multiplier with `"level"` control; the
+/// space with the current multiplier added and three moves with `"step"`.
+fn learner_shape(
+    cx: &BuildContext<'_>,
+    control: &str,
+) -> Result<(ObservationSpace, usize), PolicyError> {
+    let n = grid(cx)?.bid_multipliers.len();
     match control {
-        "level" => {
-            if decide_every == 0 || decide_every > g.periods {
-                return Err(PolicyError::invalid(
-                    "decide_every",
-                    format!(
-                        "must be between 1 and the {} periods (found {decide_every})",
-                        g.periods
-                    ),
-                ));
-            }
-            Ok(Pacing::Learned {
-                q: learner(space, multipliers.len())?,
-                every: decide_every as usize,
-                held: None,
-            })
-        }
-        "step" => {
-            let extended = PacedBidding::stepped_space(space, multipliers.len());
-            let start = PacedBidding::nearest(multipliers, 1.0);
-            Ok(Pacing::Stepped {
-                q: learner(&extended, 3)?,
-                start,
-                current: start,
-                last: (start, 1),
-            })
-        }
+        "level" => Ok((cx.observation_space.clone(), n)),
+        "step" => Ok((PacedBidding::stepped_space(cx.observation_space, n), 3)),
         other => Err(PolicyError::invalid(
             "control",
             format!("must be \"step\" or \"level\" (found {other:?})"),
@@ -432,6 +434,16 @@ impl PolicyKind for QPacingKind {
     type Config = QPacingConfig;
     paced_kind!("q_pacing", true);
 
+    fn cost(
+        &self,
+        c: &Self::Config,
+        cx: &BuildContext<'_>,
+        _: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        let (space, n) = learner_shape(cx, &c.control)?;
+        c.q.cost(&space, n).map_err(|e| prefixed("q", e))
+    }
+
     fn build(
         &self,
         c: &Self::Config,
@@ -481,6 +493,18 @@ pub struct DqnPacingKind;
 impl PolicyKind for DqnPacingKind {
     type Config = DqnPacingConfig;
     paced_kind!("dqn_pacing", true);
+
+    fn cost(
+        &self,
+        c: &Self::Config,
+        cx: &BuildContext<'_>,
+        training_decisions: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        let (space, n) = learner_shape(cx, &c.control)?;
+        c.dqn
+            .cost(&space, n, training_decisions)
+            .map_err(|e| prefixed("dqn", e))
+    }
 
     fn build(
         &self,

@@ -119,6 +119,10 @@ pub struct AdsConfig {
     pub day_variation: Option<DayVariation>,
 }
 
+/// Most bid multipliers (each is a baseline candidate, played on
+/// calibration episodes before every run).
+pub const MAX_MULTIPLIERS: usize = 1_000;
+
 /// Most opportunities expected in one period.
 pub const MAX_OPPORTUNITIES: f64 = 100_000.0;
 
@@ -135,22 +139,19 @@ impl AdsConfig {
     /// Checks every rule; keys are relative to `[ads]`.
     pub fn validate(&self) -> Result<AdsModel, ConfigError> {
         above("budget", self.budget, 0.0)?;
-        if self.budget > 1e12 {
-            return Err(ConfigError::new(
-                "budget",
-                format!("must be at most 1e12 (found {})", self.budget),
-            ));
-        }
         in_range("periods", self.periods.into(), 1, 10_000)?;
         at_least("reserve_price", self.reserve_price, 0.0)?;
-        if self.bid_multipliers.is_empty() {
+        if self.bid_multipliers.is_empty() || self.bid_multipliers.len() > MAX_MULTIPLIERS {
             return Err(ConfigError::new(
                 "bid_multipliers",
-                "must list at least one multiplier",
+                format!(
+                    "must list between 1 and {MAX_MULTIPLIERS} multipliers (found {})",
+                    self.bid_multipliers.len()
+                ),
             ));
         }
         for (i, &m) in self.bid_multipliers.iter().enumerate() {
-            above(&format!("bid_multipliers[{i}]"), m, 0.0)?;
+            crate::config::scale(&format!("bid_multipliers[{i}]"), m, 1e6)?;
             if i > 0 && m <= self.bid_multipliers[i - 1] {
                 return Err(ConfigError::new(
                     format!("bid_multipliers[{i}]"),
@@ -168,13 +169,9 @@ impl AdsConfig {
             .validate(self.periods, MAX_OPPORTUNITIES)
             .map_err(|e| e.within("opportunities"))?;
         let c = &self.competition;
-        if !c.mu.is_finite() {
-            return Err(ConfigError::new(
-                "competition.mu",
-                format!("must be finite (found {})", c.mu),
-            ));
-        }
-        above("competition.sigma", c.sigma, 0.0)?;
+        // Competing bids are e^(mu + sigma·z), in money.
+        crate::config::within("competition.mu", c.mu, -30.0, 30.0)?;
+        crate::config::scale("competition.sigma", c.sigma, 10.0)?;
         if !(0.0..1.0).contains(&c.daily_amplitude) {
             return Err(ConfigError::new(
                 "competition.daily_amplitude",

@@ -5,6 +5,7 @@ use super::{AdsConfig, AdsEnv, AdsModel, AdsObservation, METRICS};
 use crate::{config::ConfigError, table_grid};
 use shoplab_env::{
     EnvBox, Family, FamilyKind, Observation,
+    cost::EpisodeCost,
     family::{ActionRule, BidGrid, GreedyTable, Ratio, constant_rule},
 };
 use std::{
@@ -53,6 +54,33 @@ impl FamilyKind for AdsFamily {
 impl Family for Ads {
     fn name(&self) -> &'static str {
         "ads"
+    }
+
+    /// One decision per period; each period runs its auctions (the
+    /// busiest day's expected opportunities, with six standard deviations
+    /// of headroom), and the env logs the day's opportunities for its
+    /// hindsight optimum, which sorts a copy of them.
+    fn episode_cost(&self) -> EpisodeCost {
+        let config = self.model.config();
+        let traffic = config
+            .day_variation
+            .as_ref()
+            .map_or(0.0, |d| d.traffic.exp());
+        let day: f64 = (0..config.periods)
+            .map(|t| config.opportunities.rate(t, config.periods))
+            .sum::<f64>()
+            * traffic.max(1.0);
+        let day = day + 6.0 * day.sqrt() + 1.0;
+        let periods = f64::from(config.periods);
+        let log = 3.0 * 48.0 * day;
+        EpisodeCost {
+            decisions: periods,
+            env_work: (40.0 + 4.0 * f64::from(config.n_creatives)) * day / periods
+                + 20.0 * day.log2().max(1.0) * day / periods
+                + 100.0,
+            env_bytes: log + 65_536.0,
+            setup_bytes: 1024.0 * config.segments.len() as f64,
+        }
     }
 
     fn make_env(&self) -> EnvBox {

@@ -5,6 +5,7 @@ use super::{METRICS, PricingConfig, PricingEnv, PricingModel};
 use crate::{config::ConfigError, table_grid};
 use shoplab_env::{
     EnvBox, Family, FamilyKind, Observation,
+    cost::EpisodeCost,
     family::{ActionRule, Baseline, GreedyTable, PriceGrid, Ratio, constant_rule},
     inventory::{PricingProblem, PricingSolution},
 };
@@ -108,6 +109,26 @@ impl FamilyKind for PricingFamily {
 impl Family for Pricing {
     fn name(&self) -> &'static str {
         "pricing"
+    }
+
+    /// One decision per period; each period draws its shoppers (the
+    /// busiest period's expected arrivals, with six standard deviations of
+    /// headroom) and their purchases. The solved oracle keeps a value and
+    /// an action per state.
+    fn episode_cost(&self) -> EpisodeCost {
+        let config = self.model.config();
+        let peak = (0..config.horizon)
+            .map(|t| self.model.arrival_rate(t))
+            .fold(0.0, f64::max);
+        let shoppers = peak + 6.0 * peak.sqrt() + 1.0;
+        let states = f64::from(config.horizon) * (f64::from(config.inventory) + 1.0);
+        EpisodeCost {
+            decisions: f64::from(config.horizon),
+            env_work: 50.0 * shoppers + 100.0,
+            env_bytes: 64.0 * shoppers + 65_536.0,
+            setup_bytes: 16.0 * states * 2.0
+                + 8.0 * f64::from(config.horizon) * config.price_grid.len() as f64,
+        }
     }
 
     fn make_env(&self) -> EnvBox {

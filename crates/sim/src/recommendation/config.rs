@@ -264,14 +264,14 @@ impl RecommendationConfig {
         )?;
         in_range("ticks", self.ticks.into(), 1, 1_000_000)?;
         let c = &self.choice;
-        above("choice.temperature", c.temperature, 0.0)?;
+        // Utilities are exponentiated in the choice model: beyond ±1e3 every
+        // probability is 0 or 1 and the scenario says nothing.
+        crate::config::scale("choice.temperature", c.temperature, 1e3)?;
         for (key, v) in [
             ("choice.no_click_utility", c.no_click_utility),
             ("choice.purchase_alpha", c.purchase_alpha),
         ] {
-            if !v.is_finite() {
-                return Err(ConfigError::new(key, format!("must be finite (found {v})")));
-            }
+            crate::config::within(key, v, -1e3, 1e3)?;
         }
         let d = &self.dynamics;
         probability("dynamics.interest_drift", d.interest_drift)?;
@@ -284,7 +284,7 @@ impl RecommendationConfig {
             ("dynamics.clickbait_cost", d.clickbait_cost),
             ("dynamics.mismatch_cost", d.mismatch_cost),
         ] {
-            at_least(key, v, 0.0)?;
+            crate::config::within(key, v, 0.0, 1e3)?;
         }
         self.catalog
             .generated
@@ -300,6 +300,26 @@ impl RecommendationConfig {
                 &mut rng_from_seed(self.catalog.seed),
             ),
         };
+        // Derived numbers checked at build time: every item's price,
+        // quality, appeal and features finite (prices positive), whatever
+        // the catalog's parameters or file made of them.
+        let sound = |it: &crate::catalog::Item| {
+            it.price.is_finite()
+                && it.price > 0.0
+                && it.quality.is_finite()
+                && it.clickbait.is_finite()
+                && it.features.iter().all(|x| x.is_finite())
+        };
+        if let Some((i, item)) = catalog.items.iter().enumerate().find(|(_, it)| !sound(it)) {
+            return Err(ConfigError::new(
+                "catalog",
+                format!(
+                    "item {i} has a price, quality, appeal or feature that is not a finite \
+                     number (price {}, quality {}, clickbait {}): use smaller parameters",
+                    item.price, item.quality, item.clickbait
+                ),
+            ));
+        }
         if self.slate_size as usize > catalog.items.len() {
             return Err(ConfigError::new(
                 "slate_size",
@@ -322,9 +342,9 @@ impl RecommendationConfig {
                     format!("must be below the {} topics (found {t})", catalog.n_topics),
                 ));
             }
-            at_least(&key("preference_spread"), s.preference_spread, 0.0)?;
-            at_least(&key("preference_strength"), s.preference_strength, 0.0)?;
-            at_least(&key("price_sensitivity"), s.price_sensitivity, 0.0)?;
+            crate::config::within(&key("preference_spread"), s.preference_spread, 0.0, 1e3)?;
+            crate::config::within(&key("preference_strength"), s.preference_strength, 0.0, 1e3)?;
+            crate::config::within(&key("price_sensitivity"), s.price_sensitivity, 0.0, 1e3)?;
             above(&key("patience"), s.patience, 0.0)?;
         }
         let bytes = self.concurrent_sessions as usize

@@ -5,6 +5,7 @@ use super::{METRICS, RecommendationConfig, RecommendationEnv, RecommendationMode
 use crate::config::ConfigError;
 use shoplab_env::{
     EnvBox, Family, FamilyKind,
+    cost::EpisodeCost,
     family::{ActionRule, Ratio, Sessions, fixed_slate_rule},
 };
 use std::{path::Path, sync::Arc};
@@ -53,6 +54,23 @@ const SESSION_LENGTH: usize = 3;
 impl Family for Recommendation {
     fn name(&self) -> &'static str {
         "recommendation"
+    }
+
+    /// Every tick steps every concurrent session: one decision each, whose
+    /// slate the shopper scores item by item (`slate × dim`) before the
+    /// env builds the next observation. Shopper state is a preference
+    /// vector and a fatigue per topic; the catalog is shared.
+    fn episode_cost(&self) -> EpisodeCost {
+        let config = self.model.config();
+        let catalog = self.model.catalog();
+        let (dim, topics) = (catalog.dim as f64, catalog.n_topics as f64);
+        let sessions = f64::from(config.concurrent_sessions);
+        EpisodeCost {
+            decisions: f64::from(config.ticks) * sessions,
+            env_work: f64::from(config.slate_size) * (dim + 10.0) + topics + 100.0,
+            env_bytes: sessions * (4.0 * (dim + topics) + 256.0) + 65_536.0,
+            setup_bytes: catalog.items.len() as f64 * (4.0 * dim + 64.0) + topics * 4.0 * dim,
+        }
     }
 
     fn make_env(&self) -> EnvBox {

@@ -43,7 +43,7 @@ pub use shopper::*;
 use crate::{
     Shopper,
     catalog::{Catalog, GeneratedCatalog, near, normalise},
-    config::{ConfigError, above, at_least, in_range, probability},
+    config::{ConfigError, above, in_range, probability},
 };
 use bevy_ecs::{prelude::*, query::QueryData, schedule::SingleThreadedExecutor};
 use rand::{RngExt, SeedableRng, rngs::Xoshiro256PlusPlus};
