@@ -27,7 +27,10 @@
 //! `fluid_resolving` policy (so its run's files all moved), and no
 //! checkpoint changed; the recommendation baseline (the best fixed slate,
 //! issue #10) moved only the recommendation files' `summary.csv` and
-//! `evaluations.csv`.
+//! `evaluations.csv`; the `notes` column (issue #11: a statistic that is
+//! no number is left empty, with its reason) moved only `summary.csv`,
+//! and the bounded numeric ranges and the envs' cleared bevy trackers, in
+//! the same re-recording, moved nothing else.
 
 mod common;
 
