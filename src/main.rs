@@ -93,6 +93,10 @@ enum Command {
         /// Greedy episodes per checkpoint.
         #[arg(long, default_value_t = 100)]
         episodes: u32,
+        /// Evaluate the checkpoints that are there when some the manifest
+        /// lists are missing (otherwise an error), and say which were skipped.
+        #[arg(long)]
+        skip_missing: bool,
     },
     /// List the scenario files in a folder.
     List {
@@ -216,7 +220,13 @@ fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
             dir,
             policy,
             episodes,
-        } => done(eval_checkpoints(&dir, policy.as_deref(), episodes, loader)),
+            skip_missing,
+        } => done(eval_checkpoints(
+            &dir,
+            (policy.as_deref(), skip_missing),
+            episodes,
+            loader,
+        )),
         Command::List { scenarios } => done(list(&scenarios, loader)),
         Command::Check { files, episodes } => done(check(&files, episodes, loader)),
         Command::Validate { files } => done(validate(&files, loader)),
@@ -399,9 +409,11 @@ fn validate(files: &[PathBuf], loader: &Loader<'_>) -> Result<()> {
     Ok(())
 }
 
+/// `shoplab eval DIR`: greedy evaluation of a run's checkpoints, of one
+/// policy or all, skipping missing ones if asked to.
 fn eval_checkpoints(
     dir: &Path,
-    policy: Option<&str>,
+    (policy, skip_missing): (Option<&str>, bool),
     episodes: u32,
     loader: &Loader<'_>,
 ) -> Result<()> {
@@ -409,7 +421,12 @@ fn eval_checkpoints(
         bail!("--episodes must be at least 1");
     }
     let prepared = loader.load_run(dir)?;
-    let results = shoplab_harness::evaluate_checkpoints(&prepared, dir, policy, episodes)?;
+    let evals =
+        shoplab_harness::evaluate_checkpoints(&prepared, dir, policy, episodes, skip_missing)?;
+    for (name, seed, why) in &evals.skipped {
+        eprintln!("warning: skipped the checkpoint of {name}, seed {seed}: {why}");
+    }
+    let results = evals.results;
     let run = &prepared.scenario.run;
     // Intervals as the run's own summary makes them: its confidence, its
     // resamples, resampling seeded from its first seed.
@@ -477,8 +494,9 @@ fn eval_checkpoints(
                 format!(", {:.1}% {reference} [{:.1}, {:.1}]", e.mean, e.low, e.high)
             })
             .unwrap_or_default();
+        let listed = runs.len() + evals.skipped.iter().filter(|s| s.0 == name).count();
         println!(
-            "{name}: {:.4} per episode over {} seeds, {level}% CI [{:.4}, {:.4}]{pct}",
+            "{name}: {:.4} per episode over {} of {listed} seeds, {level}% CI [{:.4}, {:.4}]{pct}",
             e.mean, e.n, e.low, e.high
         );
     }

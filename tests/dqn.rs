@@ -132,7 +132,7 @@ fn dqn_runs_are_identical_with_any_thread_count_and_checkpoints_load() {
     common::assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("dqn: ") && text.contains("over 4 seeds"),
+        text.contains("dqn: ") && text.contains("over 4 of 4 seeds"),
         "{text}"
     );
 

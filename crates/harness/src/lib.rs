@@ -97,18 +97,33 @@ pub struct CheckpointEval {
     pub evaluation: runner::Evaluation,
 }
 
+/// What [`evaluate_checkpoints`] found: the evaluations, in policy then
+/// seed order, and the checkpoints it skipped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointEvals {
+    /// One per checkpoint evaluated.
+    pub results: Vec<CheckpointEval>,
+    /// Checkpoints the manifest lists that were missing or unreadable,
+    /// with why (only with `skip_missing`; otherwise they are errors).
+    pub skipped: Vec<(String, u64, String)>,
+}
+
 /// Loads the checkpoints of run folder `dir`, whose scenario is `prepared`
 /// (see [`load_run`]) — those of `policy` only, if given — into freshly
 /// built policies and plays `episodes` greedy episodes with each, on env
 /// seeds `derive_seed(seed, "checkpoint-eval", k)`, which neither training
 /// nor the in-training evaluations used. Runs in parallel; results come in
-/// policy then seed order.
+/// policy then seed order. Every checkpoint the manifest lists is expected:
+/// one missing or unreadable is an error, unless `skip_missing`, when it is
+/// reported in [`CheckpointEvals::skipped`]; one whose values are damaged
+/// (a NaN weight, a negative count) is always an error.
 pub fn evaluate_checkpoints(
     prepared: &Prepared,
     dir: &Path,
     policy: Option<&str>,
     episodes: u32,
-) -> Result<Vec<CheckpointEval>, HarnessError> {
+    skip_missing: bool,
+) -> Result<CheckpointEvals, HarnessError> {
     use rayon::prelude::*;
     if let Some(name) = policy
         && !prepared.names.iter().any(|n| n == name)
@@ -121,15 +136,37 @@ pub fn evaluate_checkpoints(
             ),
         });
     }
+    let listed = verify::listed_checkpoints(dir)?;
     let mut jobs = Vec::new();
+    let mut skipped = Vec::new();
     for (index, name) in prepared.names.iter().enumerate() {
         if policy.is_some_and(|p| p != name) {
             continue;
         }
         for &seed in &prepared.scenario.run.seeds {
-            let path = dir.join(checkpoint_name(name, seed));
-            if path.is_file() {
-                jobs.push((index, seed, path));
+            let relative = checkpoint_name(name, seed);
+            if !listed.contains(&relative) {
+                continue;
+            }
+            let path = dir.join(&relative);
+            let unreadable = match std::fs::metadata(&path) {
+                Err(e) => Some(format!("missing ({e})")),
+                Ok(m) if !m.is_file() => Some("not a regular file".to_string()),
+                Ok(_) => None,
+            };
+            match unreadable {
+                None => jobs.push((index, seed, path)),
+                Some(why) if skip_missing => skipped.push((name.clone(), seed, why)),
+                Some(why) => {
+                    return Err(HarnessError::Checkpoint {
+                        path,
+                        reason: format!(
+                            "the manifest lists this checkpoint, but it is {why}; \
+                             `shoplab verify` checks the whole folder, and --skip-missing \
+                             evaluates the others"
+                        ),
+                    });
+                }
             }
         }
     }
@@ -143,7 +180,8 @@ pub fn evaluate_checkpoints(
         });
     }
     let total = prepared.scenario.run.episodes as usize;
-    jobs.par_iter()
+    let results = jobs
+        .par_iter()
         .map(|(index, seed, path)| {
             let name = &prepared.names[*index];
             let failed = |reason: String| HarnessError::Checkpoint {
@@ -184,7 +222,8 @@ pub fn evaluate_checkpoints(
                 evaluation,
             })
         })
-        .collect()
+        .collect::<Result<_, HarnessError>>()?;
+    Ok(CheckpointEvals { results, skipped })
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {

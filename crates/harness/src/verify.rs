@@ -39,6 +39,31 @@ struct Listed {
     scenario_sha256: Option<String>,
 }
 
+/// The parts of run folder `dir`'s manifest that verification reads.
+fn read_manifest(dir: &Path) -> Result<Listed, HarnessError> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let text =
+        shoplab_env::input::read_text_file(&manifest_path, shoplab_env::input::MAX_SCENARIO_BYTES)
+            .map_err(|e| HarnessError::Manifest {
+                path: manifest_path.clone(),
+                reason: format!("the manifest {e}"),
+            })?;
+    serde_json::from_str(&text).map_err(|e| HarnessError::Manifest {
+        path: manifest_path,
+        reason: format!("the manifest does not read as a run manifest: {e}"),
+    })
+}
+
+/// The checkpoints run folder `dir`'s manifest lists, as paths relative to
+/// the folder (`checkpoints/dqn-seed1.safetensors`).
+pub fn listed_checkpoints(dir: &Path) -> Result<Vec<String>, HarnessError> {
+    Ok(read_manifest(dir)?
+        .checkpoints
+        .into_iter()
+        .map(|h| h.name)
+        .collect())
+}
+
 /// What verification found.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Verification {
@@ -76,17 +101,7 @@ pub fn verify(dir: &Path) -> Result<Verification, HarnessError> {
         let path = path.to_path_buf();
         move |source| HarnessError::Io { path, source }
     };
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let text =
-        shoplab_env::input::read_text_file(&manifest_path, shoplab_env::input::MAX_SCENARIO_BYTES)
-            .map_err(|e| HarnessError::Manifest {
-                path: manifest_path.clone(),
-                reason: format!("the manifest {e}"),
-            })?;
-    let listed: Listed = serde_json::from_str(&text).map_err(|e| HarnessError::Manifest {
-        path: manifest_path.clone(),
-        reason: format!("the manifest does not read as a run manifest: {e}"),
-    })?;
+    let listed = read_manifest(dir)?;
     let mut present = BTreeSet::new();
     files_under(dir, Path::new(""), &mut present).map_err(io(dir))?;
     let mut result = Verification::default();

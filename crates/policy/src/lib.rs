@@ -177,6 +177,19 @@ pub enum CheckpointError {
         /// Type and shape in the policy.
         expected: String,
     },
+    /// A tensor holds a value no trained policy has (NaN, an infinity, a
+    /// negative count): the file was damaged or edited.
+    #[error("tensor `{tensor}` holds {found} at index {index}: {rule}")]
+    Value {
+        /// The tensor's name.
+        tensor: String,
+        /// The first offending value.
+        found: f64,
+        /// Its position in the flattened tensor.
+        index: usize,
+        /// What its values must be.
+        rule: &'static str,
+    },
     /// The network failed while saving or loading.
     #[error(transparent)]
     Network(#[from] dqn::network::NetError),

@@ -314,6 +314,22 @@ impl QNetwork {
         if let Some(extra) = loaded.keys().find(|k| !self.vars.contains_key(*k)) {
             return Err(CheckpointError::UnknownTensor(extra.clone()));
         }
+        // A NaN weight makes every Q value NaN and every greedy action the
+        // first: refuse it rather than score a broken network.
+        for name in self.vars.keys() {
+            let values = loaded[name]
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(err)?;
+            if let Some((index, &v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(CheckpointError::Value {
+                    tensor: name.clone(),
+                    found: f64::from(v),
+                    index,
+                    rule: "weights must be finite",
+                });
+            }
+        }
         for (name, var) in &self.vars {
             var.set(&loaded[name]).map_err(err)?;
         }

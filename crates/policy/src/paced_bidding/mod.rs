@@ -484,7 +484,34 @@ impl Policy for PacedBidding {
                     expected: format!("{} f64 counts", counts.len()),
                 });
             }
+            // Counts of impressions and clicks: whole, finite, ≥ 0.
+            if let Some((index, &v)) = values
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(v.is_finite() && **v >= 0.0 && v.fract() == 0.0 && **v <= 1e15))
+            {
+                return Err(CheckpointError::Value {
+                    tensor: name.to_string(),
+                    found: v,
+                    index,
+                    rule: "counts must be whole numbers from 0 to 1e15",
+                });
+            }
             *counts = values;
+        }
+        if let Some((index, (&c, _))) = self
+            .clicks
+            .iter()
+            .zip(&self.impressions)
+            .enumerate()
+            .find(|(_, (c, i))| c > i)
+        {
+            return Err(CheckpointError::Value {
+                tensor: BANDIT_TENSORS[1].to_string(),
+                found: c,
+                index,
+                rule: "a creative's clicks cannot exceed its impressions",
+            });
         }
         let learner = rewrite_safetensors(bytes, &[], |name| !BANDIT_TENSORS.contains(&name))?;
         match &mut self.pacing {
