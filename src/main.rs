@@ -143,8 +143,28 @@ fn quiet_on_closed_stdout() {
     }));
 }
 
+/// On SIGINT or SIGTERM: removes any run folder still being written (after
+/// the file in hand), says so, and exits with 130; results already
+/// published stay as they are.
+fn stop_cleanly_on_signals() {
+    let handler = || {
+        for dir in shoplab_harness::folder::interrupt() {
+            eprintln!(
+                "interrupted: removed the unfinished run folder {}",
+                dir.display()
+            );
+        }
+        eprintln!("interrupted");
+        std::process::exit(130);
+    };
+    if let Err(e) = ctrlc::set_handler(handler) {
+        eprintln!("warning: cannot handle interruptions cleanly: {e}");
+    }
+}
+
 fn main() {
     quiet_on_closed_stdout();
+    stop_cleanly_on_signals();
     match run(Cli::parse(), &Registry::default()) {
         Ok(Outcome::Done) => {}
         // The other runs' results are written; the exit code still says
@@ -544,6 +564,9 @@ fn run_file(file: &Path, results: &Path, quiet: bool, loader: &Loader<'_>) -> Re
         run.episodes,
         rayon::current_num_threads()
     );
+    for (dir, why) in shoplab_harness::folder::clean_stale(&results.join(&prepared.scenario.name)) {
+        eprintln!("removed {}: {why}", dir.display());
+    }
     let bar = progress_bar(&prepared, quiet);
     let finished = shoplab_harness::execute(&prepared, results, &|n| bar.inc(n))?;
     bar.finish_and_clear();

@@ -18,6 +18,7 @@
 mod accepted;
 pub mod budget;
 pub mod charts;
+pub mod folder;
 pub mod prepared;
 pub mod registry;
 pub mod report;
@@ -53,6 +54,17 @@ pub enum HarnessError {
     Io {
         /// The path.
         path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A file of a run folder could not be written (a full disk, a
+    /// folder made read-only during the run).
+    #[error("{path}: could not write {what}: {source}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// What it is (`the CSV table`, `the manifest`).
+        what: &'static str,
         /// The error.
         source: std::io::Error,
     },
@@ -355,26 +367,6 @@ fn utc_stamp(unix_seconds: u64) -> String {
     )
 }
 
-/// Claims a new, empty run folder under `parent` by creating it: creation
-/// fails if the name exists, so an earlier run is never reused.
-fn claim_run_dir(parent: &Path, stamp: &str) -> Result<PathBuf, HarnessError> {
-    fs::create_dir_all(parent).map_err(io(parent))?;
-    for k in 1.. {
-        let id = if k == 1 {
-            stamp.to_string()
-        } else {
-            format!("{stamp}-{k}")
-        };
-        let dir = parent.join(id);
-        match fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io(&dir)(e)),
-        }
-    }
-    unreachable!("the loop only ends by returning")
-}
-
 #[derive(Serialize)]
 struct ManifestFile {
     name: String,
@@ -432,23 +424,30 @@ pub fn execute(
         .unwrap_or(0);
     let stamp = utc_stamp(now);
     let parent = results_root.join(&prepared.scenario.name);
-    let dir = claim_run_dir(&parent, &stamp)?;
-    let run_id = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let staging = parent.join(format!(".{run_id}.partial"));
-    let result = write_folder(prepared, &tables, &staging, &dir, &run_id, &stamp);
+    let claim = folder::claim(&parent, &stamp)?;
+    let result = write_folder(prepared, &tables, &claim, &stamp).and_then(|files| {
+        folder::publish(&claim)?;
+        Ok(files)
+    });
     if result.is_err() {
-        let _ = fs::remove_dir_all(&staging);
-        let _ = fs::remove_dir(&dir);
+        folder::abandon(&claim);
     }
     let files = result?;
     Ok(Finished {
-        dir,
+        dir: claim.dir,
         report: tables.report,
         files,
         run_seconds: tables.run_seconds,
+    })
+}
+
+/// Writes `bytes` to `path` (`what` it is, for the error) as one step of
+/// writing a run folder ([`folder::step`]).
+fn write_file(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), HarnessError> {
+    folder::step(|| fs::write(path, bytes)).map_err(|source| HarnessError::Write {
+        path: path.to_path_buf(),
+        what,
+        source,
     })
 }
 
@@ -457,13 +456,14 @@ pub fn execute(
 fn write_hashed(
     folder: &Path,
     files: &[(String, Vec<u8>)],
+    what: &'static str,
     written: &mut Vec<String>,
 ) -> Result<Vec<ManifestFile>, HarnessError> {
     files
         .iter()
         .map(|(name, bytes)| {
             let path = folder.join(name);
-            fs::write(&path, bytes).map_err(io(&path))?;
+            write_file(&path, bytes, what)?;
             written.push(name.clone());
             Ok(ManifestFile {
                 name: name.clone(),
@@ -474,26 +474,35 @@ fn write_hashed(
         .collect()
 }
 
+/// Writes the run's files into the claimed partial folder, manifest last;
+/// the names written.
 fn write_folder(
     prepared: &Prepared,
     tables: &Tables,
-    staging: &Path,
-    dir: &Path,
-    run_id: &str,
+    claim: &folder::Claim,
     stamp: &str,
 ) -> Result<Vec<String>, HarnessError> {
-    fs::create_dir_all(staging).map_err(io(staging))?;
+    let (staging, dir, run_id) = (&claim.staging, &claim.dir, &claim.id);
     let mut files = vec![SCENARIO_FILE.to_string()];
     let scenario_path = staging.join(SCENARIO_FILE);
     let scenario_text = prepared.scenario.to_toml();
-    fs::write(&scenario_path, &scenario_text).map_err(io(&scenario_path))?;
-    let manifest_files = write_hashed(staging, &tables.csv, &mut files)?;
+    write_file(
+        &scenario_path,
+        scenario_text.as_bytes(),
+        "the resolved scenario",
+    )?;
+    let manifest_files = write_hashed(staging, &tables.csv, "the CSV table", &mut files)?;
     if !tables.checkpoints.is_empty() {
         let folder = staging.join(CHECKPOINT_DIR);
-        fs::create_dir_all(&folder).map_err(io(&folder))?;
+        folder::step(|| fs::create_dir_all(&folder)).map_err(|source| HarnessError::Write {
+            path: folder.clone(),
+            what: "the checkpoints folder",
+            source,
+        })?;
     }
-    let checkpoint_files = write_hashed(staging, &tables.checkpoints, &mut files)?;
-    let charts = charts::draw_all(&tables.report, staging)?;
+    let checkpoint_files =
+        write_hashed(staging, &tables.checkpoints, "the checkpoint", &mut files)?;
+    let charts = folder::step(|| charts::draw_all(&tables.report, staging))?;
     files.extend(charts.iter().cloned());
     let manifest = Manifest {
         shoplab_version: env!("CARGO_PKG_VERSION"),
@@ -522,11 +531,8 @@ fn write_folder(
     };
     let manifest_path = staging.join("manifest.json");
     let json = serde_json::to_string_pretty(&manifest).expect("the manifest serialises");
-    fs::write(&manifest_path, json + "\n").map_err(io(&manifest_path))?;
+    write_file(&manifest_path, (json + "\n").as_bytes(), "the manifest")?;
     files.push("manifest.json".into());
-    // `dir` is the empty folder this run claimed; renaming onto an empty
-    // directory replaces it atomically.
-    fs::rename(staging, dir).map_err(io(dir))?;
     Ok(files)
 }
 
@@ -590,25 +596,6 @@ pub fn reproduce(
 
 #[cfg(test)]
 mod tests {
-    /// An existing run folder is never reused: the next claim takes a suffix
-    /// and leaves the earlier folder's contents alone.
-    #[test]
-    fn run_folders_are_never_reused() {
-        let temp = tempfile::tempdir().unwrap();
-        let parent = temp.path().join("results");
-        let first = super::claim_run_dir(&parent, "20260101-000000").unwrap();
-        std::fs::write(first.join("episodes.csv"), "earlier run").unwrap();
-        let second = super::claim_run_dir(&parent, "20260101-000000").unwrap();
-        let third = super::claim_run_dir(&parent, "20260101-000000").unwrap();
-        assert_eq!(first.file_name().unwrap(), "20260101-000000");
-        assert_eq!(second.file_name().unwrap(), "20260101-000000-2");
-        assert_eq!(third.file_name().unwrap(), "20260101-000000-3");
-        assert_eq!(
-            std::fs::read_to_string(first.join("episodes.csv")).unwrap(),
-            "earlier run"
-        );
-    }
-
     #[test]
     fn utc_stamp_matches_known_dates() {
         assert_eq!(super::utc_stamp(0), "19700101-000000");

@@ -243,12 +243,31 @@ pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<String>, ChartError> 
             move |reason| ChartError::Draw { path, reason }
         };
         let png_path = dir.join(&png);
+        // Drawn in memory and encoded here, so a failed write (a full
+        // disk) is reported as an I/O error naming the file.
+        let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
         chart
             .render(
                 report,
-                BitMapBackend::new(&png_path, size).into_drawing_area(),
+                BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
             )
             .map_err(drawn(&png_path))?;
+        let mut encoded = Vec::new();
+        image::ImageEncoder::write_image(
+            image::codecs::png::PngEncoder::new(&mut encoded),
+            &pixels,
+            size.0,
+            size.1,
+            image::ColorType::Rgb8,
+        )
+        .map_err(|e| ChartError::Draw {
+            path: png_path.clone(),
+            reason: e.to_string(),
+        })?;
+        std::fs::write(&png_path, encoded).map_err(|source| ChartError::Write {
+            path: png_path.clone(),
+            source,
+        })?;
         let mut svg = String::new();
         let svg_name = format!("{}.svg", chart.file_stem());
         let svg_path = dir.join(&svg_name);
