@@ -193,3 +193,58 @@ fn closed_stdout_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// Issue #11, class 7: a value of the wrong shape is refused with what is
+/// accepted there — the keys of a table, the values of a choice — never a
+/// Rust type's name; long numbers are shortened; a kind that does not apply
+/// to the family says so, even when its settings are incomplete too.
+#[test]
+fn messages_say_what_is_accepted() {
+    let shipped = |name: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}")),
+        )
+        .unwrap()
+    };
+    let m = refused(
+        &with(
+            "kind = \"q_learning\"",
+            "kind = \"q_learning\"\nepsilon = 0.5",
+        ),
+        &[],
+    );
+    assert_names(
+        &m,
+        &[
+            "policies[3].epsilon",
+            "expected a table with the keys `start`, `end`, `decay_fraction` (found float)",
+        ],
+    );
+    assert!(!m.contains("struct"), "{m}");
+    let recommendation = shipped("recommendation.toml");
+    let m = refused(
+        &common::replaced(&recommendation, "reward = \"click\"", "reward = 3"),
+        &[],
+    );
+    assert_names(
+        &m,
+        &[
+            "recommendation.reward",
+            "expected one of `signed_click`, `click`, `revenue` (found integer)",
+        ],
+    );
+    let m = refused(
+        &common::replaced(&recommendation, "kind = \"random\"", "kind = \"fixed\""),
+        &[],
+    );
+    assert_names(
+        &m,
+        &[
+            "policies[0]",
+            "kind `fixed` does not apply to the recommendation family",
+            "pricing",
+        ],
+    );
+    let m = refused(&with("seeds = [1, 2, 3, 4]", "seeds = [1e300]"), &[]);
+    assert_names(&m, &["run.seeds[0]", "`1e300`, expected u64"]);
+}

@@ -55,13 +55,14 @@ fn settings_have_caps() {
 
 #[test]
 fn one_policy_larger_than_the_memory_limit() {
-    // 20 layers of 4,096: 336 M weights, 6.1 GiB with target and Adam state.
+    // 20 layers of 4,096: 336 M weights, 10 GiB with target, Adam state,
+    // gradients and temporaries.
     let m = refused_with(&dqn(&layers(20, 4096)), &["--max-memory", "4G"]);
     assert_names(
         &m,
         &[
             "policies[5]",
-            "one instance would hold about 6.",
+            "one instance would hold about 10.",
             "GiB of memory, more than the limit of 4.0 GiB",
             "--max-memory",
         ],
@@ -157,7 +158,7 @@ fn catalogs_have_caps() {
 }
 
 /// Under `ulimit -v 8G` the default memory limit is half of it, so a
-/// network that would need 6 GiB is refused instead of aborting.
+/// network that would need 10 GiB is refused instead of aborting.
 #[cfg(target_os = "linux")]
 #[test]
 fn the_address_space_limit_sets_the_default() {

@@ -17,7 +17,7 @@
 //! — the smallest of its physical memory, its cgroup's limit and its
 //! address-space limit (`ulimit -v`) — leaving room for what the estimate
 //! does not count (code, allocator slack, thread stacks). The default work
-//! limit, 10¹⁵ operations, is about two weeks of one core: past it a run is
+//! limit, 10¹⁵ operations, is about twelve days of one core: past it a run is
 //! a mistake far more often than an intention; both limits can be raised.
 
 use crate::scenario::RunConfig;

@@ -124,7 +124,7 @@ trait AnyPolicyKind: Send + Sync {
     ) -> Result<Box<dyn AnyConfig>, TableError>;
     fn name(&self, config: &dyn AnyConfig) -> String;
     fn state_dependent(&self) -> bool;
-    fn applies(&self, config: &dyn AnyConfig, family: &dyn Family) -> Result<(), String>;
+    fn applies(&self, family: &dyn Family) -> Result<(), String>;
     fn cost(
         &self,
         config: &dyn AnyConfig,
@@ -160,8 +160,8 @@ impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
         self.0.state_dependent()
     }
 
-    fn applies(&self, config: &dyn AnyConfig, family: &dyn Family) -> Result<(), String> {
-        self.0.applies(typed(config), family)
+    fn applies(&self, family: &dyn Family) -> Result<(), String> {
+        self.0.applies(family)
     }
 
     fn cost(
@@ -272,7 +272,7 @@ impl PolicySpec {
 
     /// Whether the policy applies to `family`, and why not.
     pub fn applies(&self, family: &dyn Family) -> Result<(), String> {
-        self.kind.applies(self.config.as_ref(), family)
+        self.kind.applies(family)
     }
 
     /// What one instance will cost, for a run whose training makes
@@ -380,6 +380,20 @@ impl Registry {
             kind: Arc::clone(kind),
             config,
         }))
+    }
+
+    /// Why policy kind `kind` does not apply to the scenario of `family`
+    /// (prepared against `base`), if it is registered and does not; `None`
+    /// when it applies, or when the family itself does not prepare.
+    pub(crate) fn kind_does_not_apply(
+        &self,
+        kind: &str,
+        family: &FamilySpec,
+        base: &Path,
+    ) -> Option<String> {
+        let entry = self.policies.iter().find(|p| p.kind() == kind)?;
+        let prepared = family.clone().prepare(base).ok()?;
+        entry.applies(prepared.as_ref()).err()
     }
 
     /// Parses the settings of a policy of kind `kind`, if it is registered.

@@ -391,8 +391,22 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
         if !kinds.contains(&name) {
             return Err(unknown(format!("`{name}`")));
         }
-        let spec = read_policy(settings.clone())
-            .map_err(|e| table_error(&at, e, &settings, &|v| read_policy(v).map(drop)))?;
+        let spec = read_policy(settings.clone()).map_err(|e| {
+            // A kind that does not apply is refused as such, not for the
+            // settings it lacks (a price to post where nothing is priced).
+            let base = file.parent().unwrap_or(Path::new("."));
+            match registry.kind_does_not_apply(name, &family, base) {
+                Some(why) => error(
+                    &at,
+                    Some(kind.span()),
+                    format!(
+                        "kind `{name}` does not apply to the {} family: {why}",
+                        family.name()
+                    ),
+                ),
+                None => table_error(&at, e, &settings, &|v| read_policy(v).map(drop)),
+            }
+        })?;
         specs.push(spec);
     }
     let mut scenario = Scenario {

@@ -49,7 +49,7 @@ impl crate::registry::PolicyKind for FixedPriceKind {
         format!("fixed_price_{}", config.price)
     }
 
-    fn applies(&self, _: &Self::Config, family: &dyn shoplab_env::Family) -> Result<(), String> {
+    fn applies(&self, family: &dyn shoplab_env::Family) -> Result<(), String> {
         match family.get::<shoplab_env::family::PriceGrid>() {
             Some(_) => Ok(()),
             None => {

@@ -61,7 +61,7 @@ impl crate::registry::PolicyKind for MyopicOracleKind {
         "myopic_oracle"
     }
 
-    fn applies(&self, _: &Self::Config, family: &dyn shoplab_env::Family) -> Result<(), String> {
+    fn applies(&self, family: &dyn shoplab_env::Family) -> Result<(), String> {
         if family.expected_rewards() {
             Ok(())
         } else {

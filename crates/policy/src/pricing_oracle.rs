@@ -99,7 +99,7 @@ impl crate::registry::PolicyKind for PricingOracleKind {
         true
     }
 
-    fn applies(&self, _: &Self::Config, family: &dyn shoplab_env::Family) -> Result<(), String> {
+    fn applies(&self, family: &dyn shoplab_env::Family) -> Result<(), String> {
         match family.get::<Arc<PricingSolution>>() {
             Some(_) => Ok(()),
             None => Err("it is only available in families with an exact model \

@@ -50,11 +50,13 @@ pub trait PolicyKind: Send + Sync + 'static {
         false
     }
 
-    /// Whether the policy applies to `family`; the reason when it does not,
-    /// saying what it needs (`it needs budgeted auctions, as in the ads
-    /// family`).
-    fn applies(&self, config: &Self::Config, family: &dyn Family) -> Result<(), String> {
-        let _ = (config, family);
+    /// Whether the kind applies to `family`, whatever its settings; the
+    /// reason when it does not, saying what it needs and which families
+    /// have it (`it needs budgeted auctions, as in the ads family`). Asked
+    /// before the settings are read, so a kind that does not apply is
+    /// refused as such rather than for a missing setting.
+    fn applies(&self, family: &dyn Family) -> Result<(), String> {
+        let _ = family;
         Ok(())
     }
 

@@ -197,7 +197,7 @@ impl crate::registry::PolicyKind for FluidResolvingKind {
         true
     }
 
-    fn applies(&self, _: &Self::Config, family: &dyn Family) -> Result<(), String> {
+    fn applies(&self, family: &dyn Family) -> Result<(), String> {
         match family.get::<Arc<PricingProblem>>() {
             Some(_) => Ok(()),
             None => {

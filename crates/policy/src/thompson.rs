@@ -99,7 +99,7 @@ impl crate::registry::PolicyKind for ThompsonKind {
         "thompson"
     }
 
-    fn applies(&self, _: &Self::Config, family: &dyn shoplab_env::Family) -> Result<(), String> {
+    fn applies(&self, family: &dyn shoplab_env::Family) -> Result<(), String> {
         if family.binary_feedback() {
             Ok(())
         } else {

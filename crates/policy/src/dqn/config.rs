@@ -241,8 +241,9 @@ impl DqnConfig {
 
     /// What a network over `space` with `n_actions` outputs costs, trained
     /// on `training_decisions` decisions ([`shoplab_env::cost`]): the
-    /// weights four times over (online, target, Adam's two moments) plus
-    /// gradients, a minibatch's activations through every layer (forward,
+    /// weights eight times over (online, target, Adam's two moments, the
+    /// gradients and the update's temporaries: a run of three 4,096-wide
+    /// layers peaked at about six copies), a minibatch's activations through every layer (forward,
     /// backward and the target network's pass), and the replay buffer as
     /// far as training fills it. Work per decision: a forward pass to act
     /// and, every `train_freq` decisions, `gradient_steps` minibatch
@@ -276,7 +277,7 @@ impl DqnConfig {
         let updates = self.gradient_steps as f64 / self.train_freq as f64;
         let passes = if self.double { 10.0 } else { 8.0 };
         Ok(PolicyCost {
-            bytes: 5.0 * 4.0 * parameters
+            bytes: 8.0 * 4.0 * parameters
                 + 8.0 * 4.0 * batch * units
                 + stored * transition
                 + priorities

@@ -75,7 +75,7 @@ macro_rules! paced_kind {
             $state
         }
 
-        fn applies(&self, _: &Self::Config, family: &dyn Family) -> Result<(), String> {
+        fn applies(&self, family: &dyn Family) -> Result<(), String> {
             needs_auctions(family)
         }
     };
@@ -155,7 +155,7 @@ impl PolicyKind for FixedMultiplierKind {
         )
     }
 
-    fn applies(&self, _: &Self::Config, family: &dyn Family) -> Result<(), String> {
+    fn applies(&self, family: &dyn Family) -> Result<(), String> {
         needs_auctions(family)
     }
 
