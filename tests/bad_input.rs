@@ -248,3 +248,45 @@ fn messages_say_what_is_accepted() {
     let m = refused(&with("seeds = [1, 2, 3, 4]", "seeds = [1e300]"), &[]);
     assert_names(&m, &["run.seeds[0]", "`1e300`, expected u64"]);
 }
+
+/// Issue #11, class 3: a statistic that is no number — here every
+/// per-session ratio of a scenario whose sessions never end within an
+/// episode (0/0) — is written as an empty cell with its reason in `notes`,
+/// never as NaN or inf, and the run still succeeds.
+#[test]
+fn degenerate_statistics_are_empty_with_a_reason() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/recommendation.toml"),
+    )
+    .unwrap();
+    let world = &text[..text.find("[[policies]]").unwrap()];
+    let world = world
+        .replace("seeds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]", "seeds = [1, 2]")
+        .replace("episodes = 40", "episodes = 2")
+        .replace("ticks = 100", "ticks = 2")
+        .replace("leave_probability = 0.02", "leave_probability = 0.0")
+        .replace("patience = 6.0", "patience = 1000.0");
+    let text = format!("{world}\n[[policies]]\nkind = \"random\"\n");
+    let tmp = common::TempDir::new("degenerate");
+    let file = tmp.path().join("degenerate.toml");
+    std::fs::write(&file, text).unwrap();
+    let results = tmp.path().join("results");
+    common::assert_success(&common::run_scenario(&file, &results, &[]));
+    let dir = common::run_dirs(&results, "recommendation").remove(0);
+    let summary = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(summary.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    for (column, cell) in header.iter().zip(row.iter()) {
+        assert!(
+            !cell.parse::<f64>().is_ok_and(|v| !v.is_finite()),
+            "{column} = {cell}"
+        );
+    }
+    let cell = |name: &str| &row[header.iter().position(|c| c == name).unwrap()];
+    assert_eq!(cell("final_purchases_per_session"), "");
+    assert_names(
+        cell("notes"),
+        &["final_purchases_per_session empty: no sessions_ended in the final episodes"],
+    );
+}

@@ -55,14 +55,14 @@ fn settings_have_caps() {
 
 #[test]
 fn one_policy_larger_than_the_memory_limit() {
-    // 20 layers of 4,096: 336 M weights, 10 GiB with target, Adam state,
+    // 20 layers of 4,096: 336 M weights, 9.7 GiB with target, Adam state,
     // gradients and temporaries.
     let m = refused_with(&dqn(&layers(20, 4096)), &["--max-memory", "4G"]);
     assert_names(
         &m,
         &[
             "policies[5]",
-            "one instance would hold about 10.",
+            "one instance would hold about 9.7 GiB",
             "GiB of memory, more than the limit of 4.0 GiB",
             "--max-memory",
         ],
@@ -79,7 +79,7 @@ fn one_policy_larger_than_the_memory_limit() {
 fn the_whole_scenario_against_the_limits() {
     // Each run fits, but not one per thread at once.
     let text = dqn(&layers(3, 4096)).replace("episodes = 50", "episodes = 1");
-    let m = refused_with(&text, &["--max-memory", "1G"]);
+    let m = refused_with(&text, &["--max-memory", "1536M"]);
     assert_names(&m, &["key `run`", "would need about", "runs at once"]);
     // A thousand gradient steps on 4,096-row batches after every transition.
     let m = refused_with(

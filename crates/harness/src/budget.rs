@@ -4,7 +4,8 @@
 //! The family says what its episodes cost and each policy what it costs
 //! ([`shoplab_env::cost`]); this module multiplies them out over the runs:
 //!
-//! - **memory**: the family's shared setup, plus, for every run in flight
+//! - **memory**: the process itself ([`BASE_BYTES`]), the family's shared
+//!   setup, plus, for every run in flight
 //!   at once (one per thread), a training env, an evaluation env and the
 //!   largest policy; plus the episode records every run keeps until the
 //!   report is written;
@@ -27,8 +28,18 @@ use shoplab_env::cost::{EpisodeCost, PolicyCost, format_bytes};
 pub const DEFAULT_MAX_WORK: f64 = 1e15;
 
 /// Bytes each episode record takes until the report is written, beyond its
-/// metrics (8 bytes each).
-const RECORD_BYTES: f64 = 96.0;
+/// metrics (8 bytes each), and its row of CSV text, beyond its numbers
+/// (24 bytes each): every CSV is built in memory before the folder is
+/// written.
+const RECORD_BYTES: f64 = 96.0 + 24.0 * 8.0;
+
+/// Bytes per metric of an episode's record and its CSV row.
+const METRIC_BYTES: f64 = 8.0 + 24.0;
+
+/// Bytes of the process itself — code, fonts, the allocator's own pages,
+/// thread stacks — before any scenario is loaded (a tiny run of the shipped scenarios peaks
+/// at about 60 MiB).
+pub const BASE_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
 
 /// How much memory and work a scenario may take.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,8 +173,14 @@ pub fn estimate(
     let runs = policies.len() as f64 * seeds;
     let in_flight = (threads.max(1) as f64).min(runs);
     let largest = policies.iter().map(|p| p.cost.bytes).fold(0.0, f64::max);
-    let records = runs * f64::from(run.episodes) * (RECORD_BYTES + 8.0 * metrics as f64);
-    let bytes = episode.setup_bytes + in_flight * (2.0 * episode.env_bytes + largest) + records;
+    // Every training and greedy evaluation episode is kept, with its CSV
+    // row, until the folder is written.
+    let rows = f64::from(run.episodes) + evaluation_episodes(run);
+    let records = runs * rows * (RECORD_BYTES + METRIC_BYTES * metrics as f64);
+    let bytes = BASE_BYTES
+        + episode.setup_bytes
+        + in_flight * (2.0 * episode.env_bytes + largest)
+        + records;
     let work = policies.iter().map(|p| p.work).sum::<f64>()
         + calibration * episode.decisions * (env + 10.0);
     Estimate {
@@ -269,13 +286,14 @@ mod tests {
             8,
         );
         assert!(two.work > 3.9 * one.work);
-        // Two runs in flight with 8 threads: setup + 2 × (2 envs + policy) + records.
+        // Two runs in flight with 8 threads: the process, setup, 2 × (2
+        // envs + policy), records.
         assert_eq!(
             one.bytes,
-            5000.0 + 2.0 * (2000.0 + 1e6) + 200.0 * RECORD_BYTES
+            BASE_BYTES + 5000.0 + 2.0 * (2000.0 + 1e6) + 2.0 * (100.0 + 30.0) * RECORD_BYTES
         );
         let limits = Limits {
-            max_memory: 1e6,
+            max_memory: BASE_BYTES + 1e6,
             max_work: 1e12,
             threads: 8,
         };

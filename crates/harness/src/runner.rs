@@ -478,6 +478,12 @@ pub fn run_all(prepared: &Prepared, progress: &(dyn Fn(u64) + Sync)) -> Vec<RunR
 }
 
 /// [`run_all`] with policies built by `make_policy`.
+///
+/// Runs are scheduled longest first — by each policy's estimated work
+/// ([`Prepared::estimate`]), a deep Q-learner's runs before a bandit's — and
+/// each thread takes the next run as it finishes one, so the threads finish
+/// together instead of one waiting on the last long run. Every run is seeded
+/// on its own, so the order changes no result.
 pub fn run_all_with(
     prepared: &Prepared,
     make_policy: &PolicyFactory<'_>,
@@ -486,8 +492,37 @@ pub fn run_all_with(
     let jobs: Vec<(usize, u64)> = (0..prepared.scenario.policies.len())
         .flat_map(|p| prepared.scenario.run.seeds.iter().map(move |&s| (p, s)))
         .collect();
-    jobs.par_iter()
-        .map(|&(policy, seed)| run_one(prepared, make_policy, policy, seed, progress))
+    let work = |policy: usize| {
+        prepared
+            .estimate()
+            .policies
+            .get(policy)
+            .map_or(0.0, |p| p.work)
+    };
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    // Stable: equal estimates keep the file's order.
+    order.sort_by(|&a, &b| work(jobs[b].0).total_cmp(&work(jobs[a].0)));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: std::sync::Mutex<Vec<Option<RunResult>>> =
+        std::sync::Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let workers = rayon::current_num_threads().min(jobs.len()).max(1);
+    rayon::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|_| {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&job) = order.get(k) else { break };
+                    let (policy, seed) = jobs[job];
+                    let result = run_one(prepared, make_policy, policy, seed, progress);
+                    done.lock().unwrap_or_else(|e| e.into_inner())[job] = Some(result);
+                }
+            });
+        }
+    });
+    done.into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
         .collect()
 }
 
