@@ -180,6 +180,9 @@ fn main() {
     }
 }
 
+/// Most episodes `check` and `eval` play per file or checkpoint.
+const MAX_COMMAND_EPISODES: u32 = 100_000;
+
 /// What commands validate scenarios with: the registry of families and
 /// policies, and the limits on a scenario's memory and work.
 struct Loader<'a> {
@@ -365,6 +368,9 @@ fn list(scenarios: &Path, loader: &Loader<'_>) -> Result<()> {
 
 /// `shoplab check FILE…`: the env checker on each scenario's env.
 fn check(files: &[PathBuf], episodes: usize, loader: &Loader<'_>) -> Result<()> {
+    if !(1..=MAX_COMMAND_EPISODES as usize).contains(&episodes) {
+        bail!("--episodes must be between 1 and {MAX_COMMAND_EPISODES} (found {episodes})");
+    }
     let mut failed = 0;
     for file in files {
         let checked = loader
@@ -437,10 +443,30 @@ fn eval_checkpoints(
     episodes: u32,
     loader: &Loader<'_>,
 ) -> Result<()> {
-    if episodes == 0 {
-        bail!("--episodes must be at least 1");
+    if !(1..=MAX_COMMAND_EPISODES).contains(&episodes) {
+        bail!("--episodes must be between 1 and {MAX_COMMAND_EPISODES} (found {episodes})");
     }
     let prepared = loader.load_run(dir)?;
+    // Greedy episodes of every checkpoint, with the references on the same
+    // episodes, against the work limit like a run.
+    let episode = prepared.family().episode_cost();
+    let per_checkpoint = f64::from(episodes) * episode.decisions * (3.0 * episode.env_work + 1e3);
+    let checkpoints = (prepared.names.len() * prepared.scenario.run.seeds.len()) as f64;
+    let work = per_checkpoint * checkpoints
+        + prepared
+            .estimate()
+            .policies
+            .iter()
+            .map(|p| f64::from(episodes) * episode.decisions * p.cost.act_work)
+            .sum::<f64>()
+            * prepared.scenario.run.seeds.len() as f64;
+    if work > loader.limits.max_work {
+        bail!(
+            "evaluating {episodes} episodes per checkpoint would take about {work:.1e} operations, \
+             more than the limit of {:.1e} (use fewer --episodes, or raise --max-work)",
+            loader.limits.max_work
+        );
+    }
     let evals =
         shoplab_harness::evaluate_checkpoints(&prepared, dir, policy, episodes, skip_missing)?;
     for (name, seed, why) in &evals.skipped {

@@ -178,3 +178,27 @@ fn the_address_space_limit_sets_the_default() {
     assert_eq!(out.status.code(), Some(1), "{message}");
     assert_names(&message, &["more than the limit of 4.0 GiB"]);
 }
+
+/// The episodes `check` and `eval` play are capped like a run's.
+#[test]
+fn command_episodes_have_caps() {
+    for args in [
+        vec![
+            "check",
+            "scenarios/pricing.toml",
+            "--episodes",
+            "100000000000",
+        ],
+        vec!["eval", "results/none", "--episodes", "4294967295"],
+        vec!["eval", "results/none", "--episodes", "0"],
+    ] {
+        let start = Instant::now();
+        let out = shoplab(&args, &[]);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(start.elapsed().as_secs_f64() < 20.0);
+        assert_names(
+            &String::from_utf8_lossy(&out.stderr),
+            &["--episodes must be between 1 and 100000"],
+        );
+    }
+}
