@@ -202,3 +202,29 @@ fn command_episodes_have_caps() {
         );
     }
 }
+
+/// The report's bootstrap intervals count as work too: ten thousand seeds,
+/// ten thousand curve points and a hundred thousand resamples each are
+/// refused under a limit that the same scenario with 100 resamples meets.
+#[test]
+fn the_report_statistics_count_as_work() {
+    let seeds: Vec<String> = (1..=10_000).map(|s| s.to_string()).collect();
+    let base = common::small_pricing("big", 1)
+        .replace(
+            "seeds = [1, 2, 3, 4]",
+            &format!("seeds = [{}]", seeds.join(", ")),
+        )
+        .replace("curve_points = 10", "curve_points = 10000");
+    let heavy = base.replace("bootstrap_resamples = 200", "bootstrap_resamples = 100000");
+    let m = refused_with(&heavy, &["--max-work", "1e13"]);
+    assert_names(&m, &["would take about", "more than the limit of 1.0e13"]);
+    let light = base.replace("bootstrap_resamples = 200", "bootstrap_resamples = 100");
+    let tmp = TempDir::new("limits");
+    let file = tmp.path().join("light.toml");
+    std::fs::write(&file, light).unwrap();
+    let out = shoplab(
+        &["validate", file.to_str().unwrap(), "--max-work", "1e13"],
+        &[],
+    );
+    common::assert_success(&out);
+}

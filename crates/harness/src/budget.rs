@@ -12,7 +12,7 @@
 //! - **work**: per run, training decisions at the policy's training cost and
 //!   greedy evaluation decisions at its acting cost, each plus the env's
 //!   own; the reference policies' evaluation episodes; the baseline's
-//!   calibration episodes.
+//!   calibration episodes; the report's bootstrap intervals.
 //!
 //! The default memory limit is half of what the machine offers the process
 //! — the smallest of its physical memory, its cgroup's limit and its
@@ -181,8 +181,20 @@ pub fn estimate(
         + episode.setup_bytes
         + in_flight * (2.0 * episode.env_bytes + largest)
         + records;
+    // The report's intervals: per policy, two per curve point and a few per
+    // evaluation point and summary column, each `resamples` studentised
+    // resamples of the seeds (a mean and a standard error each).
+    let points = match (run.eval_episodes, run.eval_every) {
+        (0, _) => 0,
+        (_, 0) => 1,
+        (_, every) => run.episodes / every + 1,
+    };
+    let intervals = 2.0 * f64::from(run.curve_points) + 4.0 * f64::from(points) + 20.0;
+    let statistics =
+        policies.len() as f64 * intervals * f64::from(run.bootstrap_resamples) * 4.0 * seeds;
     let work = policies.iter().map(|p| p.work).sum::<f64>()
-        + calibration * episode.decisions * (env + 10.0);
+        + calibration * episode.decisions * (env + 10.0)
+        + statistics;
     Estimate {
         bytes,
         work,
@@ -275,8 +287,11 @@ mod tests {
             8,
         );
         // 2 seeds × (100 episodes × 100 decisions × 100 + 3 evaluations ×
-        // 10 episodes × 100 decisions × 50).
-        assert_eq!(one.work, 2.0 * (1e4 * 100.0 + 3e3 * 50.0));
+        // 10 episodes × 100 decisions × 50), and the intervals: (2 × 10
+        // curve points + 4 × 3 evaluation points + 20) × 1,000 resamples ×
+        // 4 × 2 seeds.
+        let statistics = (2.0 * 10.0 + 4.0 * 3.0 + 20.0) * 1000.0 * 4.0 * 2.0;
+        assert_eq!(one.work, 2.0 * (1e4 * 100.0 + 3e3 * 50.0) + statistics);
         let two = estimate(
             &run(200, 4),
             &episode,
@@ -285,7 +300,7 @@ mod tests {
             0,
             8,
         );
-        assert!(two.work > 3.9 * one.work);
+        assert!(two.work > 3.5 * one.work);
         // Two runs in flight with 8 threads: the process, setup, 2 × (2
         // envs + policy), records.
         assert_eq!(
