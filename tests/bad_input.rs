@@ -245,6 +245,21 @@ fn messages_say_what_is_accepted() {
             "pricing",
         ],
     );
+    let m = refused(
+        &common::replaced(
+            &recommendation,
+            "[recommendation.catalog]",
+            "[recommendation.catalog]\ncolour = 1",
+        ),
+        &[],
+    );
+    assert_names(
+        &m,
+        &[
+            "recommendation.catalog.colour",
+            "unknown field `colour`, expected one of `seed`, `path`, `topic_spread`",
+        ],
+    );
     let m = refused(&with("seeds = [1, 2, 3, 4]", "seeds = [1e300]"), &[]);
     assert_names(&m, &["run.seeds[0]", "`1e300`, expected u64"]);
 }

@@ -15,11 +15,8 @@ pub(crate) fn config() -> RecommendationConfig {
         choice: ChoiceConfig::default(),
         dynamics: DynamicsConfig::default(),
         catalog: CatalogConfig {
-            generated: GeneratedCatalog {
-                clickbait_share: 0.2,
-                clickbait_appeal: 1.5,
-                ..GeneratedCatalog::default()
-            },
+            clickbait_share: 0.2,
+            clickbait_appeal: 1.5,
             ..CatalogConfig::default()
         },
         segments: vec![ShopperSegment {
