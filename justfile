@@ -14,7 +14,7 @@ reproduce dir:
 
 # The whole test suite (what .ci/run runs).
 test:
-    cargo test --workspace
+    cargo test --workspace --release
 
 # Formatting and lints, warnings as errors.
 lint:
