@@ -20,7 +20,10 @@
 //!    backward pass, gradient-norm clipping, Adam), at batch 64 and 256;
 //! 8. DQN training throughput on `scenarios/pricing.toml`: environment
 //!    steps per second with its `dqn` settings (train_freq 4), acting,
-//!    storing and learning included, one thread.
+//!    storing and learning included, one thread;
+//! 9. (`-- scenarios`) every shipped scenario end to end, policy by policy:
+//!    decisions per second of one training run through the harness's
+//!    runner on one thread.
 //!
 //! Each figure is the median of several repetitions, to damp the noise of a
 //! shared machine.
@@ -141,6 +144,56 @@ fn dqn_env_steps() -> (f64, String) {
         })
         .collect();
     (median(rates), described)
+}
+
+/// End-to-end throughput of every shipped scenario, policy by policy: one
+/// training run (its first seed, all its episodes, no greedy evaluations)
+/// through the harness's own runner on one thread, as a user's
+/// run does it — env, policy acting and learning, records — and its
+/// decisions per second (steps, times the sessions stepped together).
+fn scenario_throughput() {
+    let registry = shoplab_harness::registry::Registry::default();
+    let mut files: Vec<_> = std::fs::read_dir("scenarios")
+        .expect("run from the repository root")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    println!(
+        "shipped scenarios, one training run per policy (first seed, every episode, 1 thread):"
+    );
+    println!(
+        "{:<40} {:<30} {:>9} {:>9} {:>14}",
+        "scenario", "policy", "episodes", "seconds", "decisions/s"
+    );
+    for file in files {
+        let parsed = scenario::read(&file, &registry).expect("shipped scenarios parse");
+        for index in 0..parsed.policies.len() {
+            let mut one = parsed.clone();
+            let name = one.policy_names()[index].clone();
+            one.policies = vec![one.policies[index].clone()];
+            one.run.seeds = vec![one.run.seeds[0]];
+            one.run.eval_episodes = 0;
+            let prepared = shoplab_harness::prepared::Prepared::new(one, &file)
+                .expect("shipped scenarios are valid");
+            let start = Instant::now();
+            let results = pool.install(|| runner::run_all(&prepared, &|_| {}));
+            let seconds = start.elapsed().as_secs_f64();
+            let decisions: u64 = results[0].episodes.iter().map(|e| e.decisions).sum();
+            println!(
+                "{:<40} {:<30} {:>9} {:>9.2} {:>14.0}",
+                file.display(),
+                name,
+                results[0].episodes.len(),
+                seconds,
+                decisions as f64 / seconds
+            );
+        }
+    }
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -376,9 +429,13 @@ fn memory_per_shopper() -> Option<f64> {
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("shoplab speed benchmark ({cores} cores available; medians of repeated runs)");
-    // `cargo bench --bench speed -- dqn` runs only the DQN figures.
+    // `cargo bench --bench speed -- dqn` runs only the DQN figures;
+    // `-- scenarios` only the shipped scenarios' throughput.
     if std::env::args().skip(1).any(|a| a == "dqn") {
         return dqn_figures();
+    }
+    if std::env::args().skip(1).any(|a| a == "scenarios") {
+        return scenario_throughput();
     }
 
     let decisions = purchase_decisions();

@@ -47,6 +47,9 @@ pub struct EpisodeRecord {
     pub reference: Option<f64>,
     /// The learner's training statistics over the episode, if it reports them.
     pub learning: Option<LearningStats>,
+    /// Decisions the policy made: steps, times the sessions stepped together
+    /// in batched families (for throughput figures; not written to CSVs).
+    pub decisions: u64,
 }
 
 /// One greedy evaluation of a policy during training.
@@ -219,9 +222,11 @@ fn single_episode(
         metrics: vec![0.0; env.metric_names().len()],
         reference: None,
         learning: None,
+        decisions: 0,
     };
     let mode = if greedy { Mode::Greedy } else { Mode::Train };
     rollout(env, agent, seed, mode, MAX_EPISODE_STEPS, |step| {
+        record.decisions += 1;
         record.ret += step.reward;
         for (m, v) in record.metrics.iter_mut().zip(&step.info) {
             *m += v;
@@ -255,6 +260,7 @@ fn batch_episode(
     let mut expected = Vec::new();
     let mut total = 0.0;
     let mut metrics = vec![0.0; env.metric_names().len()];
+    let mut steps = 0_u64;
     loop {
         if oracle && !env.expected_rewards(&mut expected) {
             return Err("this env cannot tell an oracle its expected rewards".into());
@@ -277,6 +283,7 @@ fn batch_episode(
             slates[s * k..(s + 1) * k].copy_from_slice(&slate);
         }
         let step = env.step(&slates);
+        steps += 1;
         for s in (0..n).filter(|_| !greedy) {
             for j in 0..k {
                 agent.learn(&Transition {
@@ -310,6 +317,7 @@ fn batch_episode(
         metrics,
         reference: None,
         learning: None,
+        decisions: steps * n as u64,
     })
 }
 
