@@ -135,14 +135,18 @@ pub fn training_decisions(run: &RunConfig, episode: &EpisodeCost) -> f64 {
     f64::from(run.episodes) * episode.decisions
 }
 
-/// Greedy evaluation episodes of one run.
-fn evaluation_episodes(run: &RunConfig) -> f64 {
-    let points = match (run.eval_episodes, run.eval_every) {
+/// Greedy evaluation points of one run.
+fn evaluation_points(run: &RunConfig) -> u32 {
+    match (run.eval_episodes, run.eval_every) {
         (0, _) => 0,
         (_, 0) => 1,
         (_, every) => run.episodes / every + 1,
-    };
-    f64::from(points) * f64::from(run.eval_episodes)
+    }
+}
+
+/// Greedy evaluation episodes of one run.
+fn evaluation_episodes(run: &RunConfig) -> f64 {
+    f64::from(evaluation_points(run)) * f64::from(run.eval_episodes)
 }
 
 /// Multiplies the costs out over a scenario's runs. `references` counts
@@ -184,12 +188,8 @@ pub fn estimate(
     // The report's intervals: per policy, two per curve point and a few per
     // evaluation point and summary column, each `resamples` studentised
     // resamples of the seeds (a mean and a standard error each).
-    let points = match (run.eval_episodes, run.eval_every) {
-        (0, _) => 0,
-        (_, 0) => 1,
-        (_, every) => run.episodes / every + 1,
-    };
-    let intervals = 2.0 * f64::from(run.curve_points) + 4.0 * f64::from(points) + 20.0;
+    let intervals =
+        2.0 * f64::from(run.curve_points) + 4.0 * f64::from(evaluation_points(run)) + 20.0;
     let statistics =
         policies.len() as f64 * intervals * f64::from(run.bootstrap_resamples) * 4.0 * seeds;
     let work = policies.iter().map(|p| p.work).sum::<f64>()
