@@ -50,10 +50,19 @@ pub struct Catalog {
     pub items: Vec<Item>,
 }
 
-/// How a generated catalog looks.
+/// A catalog table: where the items come from — generated from `seed`, or
+/// read from the CSV file at `path` — and how generated ones look. One
+/// flat table (no flattened parts), so an unknown key is refused with the
+/// list of known ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct GeneratedCatalog {
+pub struct CatalogConfig {
+    /// Seed of a generated catalog: the same seed, the same items in every run.
+    pub seed: u64,
+    /// A CSV file of items instead of a generated catalog (relative to the
+    /// scenario file); see [`Catalog::from_csv`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<std::path::PathBuf>,
     /// Standard deviation of an item's features around its topic centre, ≥ 0.
     pub topic_spread: f64,
     /// Mean of log price.
@@ -68,9 +77,11 @@ pub struct GeneratedCatalog {
     pub clickbait_appeal: f64,
 }
 
-impl Default for GeneratedCatalog {
+impl Default for CatalogConfig {
     fn default() -> Self {
         Self {
+            seed: 1,
+            path: None,
             topic_spread: 0.3,
             price_log_mean: 0.0,
             price_log_sd: 0.5,
@@ -81,8 +92,8 @@ impl Default for GeneratedCatalog {
     }
 }
 
-impl GeneratedCatalog {
-    /// Checks the parameters (keys relative to the catalog table).
+impl CatalogConfig {
+    /// Checks the generation parameters (keys relative to the catalog table).
     pub fn validate(&self) -> Result<(), ConfigError> {
         // Prices are e^(mean + sd·z): within these bounds they stay far
         // inside f32, and utilities within the choice model's range.
@@ -134,7 +145,7 @@ impl Catalog {
         n_items: usize,
         dim: usize,
         n_topics: usize,
-        params: &GeneratedCatalog,
+        params: &CatalogConfig,
         rng: &mut SimRng,
     ) -> Self {
         let topic_centres: Vec<Vec<f32>> =
@@ -308,10 +319,10 @@ mod tests {
 
     #[test]
     fn generated_items_are_unit_vectors_near_their_topic() {
-        let params = GeneratedCatalog {
+        let params = CatalogConfig {
             clickbait_share: 0.2,
             clickbait_appeal: 2.0,
-            ..GeneratedCatalog::default()
+            ..CatalogConfig::default()
         };
         let c = Catalog::generate(50, 8, 5, &params, &mut rng_from_seed(1));
         assert_eq!(c.items.len(), 50);

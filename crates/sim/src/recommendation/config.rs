@@ -160,62 +160,6 @@ fn default_patience() -> f64 {
     5.0
 }
 
-/// Where the catalog comes from, and how a generated one looks (the keys
-/// of [`GeneratedCatalog`], in the same table; written out rather than
-/// flattened, so an unknown key is refused with the list of known ones).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CatalogConfig {
-    /// Seed of a generated catalog: the same seed, the same items in every run.
-    pub seed: u64,
-    /// A CSV file of items instead of a generated catalog (relative to the
-    /// scenario file); see [`Catalog::from_csv`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// See [`GeneratedCatalog::topic_spread`].
-    pub topic_spread: f64,
-    /// See [`GeneratedCatalog::price_log_mean`].
-    pub price_log_mean: f64,
-    /// See [`GeneratedCatalog::price_log_sd`].
-    pub price_log_sd: f64,
-    /// See [`GeneratedCatalog::quality_sd`].
-    pub quality_sd: f64,
-    /// See [`GeneratedCatalog::clickbait_share`].
-    pub clickbait_share: f64,
-    /// See [`GeneratedCatalog::clickbait_appeal`].
-    pub clickbait_appeal: f64,
-}
-
-impl CatalogConfig {
-    /// How a generated catalog looks.
-    pub fn generated(&self) -> GeneratedCatalog {
-        GeneratedCatalog {
-            topic_spread: self.topic_spread,
-            price_log_mean: self.price_log_mean,
-            price_log_sd: self.price_log_sd,
-            quality_sd: self.quality_sd,
-            clickbait_share: self.clickbait_share,
-            clickbait_appeal: self.clickbait_appeal,
-        }
-    }
-}
-
-impl Default for CatalogConfig {
-    fn default() -> Self {
-        let g = GeneratedCatalog::default();
-        Self {
-            seed: 1,
-            path: None,
-            topic_spread: g.topic_spread,
-            price_log_mean: g.price_log_mean,
-            price_log_sd: g.price_log_sd,
-            quality_sd: g.quality_sd,
-            clickbait_share: g.clickbait_share,
-            clickbait_appeal: g.clickbait_appeal,
-        }
-    }
-}
-
 /// The `[recommendation]` table of a scenario file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -312,15 +256,14 @@ impl RecommendationConfig {
         ] {
             crate::config::within(key, v, 0.0, 1e3)?;
         }
-        let generated = self.catalog.generated();
-        generated.validate().map_err(|e| e.within("catalog"))?;
+        self.catalog.validate().map_err(|e| e.within("catalog"))?;
         let catalog = match &self.catalog.path {
             Some(path) => Catalog::from_csv(&base.join(path), self.dim as usize)?,
             None => Catalog::generate(
                 self.n_items as usize,
                 self.dim as usize,
                 self.n_topics as usize,
-                &generated,
+                &self.catalog,
                 &mut rng_from_seed(self.catalog.seed),
             ),
         };

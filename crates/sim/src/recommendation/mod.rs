@@ -35,6 +35,8 @@ mod shopper;
 #[cfg(test)]
 mod tests;
 
+/// The `[recommendation.catalog]` table.
+pub use crate::catalog::CatalogConfig;
 pub use choice::*;
 pub use config::*;
 pub use env::*;
@@ -42,7 +44,7 @@ pub use shopper::*;
 
 use crate::{
     Shopper,
-    catalog::{Catalog, GeneratedCatalog, near, normalise},
+    catalog::{Catalog, near, normalise},
     config::{ConfigError, above, in_range, probability},
 };
 use bevy_ecs::{prelude::*, query::QueryData, schedule::SingleThreadedExecutor};
@@ -53,4 +55,4 @@ use shoplab_env::{
     batch::{BatchEnv, BatchStep},
     seed::{derive_seed, rng_from_seed},
 };
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
