@@ -23,7 +23,14 @@
 //!    storing and learning included, one thread;
 //! 9. (`-- scenarios`) every shipped scenario end to end, policy by policy:
 //!    decisions per second of one training run through the harness's
-//!    runner on one thread.
+//!    runner on one thread;
+//! 10. (`-- like-for-like`, also in the full run) the peers' own workloads
+//!     on one core: RecSim's interest evolution (user-steps per second,
+//!     random slates; `scenarios/bench/recsim-interest-evolution*.toml`)
+//!     and AuctionGym's `SP_Oracle` market (auctions per second, the
+//!     policy's advertiser bidding truthfully as AuctionGym's do;
+//!     `scenarios/bench/auctiongym-sp-oracle*.toml`), each one session per
+//!     call as the peer steps it, and batched.
 //!
 //! Each figure is the median of several repetitions, to damp the noise of a
 //! shared machine.
@@ -193,6 +200,115 @@ fn scenario_throughput() {
                 decisions as f64 / seconds
             );
         }
+    }
+}
+
+/// The family table of type `T` in the scenario file `path`.
+fn bench_config<T: Clone + 'static>(path: &str) -> T {
+    let parsed = scenario::read(
+        Path::new(path),
+        &shoplab_harness::registry::Registry::default(),
+    )
+    .unwrap_or_else(|e| panic!("{path} parses: {e}"));
+    parsed
+        .family
+        .config::<T>()
+        .cloned()
+        .unwrap_or_else(|| panic!("{path} has the expected family table"))
+}
+
+/// Plays `env` with `act` (one slate per slot, written into the slice)
+/// for at least `work` units of metric `unit`, resetting at each episode's
+/// end; the median over 7 repetitions of units per second.
+fn batch_rate(
+    env: &mut dyn BatchEnv,
+    unit: usize,
+    work: f64,
+    act: &mut dyn FnMut(&Observation, &mut [usize]),
+) -> f64 {
+    let (n, k) = (env.batch_size(), env.slate_size());
+    let mut slates = vec![0; n * k];
+    let rates: Vec<f64> = (0..7)
+        .map(|rep| {
+            let (mut obs, _) = env.reset(rep);
+            let start = Instant::now();
+            let mut done = 0.0;
+            while done < work {
+                for (s, o) in obs.iter().enumerate() {
+                    act(o, &mut slates[s * k..(s + 1) * k]);
+                }
+                let step = env.step(&slates);
+                done += step.info[unit];
+                obs = if step.episode_over {
+                    env.reset(rep + 100).0
+                } else {
+                    step.obs
+                };
+            }
+            done / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(rates)
+}
+
+/// The like-for-like rows: the peers' workloads, one session per call and
+/// batched, one core.
+fn like_for_like() {
+    use shoplab_sim::{
+        auction_market::{AuctionMarketConfig, AuctionMarketEnv},
+        interest_evolution::{InterestEvolutionConfig, InterestEvolutionEnv},
+    };
+    println!("like-for-like workloads (1 core):");
+    for (file, label) in [
+        (
+            "scenarios/bench/recsim-interest-evolution.toml",
+            "1 user per call",
+        ),
+        (
+            "scenarios/bench/recsim-interest-evolution-batched.toml",
+            "batched",
+        ),
+    ] {
+        let config: InterestEvolutionConfig = bench_config(file);
+        let n = config.candidates as usize;
+        let sessions = config.concurrent_sessions;
+        let mut env = InterestEvolutionEnv::new(config.validate().expect("valid"));
+        let mut policy = UniformRandom::new(n, 3);
+        let mut slate = Vec::new();
+        let rate = batch_rate(&mut env, 0, 300_000.0, &mut |o, out| {
+            policy.act_slate(o, out.len(), n, &mut slate);
+            out.copy_from_slice(&slate);
+        });
+        println!(
+            "  RecSim interest evolution ({file}), {label} ({sessions}), random slates: {:.3} million user-steps per second",
+            rate / 1e6
+        );
+    }
+    for (file, label) in [
+        (
+            "scenarios/bench/auctiongym-sp-oracle.toml",
+            "1 market per call",
+        ),
+        (
+            "scenarios/bench/auctiongym-sp-oracle-batched.toml",
+            "batched",
+        ),
+    ] {
+        let config: AuctionMarketConfig = bench_config(file);
+        let truthful = config
+            .bid_multipliers
+            .iter()
+            .position(|&m| m == 1.0)
+            .expect("the benchmark's multipliers include 1");
+        let markets = config.concurrent_markets;
+        let mut env = AuctionMarketEnv::new(config.validate().expect("valid"));
+        let rate = batch_rate(&mut env, 1, 1_000_000.0, &mut |_, out| {
+            out[0] = truthful;
+        });
+        println!(
+            "  AuctionGym SP_Oracle ({file}), {label} ({markets}), truthful bids: {:.3} million auctions per second",
+            rate / 1e6
+        );
     }
 }
 
@@ -437,6 +553,9 @@ fn main() {
     if std::env::args().skip(1).any(|a| a == "scenarios") {
         return scenario_throughput();
     }
+    if std::env::args().skip(1).any(|a| a == "like-for-like") {
+        return like_for_like();
+    }
 
     let decisions = purchase_decisions();
     println!(
@@ -487,6 +606,7 @@ fn main() {
         "ads: auctions simulated per second (1 core): {:.2} million",
         auctions() / 1e6
     );
+    like_for_like();
     dqn_figures();
     match memory {
         Some(bytes) => println!(

@@ -135,6 +135,8 @@ fn missing_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-file.toml"));
 }
 
+/// Shipped scenarios validate: pricing here (every file goes through the
+/// env checker in `tests/registry.rs`, which loads it the same way).
 #[test]
 fn shipped_scenarios_are_valid() {
     let out = shoplab(&["validate", "scenarios/pricing.toml"], &[]);

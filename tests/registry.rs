@@ -1,5 +1,5 @@
 //! The registries: every registered family passes the env checker through
-//! its shipped scenarios (all of `scenarios/`), unknown names are refused with the registered ones
+//! its shipped scenarios (all of `scenarios/` and `scenarios/bench/`), unknown names are refused with the registered ones
 //! listed, and the harness reaches families only through the registry.
 //!
 //! Guards issue #9 (registries), must-holds 3 and 4.
@@ -14,13 +14,14 @@ use std::path::Path;
 fn every_registered_family_passes_the_env_checker() {
     let registry = Registry::default();
     let mut checked = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir("scenarios")
-        .unwrap()
+    let mut files: Vec<_> = ["scenarios", "scenarios/bench"]
+        .iter()
+        .flat_map(|folder| std::fs::read_dir(folder).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 6, "{files:?}");
+    assert!(files.len() >= 10, "{files:?}");
     for file in &files {
         let prepared = shoplab_harness::load(file, &registry).unwrap();
         let summary = shoplab_harness::check_env(&prepared, 3)
@@ -69,7 +70,7 @@ fn unknown_names_list_the_registered_ones() {
         &[
             "key `pricng` (line",
             "unknown key",
-            "`pricing`, `recommendation` or `ads`",
+            "`pricing`, `recommendation`, `ads`, `interest_evolution` or `auction_market`",
         ],
     );
     let m = refused(
@@ -145,6 +146,8 @@ fn the_harness_names_no_family_and_no_metric() {
         .iter()
         .chain(&shoplab_sim::recommendation::METRICS)
         .chain(&shoplab_sim::ads::METRICS)
+        .chain(&shoplab_sim::interest_evolution::METRICS)
+        .chain(&shoplab_sim::auction_market::METRICS)
         .copied()
         .collect();
     let mut files = Vec::new();
@@ -168,7 +171,13 @@ fn the_harness_names_no_family_and_no_metric() {
         let words: Vec<&str> = text
             .split(|c: char| !(c.is_alphanumeric() || c == '_'))
             .collect();
-        for family in ["pricing", "recommendation", "ads"] {
+        for family in [
+            "pricing",
+            "recommendation",
+            "ads",
+            "interest_evolution",
+            "auction_market",
+        ] {
             assert!(
                 !words.contains(&family),
                 "{} names the family `{family}`",

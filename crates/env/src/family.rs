@@ -157,6 +157,14 @@ pub fn fixed_slate_rule(slate: Vec<usize>) -> ActionRule {
     })
 }
 
+/// Calibration episodes for a batch family whose episode is `ticks` steps
+/// of `sessions` slots: enough for 200,000 decisions, at least 2 and at
+/// most 20 (the default's count).
+pub fn calibration_episodes(ticks: u32, sessions: u32) -> u32 {
+    let per_episode = f64::from(ticks) * f64::from(sessions);
+    (200_000.0 / per_episode).ceil().clamp(2.0, 20.0) as u32
+}
+
 /// The strongest simple policy of a family: the reference a learner has to
 /// beat before its sophistication is worth anything (a well-chosen fixed
 /// price, the best fixed bid multiplier).

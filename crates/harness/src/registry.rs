@@ -424,6 +424,8 @@ impl Default for Registry {
             .with_family(shoplab_sim::PricingFamily)
             .with_family(shoplab_sim::RecommendationFamily)
             .with_family(shoplab_sim::AdsFamily)
+            .with_family(shoplab_sim::InterestEvolutionFamily)
+            .with_family(shoplab_sim::AuctionMarketFamily)
             .with_policy(FixedPriceKind)
             .with_policy(FluidResolvingKind)
             .with_policy(paced::FixedMultiplierKind)

@@ -21,14 +21,23 @@
 //! - [`catalog`] and [`recommendation`]: items, and many shoppers in session
 //!   at once as a [`BatchEnv`](shoplab_env::batch::BatchEnv);
 //! - [`ads`]: auctions under a budget, with hindsight references;
+//! - [`auction_market`]: AuctionGym's auction market, ported, with a
+//!   policy bidding for one advertiser (the like-for-like workload of the
+//!   AuctionGym benchmark);
+//! - [`interest_evolution`]: RecSim's interest-evolution environment,
+//!   ported (the like-for-like workload of the RecSim benchmark);
 //! - [`config`]: validation errors shared by the scenario configs (re-exported
 //!   from the env crate, where the family trait that returns them lives).
 #![deny(missing_docs)]
 
 pub mod ads;
 pub mod arrivals;
+pub mod auction_market;
 pub mod catalog;
+pub mod interest_evolution;
 pub use ads::family::AdsFamily;
+pub use auction_market::family::AuctionMarketFamily;
+pub use interest_evolution::family::InterestEvolutionFamily;
 pub use pricing::family::PricingFamily;
 pub use recommendation::family::RecommendationFamily;
 pub use shoplab_env::config;

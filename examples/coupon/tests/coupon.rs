@@ -94,7 +94,9 @@ fn the_default_registry_does_not_know_the_coupon_family() {
         .to_string();
     assert!(error.contains("unknown key `coupon`"), "{error}");
     assert!(
-        error.contains("`pricing`, `recommendation` or `ads`"),
+        error.contains(
+            "`pricing`, `recommendation`, `ads`, `interest_evolution` or `auction_market`"
+        ),
         "{error}"
     );
     assert!(
