@@ -48,6 +48,7 @@ fn failures_are_reported_and_other_runs_finish() {
     s.run.seeds = vec![1, 2, 3];
     s.run.episodes = 20;
     let prepared = Prepared::new(s, file).unwrap();
+    let n_actions = prepared.make_env().action_space().n();
     // Policy 0 diverges on seed 2 and panics on seed 3; every other run is real.
     let results = runner::run_all_with(
         &prepared,
@@ -60,7 +61,7 @@ fn failures_are_reported_and_other_runs_finish() {
             } else if index == 0 && seed == seed_of(3) {
                 Ok(Box::new(Panicking))
             } else if index == 0 {
-                Ok(Box::new(Fixed::new(3)))
+                Ok(Box::new(Fixed::new(3, n_actions)))
             } else {
                 prepared.make_policy(index, seed)
             }

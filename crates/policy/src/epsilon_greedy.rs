@@ -61,6 +61,20 @@ impl Policy for EpsilonGreedy {
         }
     }
 
+    fn action_probabilities(&mut self, _obs: &Observation, probs: &mut Vec<f64>) -> bool {
+        let n = self.arms.counts.len();
+        match self.arms.unpulled() {
+            Some(arm) => crate::one_hot_probabilities(arm, n, probs),
+            None => crate::epsilon_greedy_probabilities(
+                self.config.epsilon,
+                argmax(&self.arms.means),
+                n,
+                probs,
+            ),
+        }
+        true
+    }
+
     /// With probability ε a random slate, else the `k` best means (each arm
     /// is shown once first).
     fn act_slate(&mut self, _obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {

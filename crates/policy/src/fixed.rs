@@ -7,18 +7,24 @@ use shoplab_env::Observation;
 #[derive(Debug, Clone)]
 pub struct Fixed {
     action: usize,
+    n_actions: usize,
 }
 
 impl Fixed {
-    /// A policy that always takes `action`.
-    pub fn new(action: usize) -> Self {
-        Self { action }
+    /// A policy that always takes `action`, of `n_actions`.
+    pub fn new(action: usize, n_actions: usize) -> Self {
+        Self { action, n_actions }
     }
 }
 
 impl Policy for Fixed {
     fn act(&mut self, _obs: &Observation) -> usize {
         self.action
+    }
+
+    fn action_probabilities(&mut self, _obs: &Observation, probs: &mut Vec<f64>) -> bool {
+        crate::one_hot_probabilities(self.action, self.n_actions, probs);
+        true
     }
 
     fn greedy(&self, _obs: &Observation) -> usize {
@@ -78,6 +84,6 @@ impl crate::registry::PolicyKind for FixedPriceKind {
                     format!("must be one of the price grid {grid:?} (found {price})"),
                 )
             })?;
-        Ok(Box::new(Fixed::new(action)))
+        Ok(Box::new(Fixed::new(action, grid.len())))
     }
 }

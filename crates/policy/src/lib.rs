@@ -33,6 +33,21 @@ pub use shoplab_env::argmax;
 use shoplab_env::{Env, Observation, Step, seed::SimRng};
 use thiserror::Error;
 
+/// `probs` for ε-greedy over `n` actions: `ε/n` each, plus `1 − ε` on
+/// `greedy`.
+pub fn epsilon_greedy_probabilities(epsilon: f64, greedy: usize, n: usize, probs: &mut Vec<f64>) {
+    probs.clear();
+    probs.resize(n, epsilon / n as f64);
+    probs[greedy] += 1.0 - epsilon;
+}
+
+/// `probs` for a deterministic choice of `action` among `n`.
+pub fn one_hot_probabilities(action: usize, n: usize, probs: &mut Vec<f64>) {
+    probs.clear();
+    probs.resize(n, 0.0);
+    probs[action] = 1.0;
+}
+
 /// One step of experience, as a learner sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Transition<'a> {
@@ -72,6 +87,32 @@ pub trait Policy: Send + std::fmt::Debug {
                 .map(|d| (first + d) % n_actions)
                 .take(k.saturating_sub(1)),
         );
+    }
+    /// The probability that [`act`](Policy::act) picks each action now, on
+    /// this observation, written into `probs` (one per action, summing to
+    /// 1): what a log of the policy's decisions records as propensities.
+    /// Called just before `act` on the same observation. Deterministic
+    /// policies put 1 on the action they take. Returns false, leaving
+    /// `probs` unspecified, for policies that have no closed form (see
+    /// [`act_logged`](Policy::act_logged)).
+    fn action_probabilities(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> bool {
+        let _ = (obs, probs);
+        false
+    }
+    /// Acts as [`act`](Policy::act) does and writes the probability with
+    /// which each action could have been taken into `probs`: what a logger
+    /// of the policy's decisions calls. `None` for policies that cannot
+    /// tell, before anything is drawn. The default asks
+    /// [`action_probabilities`](Policy::action_probabilities) first; a
+    /// policy without a closed form (Thompson sampling) overrides it with an
+    /// estimate that counts the action taken, so the taken action's
+    /// probability is never estimated as 0.
+    fn act_logged(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> Option<usize> {
+        if self.action_probabilities(obs, probs) {
+            Some(self.act(obs))
+        } else {
+            None
+        }
     }
     /// The action the policy considers best, without exploring.
     fn greedy(&self, obs: &Observation) -> usize;

@@ -29,6 +29,12 @@ impl Policy for UniformRandom {
         self.rng.random_range(0..self.n_actions)
     }
 
+    fn action_probabilities(&mut self, _obs: &Observation, probs: &mut Vec<f64>) -> bool {
+        probs.clear();
+        probs.resize(self.n_actions, 1.0 / self.n_actions as f64);
+        true
+    }
+
     fn act_slate(&mut self, _obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
         crate::random_slate(&mut self.rng, n, k, slate);
     }

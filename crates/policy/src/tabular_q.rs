@@ -284,6 +284,11 @@ impl Policy for TabularQ {
         }
     }
 
+    fn action_probabilities(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> bool {
+        crate::epsilon_greedy_probabilities(self.epsilon, self.greedy(obs), self.n_actions, probs);
+        true
+    }
+
     /// With probability ε a random slate, else the `k` actions of highest Q.
     fn act_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
         if self.rng.random_bool(self.epsilon) {

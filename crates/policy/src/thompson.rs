@@ -11,8 +11,13 @@ use crate::{Policy, Transition, argmax, top_k};
 use rand_distr::{Distribution, Gamma};
 use shoplab_env::{
     Observation,
-    seed::{SimRng, rng_from_seed},
+    seed::{SimRng, derive_seed, rng_from_seed},
 };
+
+/// Posterior draws behind each logged propensity: obp estimates its
+/// Bernoulli TS action distribution by simulation too (100,000 draws by
+/// default); 10,000 give a standard error of at most 0.005.
+pub const PROPENSITY_DRAWS: usize = 10_000;
 
 /// The Beta–Bernoulli Thompson sampler.
 #[derive(Debug)]
@@ -23,6 +28,9 @@ pub struct Thompson {
     gammas: Vec<(Gamma<f64>, Gamma<f64>)>,
     samples: Vec<f64>,
     rng: SimRng,
+    /// Draws for propensity estimates only, so that logging leaves the
+    /// decisions' own draws as they are without it.
+    propensity_rng: SimRng,
 }
 
 /// `Gamma(shape, 1)`; shapes here are always ≥ 1, so it always exists.
@@ -39,6 +47,7 @@ impl Thompson {
             gammas: vec![(gamma(1.0), gamma(1.0)); n_actions],
             samples: vec![0.0; n_actions],
             rng: rng_from_seed(seed),
+            propensity_rng: rng_from_seed(derive_seed(seed, "thompson propensities", 0)),
         }
     }
 
@@ -65,6 +74,35 @@ impl Policy for Thompson {
     fn act(&mut self, _obs: &Observation) -> usize {
         self.sample();
         argmax(&self.samples)
+    }
+
+    /// The chance that each action's posterior draw is the largest, by
+    /// Monte Carlo: [`PROPENSITY_DRAWS`] draws of the posteriors from a
+    /// generator of their own, plus the decision's own draw, so the
+    /// estimate `(count + [a taken]) / (draws + 1)` is unbiased and the
+    /// action taken never gets probability 0.
+    fn act_logged(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> Option<usize> {
+        probs.clear();
+        probs.resize(self.samples.len(), 0.0);
+        for _ in 0..PROPENSITY_DRAWS {
+            let mut best = (0, f64::NEG_INFINITY);
+            for (a, (x, y)) in self.gammas.iter().enumerate() {
+                let (x, y) = (
+                    x.sample(&mut self.propensity_rng),
+                    y.sample(&mut self.propensity_rng),
+                );
+                let draw = x / (x + y);
+                if draw > best.1 {
+                    best = (a, draw);
+                }
+            }
+            probs[best.0] += 1.0;
+        }
+        let action = self.act(obs);
+        probs[action] += 1.0;
+        let total = (PROPENSITY_DRAWS + 1) as f64;
+        probs.iter_mut().for_each(|p| *p /= total);
+        Some(action)
     }
 
     fn act_slate(&mut self, _obs: &Observation, k: usize, _n: usize, slate: &mut Vec<usize>) {

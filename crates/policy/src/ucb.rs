@@ -70,6 +70,12 @@ impl Policy for Ucb1 {
         argmax(&self.scores)
     }
 
+    fn action_probabilities(&mut self, _obs: &Observation, probs: &mut Vec<f64>) -> bool {
+        self.bounds();
+        crate::one_hot_probabilities(argmax(&self.scores), self.scores.len(), probs);
+        true
+    }
+
     /// The `k` arms with the highest upper confidence bounds.
     fn act_slate(&mut self, _obs: &Observation, k: usize, _n: usize, slate: &mut Vec<usize>) {
         self.bounds();

@@ -367,6 +367,31 @@ impl Policy for Dqn {
         }
     }
 
+    /// Uniform before learning starts; then ε-greedy's `ε/n` plus `1 − ε`
+    /// on the greedy action, or Boltzmann's softmax of `Q / temperature`.
+    fn action_probabilities(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> bool {
+        let n = self.n_actions;
+        if !self.learning() {
+            probs.clear();
+            probs.resize(n, 1.0 / n as f64);
+            return true;
+        }
+        match self.config.exploration {
+            Exploration::EpsilonGreedy => {
+                crate::epsilon_greedy_probabilities(self.epsilon, self.greedy(obs), n, probs);
+            }
+            Exploration::Boltzmann => {
+                let q = self.q_values(obs);
+                let top = q.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                probs.clear();
+                probs.extend(q.iter().map(|&v| ((v - top) / self.temperature).exp()));
+                let total: f64 = probs.iter().sum();
+                probs.iter_mut().for_each(|p| *p /= total);
+            }
+        }
+        true
+    }
+
     fn act_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
         let explore = !self.learning()
             || (self.config.exploration == Exploration::EpsilonGreedy
