@@ -24,6 +24,9 @@
 //! 9. (`-- scenarios`) every shipped scenario end to end, policy by policy:
 //!    decisions per second of one training run through the harness's
 //!    runner on one thread;
+//! 11. (`-- logs`, also in the full run) logged data: `shoplab log`'s rows
+//!     per second for pricing (ε-greedy, simulation and learning included,
+//!     about a million rows), and the reader's rows per second on that log;
 //! 10. (`-- like-for-like`, also in the full run) the peers' own workloads
 //!     on one core: RecSim's interest evolution (user-steps per second,
 //!     random slates; `scenarios/bench/recsim-interest-evolution*.toml`)
@@ -249,6 +252,41 @@ fn batch_rate(
         })
         .collect();
     median(rates)
+}
+
+/// Logged data: writing a pricing log of about a million rows with
+/// `shoplab log`'s own function, then reading it back whole; one core, the
+/// median of 3.
+fn logs() {
+    let file = Path::new("scenarios/pricing.toml");
+    let prepared = shoplab_harness::load(file, &shoplab_harness::registry::Registry::default())
+        .expect("scenarios/pricing.toml is valid");
+    let index = prepared
+        .names
+        .iter()
+        .position(|n| n == "epsilon_greedy")
+        .expect("scenarios/pricing.toml has an epsilon_greedy policy");
+    let dir = std::env::temp_dir().join(format!("shoplab-bench-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let (mut writes, mut reads, mut rows) = (Vec::new(), Vec::new(), 0);
+    for rep in 0..3 {
+        let out = dir.join(format!("log{rep}.csv"));
+        let start = Instant::now();
+        let summary = shoplab_harness::logging::log_policy(&prepared, index, 60_000, rep, &out)
+            .expect("logging works");
+        writes.push(summary.rows as f64 / start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        let log = shoplab_logs::read_csv(&out, &shoplab_logs::ReadOptions::default())
+            .expect("the log reads back");
+        reads.push(log.len() as f64 / start.elapsed().as_secs_f64());
+        rows = log.len();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "logged data: `shoplab log` of pricing (epsilon_greedy, {rows} rows): {:.2} million rows/s; reading it back: {:.2} million rows/s (1 core)",
+        median(writes) / 1e6,
+        median(reads) / 1e6
+    );
 }
 
 /// The like-for-like rows: the peers' workloads, one session per call and
@@ -556,6 +594,9 @@ fn main() {
     if std::env::args().skip(1).any(|a| a == "like-for-like") {
         return like_for_like();
     }
+    if std::env::args().skip(1).any(|a| a == "logs") {
+        return logs();
+    }
 
     let decisions = purchase_decisions();
     println!(
@@ -607,6 +648,7 @@ fn main() {
         auctions() / 1e6
     );
     like_for_like();
+    logs();
     dqn_figures();
     match memory {
         Some(bytes) => println!(

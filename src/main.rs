@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use summary::{print_footer, print_summary};
 
 mod eval;
+mod logs;
 mod summary;
 
 // candle allocates a tensor per operation; mimalloc reuses freed pages
@@ -115,6 +116,33 @@ enum Command {
         /// Episodes to play per file.
         #[arg(long, default_value_t = 20)]
         episodes: usize,
+    },
+    /// Play a policy of a scenario (exploring and learning as in training)
+    /// and write its decisions, with the probability of each, as a log.
+    Log {
+        /// The scenario file (TOML).
+        file: PathBuf,
+        /// The policy, by its report name (such as `epsilon_greedy` or `dqn`).
+        #[arg(long)]
+        policy: String,
+        /// Episodes to log.
+        #[arg(long)]
+        episodes: u32,
+        /// The log file to write (CSV; never over an existing file).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the policy and of the logged episodes [default: the
+        /// scenario's first seed].
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Read and validate a log whole, and summarise it.
+    LogInfo {
+        /// The log file (CSV).
+        file: PathBuf,
+        /// Size of the action space: actions must be below it.
+        #[arg(long)]
+        actions: Option<usize>,
     },
     /// Check scenario files without running them.
     Validate {
@@ -254,6 +282,14 @@ fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
         Command::List { scenarios } => done(list(&scenarios, loader)),
         Command::Check { files, episodes } => done(check(&files, episodes, loader)),
         Command::Validate { files } => done(validate(&files, loader)),
+        Command::Log {
+            file,
+            policy,
+            episodes,
+            out,
+            seed,
+        } => done(logs::log(&file, &policy, episodes, seed, &out, loader)),
+        Command::LogInfo { file, actions } => done(logs::log_info(&file, actions)),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod budget;
 pub mod charts;
 mod checkpoints;
 pub mod folder;
+pub mod logging;
 pub mod prepared;
 pub mod registry;
 pub mod report;

@@ -31,6 +31,10 @@ pub struct Thompson {
     /// Draws for propensity estimates only, so that logging leaves the
     /// decisions' own draws as they are without it.
     propensity_rng: SimRng,
+    /// How often each action's draw was the largest in the last
+    /// [`PROPENSITY_DRAWS`] posterior draws; kept until the posterior
+    /// changes, so the slots of a batch that act on one posterior share them.
+    propensity_counts: Option<Vec<f64>>,
 }
 
 /// `Gamma(shape, 1)`; shapes here are always ≥ 1, so it always exists.
@@ -48,6 +52,7 @@ impl Thompson {
             samples: vec![0.0; n_actions],
             rng: rng_from_seed(seed),
             propensity_rng: rng_from_seed(derive_seed(seed, "thompson propensities", 0)),
+            propensity_counts: None,
         }
     }
 
@@ -78,26 +83,30 @@ impl Policy for Thompson {
 
     /// The chance that each action's posterior draw is the largest, by
     /// Monte Carlo: [`PROPENSITY_DRAWS`] draws of the posteriors from a
-    /// generator of their own, plus the decision's own draw, so the
-    /// estimate `(count + [a taken]) / (draws + 1)` is unbiased and the
-    /// action taken never gets probability 0.
+    /// generator of their own (shared by every decision until the posterior
+    /// changes), plus the decision's own draw, so the estimate `(count +
+    /// [a taken]) / (draws + 1)` is unbiased and the action taken never
+    /// gets probability 0.
     fn act_logged(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> Option<usize> {
-        probs.clear();
-        probs.resize(self.samples.len(), 0.0);
-        for _ in 0..PROPENSITY_DRAWS {
-            let mut best = (0, f64::NEG_INFINITY);
-            for (a, (x, y)) in self.gammas.iter().enumerate() {
-                let (x, y) = (
-                    x.sample(&mut self.propensity_rng),
-                    y.sample(&mut self.propensity_rng),
-                );
-                let draw = x / (x + y);
-                if draw > best.1 {
-                    best = (a, draw);
+        if self.propensity_counts.is_none() {
+            let mut counts = vec![0.0; self.samples.len()];
+            for _ in 0..PROPENSITY_DRAWS {
+                let mut best = (0, f64::NEG_INFINITY);
+                for (a, (x, y)) in self.gammas.iter().enumerate() {
+                    let (x, y) = (
+                        x.sample(&mut self.propensity_rng),
+                        y.sample(&mut self.propensity_rng),
+                    );
+                    let draw = x / (x + y);
+                    if draw > best.1 {
+                        best = (a, draw);
+                    }
                 }
+                counts[best.0] += 1.0;
             }
-            probs[best.0] += 1.0;
+            self.propensity_counts = Some(counts);
         }
+        probs.clone_from(self.propensity_counts.as_ref().expect("just computed"));
         let action = self.act(obs);
         probs[action] += 1.0;
         let total = (PROPENSITY_DRAWS + 1) as f64;
@@ -115,6 +124,7 @@ impl Policy for Thompson {
     }
 
     fn learn(&mut self, t: &Transition<'_>) {
+        self.propensity_counts = None;
         let a = t.action;
         if t.reward > 0.0 {
             self.successes[a] += 1.0;

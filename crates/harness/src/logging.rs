@@ -1,0 +1,241 @@
+//! Logging a policy's decisions with their propensities: `shoplab log`.
+//!
+//! The policy plays training episodes as it does in a run — exploring and
+//! learning — on env seeds of their own (`derive_seed(seed, "log episode",
+//! e)`, which no run uses), its generator seeded as a run's would be from
+//! `seed`. Before each decision it reports the probability of every action
+//! ([`shoplab_policy::Policy::act_logged`]); the log records the taken action's, so
+//! importance weights are exact (Thompson sampling's estimated by Monte
+//! Carlo). Batched families log every slot's decision of every tick, each
+//! slot's sessions numbered in the order they start.
+
+use crate::prepared::Prepared;
+use shoplab_env::{EnvBox, Observation, seed::derive_seed};
+use shoplab_logs::{LogError, LogRow, LogWriter};
+use shoplab_policy::Transition;
+use std::path::Path;
+use thiserror::Error;
+
+/// Why a log was not written.
+#[derive(Debug, Error)]
+pub enum LoggingError {
+    /// The log file could not be written.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// The policy could not be built.
+    #[error("policy `{policy}`: {message}")]
+    Policy {
+        /// The policy's report name.
+        policy: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The policy cannot say with what probability it acts.
+    #[error(
+        "policy `{0}` cannot report the probabilities of its actions, so its log would have \
+         no propensities (random, fixed, epsilon_greedy, ucb1, thompson, q_learning and dqn can)"
+    )]
+    NoProbabilities(String),
+    /// Slates are not logged yet.
+    #[error(
+        "the scenario shows slates of {0}; logging position-wise propensities of slates is not \
+         supported yet (set slate_size = 1)"
+    )]
+    Slates(usize),
+}
+
+/// What a log holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSummary {
+    /// Rows written.
+    pub rows: u64,
+    /// Episodes logged.
+    pub episodes: u32,
+    /// Mean reward per decision: the behaviour policy's on-policy value.
+    pub mean_reward: f64,
+    /// Smallest and largest propensity logged.
+    pub propensity_range: (f64, f64),
+    /// Actions that had probability 0 in every logged decision: no
+    /// estimator can evaluate a target policy that takes them.
+    pub never_possible: Vec<usize>,
+}
+
+/// Tallies of the decisions logged.
+struct Tally {
+    rows: u64,
+    reward: f64,
+    range: (f64, f64),
+    possible: Vec<bool>,
+}
+
+impl Tally {
+    fn record(&mut self, probs: &[f64], propensity: f64, reward: f64) {
+        self.rows += 1;
+        self.reward += reward;
+        self.range = (self.range.0.min(propensity), self.range.1.max(propensity));
+        for (p, &q) in self.possible.iter_mut().zip(probs) {
+            *p |= q > 0.0;
+        }
+    }
+}
+
+/// Logs `episodes` training episodes of policy `index` of `prepared` to
+/// `out`, its generator and the env seeds descending from `seed`.
+pub fn log_policy(
+    prepared: &Prepared,
+    index: usize,
+    episodes: u32,
+    seed: u64,
+    out: &Path,
+) -> Result<LogSummary, LoggingError> {
+    let name = prepared.names[index].clone();
+    let mut env = prepared.make_env();
+    if let EnvBox::Batch(batch) = &env
+        && batch.slate_size() > 1
+    {
+        return Err(LoggingError::Slates(batch.slate_size()));
+    }
+    let space = env.observation_space().clone();
+    let n_actions = env.action_space().n();
+    let names: Vec<&str> = space.features.iter().map(|f| f.name).collect();
+    // Before anything is written: can the policy tell? A throwaway
+    // instance acts once on a made-up observation.
+    let build = |seed: u64| {
+        prepared
+            .make_policy(index, seed)
+            .map_err(|e| LoggingError::Policy {
+                policy: name.clone(),
+                message: e.to_string(),
+            })
+    };
+    let probe = Observation {
+        features: space.features.iter().map(|f| f.low).collect(),
+    };
+    let mut probs = Vec::new();
+    if build(derive_seed(seed, "log probe", 0))?
+        .act_logged(&probe, &mut probs)
+        .is_none()
+    {
+        return Err(LoggingError::NoProbabilities(name));
+    }
+    let mut agent = build(derive_seed(seed, &format!("policy/{name}"), 0))?;
+    let mut writer = LogWriter::create(out, &names)?;
+    let mut tally = Tally {
+        rows: 0,
+        reward: 0.0,
+        range: (f64::INFINITY, f64::NEG_INFINITY),
+        possible: vec![false; n_actions],
+    };
+    for episode in 0..episodes {
+        agent.begin_episode(episode as usize, episodes as usize);
+        let env_seed = derive_seed(seed, "log episode", u64::from(episode));
+        let ok = match &mut env {
+            EnvBox::Single(env) => {
+                let (mut obs, _) = env.reset(env_seed);
+                let mut step = 0u32;
+                loop {
+                    let Some(action) = agent.act_logged(&obs, &mut probs) else {
+                        break false;
+                    };
+                    let s = env.step(action);
+                    let propensity = probs[action];
+                    tally.record(&probs, propensity, s.reward);
+                    writer.write(&LogRow {
+                        episode: u64::from(episode),
+                        session: 0,
+                        step,
+                        features: &obs.features,
+                        action,
+                        position: 0,
+                        reward: s.reward,
+                        propensity,
+                        terminated: s.terminated,
+                        truncated: s.truncated,
+                    })?;
+                    agent.learn(&Transition {
+                        obs: &obs,
+                        action,
+                        reward: s.reward,
+                        next_obs: &s.obs,
+                        terminated: s.terminated,
+                        truncated: s.truncated,
+                    });
+                    step += 1;
+                    if s.done() {
+                        break true;
+                    }
+                    obs = s.obs;
+                }
+            }
+            EnvBox::Batch(env) => {
+                let n = env.batch_size();
+                let (mut obs, _) = env.reset(env_seed);
+                let mut session: Vec<u64> = (0..n as u64).collect();
+                let mut next_session = n as u64;
+                let mut step = vec![0u32; n];
+                let mut actions = vec![0; n];
+                let mut propensities = vec![0.0; n];
+                'ticks: loop {
+                    for (s, o) in obs.iter().enumerate() {
+                        let Some(action) = agent.act_logged(o, &mut probs) else {
+                            break 'ticks false;
+                        };
+                        actions[s] = action;
+                        propensities[s] = probs[action];
+                        tally
+                            .possible
+                            .iter_mut()
+                            .zip(&probs)
+                            .for_each(|(p, &q)| *p |= q > 0.0);
+                    }
+                    let t = env.step(&actions);
+                    for s in 0..n {
+                        tally.record(&[], propensities[s], t.rewards[s]);
+                        writer.write(&LogRow {
+                            episode: u64::from(episode),
+                            session: session[s],
+                            step: step[s],
+                            features: &obs[s].features,
+                            action: actions[s],
+                            position: 0,
+                            reward: t.rewards[s],
+                            propensity: propensities[s],
+                            terminated: t.terminated[s],
+                            truncated: t.truncated[s],
+                        })?;
+                        agent.learn(&Transition {
+                            obs: &obs[s],
+                            action: actions[s],
+                            reward: t.item_rewards[s],
+                            next_obs: &t.obs[s],
+                            terminated: t.terminated[s],
+                            truncated: t.truncated[s],
+                        });
+                        if t.terminated[s] || t.truncated[s] {
+                            session[s] = next_session;
+                            next_session += 1;
+                            step[s] = 0;
+                        } else {
+                            step[s] += 1;
+                        }
+                    }
+                    if t.episode_over {
+                        break true;
+                    }
+                    obs = t.obs;
+                }
+            }
+        };
+        if !ok {
+            return Err(LoggingError::NoProbabilities(name));
+        }
+    }
+    let rows = writer.finish()?;
+    Ok(LogSummary {
+        rows,
+        episodes,
+        mean_reward: tally.reward / rows.max(1) as f64,
+        propensity_range: tally.range,
+        never_possible: (0..n_actions).filter(|&a| !tally.possible[a]).collect(),
+    })
+}

@@ -1,0 +1,559 @@
+//! The log format: columns, the in-memory [`Log`], the reader and the writer.
+
+use shoplab_env::input::{InputError, MAX_DATA_BYTES, read_regular_file};
+use std::{
+    collections::HashMap,
+    fs::File,
+    io::{BufWriter, Write},
+    path::{Path, PathBuf},
+};
+use thiserror::Error;
+
+/// The columns every log has, besides its features.
+pub const COLUMNS: [&str; 9] = [
+    "episode",
+    "session",
+    "step",
+    "action",
+    "position",
+    "reward",
+    "propensity",
+    "terminated",
+    "truncated",
+];
+
+/// Why a log was refused: one line naming the file, and the row and column
+/// where the rule broke.
+#[derive(Debug, Error)]
+pub enum LogError {
+    /// The file could not be read or written.
+    #[error("{file}: {source}")]
+    Input {
+        /// The log file.
+        file: String,
+        /// What went wrong.
+        source: InputError,
+    },
+    /// Writing failed.
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        /// The log file.
+        file: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file as a whole breaks a rule (it is empty, it exists already).
+    #[error("{file}: {rule}")]
+    File {
+        /// The log file.
+        file: String,
+        /// The rule broken.
+        rule: String,
+    },
+    /// A row breaks a rule.
+    #[error("{file}: row {row}: {rule}")]
+    Row {
+        /// The log file.
+        file: String,
+        /// The file's line, the header being 1.
+        row: u64,
+        /// The rule broken.
+        rule: String,
+    },
+    /// A cell breaks a rule.
+    #[error("{file}: row {row}, column `{column}`: {rule}")]
+    Cell {
+        /// The log file.
+        file: String,
+        /// The file's line, the header being 1.
+        row: u64,
+        /// The column's name.
+        column: String,
+        /// The rule broken, with the value found.
+        rule: String,
+    },
+}
+
+/// A validated log, column by column.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Log {
+    /// The feature columns' names, in file order.
+    pub features: Vec<String>,
+    /// Each row's episode.
+    pub episode: Vec<u64>,
+    /// Each row's session within its episode.
+    pub session: Vec<u64>,
+    /// Each row's step within its session.
+    pub step: Vec<u32>,
+    /// The features, row by row (`rows × features.len()`).
+    pub x: Vec<f32>,
+    /// Each row's action.
+    pub action: Vec<u32>,
+    /// Each row's slate position.
+    pub position: Vec<u16>,
+    /// Each row's reward.
+    pub reward: Vec<f64>,
+    /// Each row's propensity, in (0, 1].
+    pub propensity: Vec<f64>,
+    /// The session reached a terminal state after the row's decision.
+    pub terminated: Vec<bool>,
+    /// The session was cut after the row's decision.
+    pub truncated: Vec<bool>,
+}
+
+impl Log {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.action.len()
+    }
+
+    /// True when the log has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.action.is_empty()
+    }
+
+    /// Row `i`'s features.
+    pub fn features_of(&self, i: usize) -> &[f32] {
+        let k = self.features.len();
+        &self.x[i * k..(i + 1) * k]
+    }
+
+    /// One more than the largest action logged.
+    pub fn actions_seen(&self) -> usize {
+        self.action
+            .iter()
+            .map(|&a| a as usize + 1)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// What the reader checks beyond the format.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReadOptions {
+    /// The size of the action space, when known: actions must be below it.
+    pub n_actions: Option<usize>,
+}
+
+/// Where each session stands while the rows are read.
+#[derive(Debug, Clone, Copy)]
+struct SessionState {
+    step: u32,
+    position: u16,
+    ended: bool,
+}
+
+/// Reads and validates a CSV log: every rule of the format, every row,
+/// before the log is returned.
+pub fn read_csv(path: &Path, options: &ReadOptions) -> Result<Log, LogError> {
+    let file = path.display().to_string();
+    let bytes = read_regular_file(path, MAX_DATA_BYTES).map_err(|source| LogError::Input {
+        file: file.clone(),
+        source,
+    })?;
+    parse_csv(&file, &bytes, options)
+}
+
+/// Validates and parses the CSV text of a log named `file` (for messages).
+pub fn parse_csv(file: &str, bytes: &[u8], options: &ReadOptions) -> Result<Log, LogError> {
+    let file_error = |rule: &str| LogError::File {
+        file: file.to_string(),
+        rule: rule.to_string(),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(file_error(
+            "is empty: a log needs a header and at least one row",
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(bytes);
+    let header = reader
+        .byte_headers()
+        .map_err(|e| csv_error(file, &e))?
+        .clone();
+    let mut names = Vec::with_capacity(header.len());
+    for field in &header {
+        let name = std::str::from_utf8(field).map_err(|_| LogError::Row {
+            file: file.to_string(),
+            row: 1,
+            rule: "the header is not UTF-8".into(),
+        })?;
+        let name = name.trim();
+        if names.contains(&name) {
+            return Err(LogError::Cell {
+                file: file.to_string(),
+                row: 1,
+                column: name.to_string(),
+                rule: "appears twice in the header".into(),
+            });
+        }
+        names.push(name);
+    }
+    let mut index = [0usize; COLUMNS.len()];
+    for (slot, column) in index.iter_mut().zip(COLUMNS) {
+        *slot = names
+            .iter()
+            .position(|&n| n == column)
+            .ok_or_else(|| LogError::Cell {
+                file: file.to_string(),
+                row: 1,
+                column: column.to_string(),
+                rule: format!(
+                    "is missing: a log has the columns {} and its features",
+                    COLUMNS.join(", ")
+                ),
+            })?;
+    }
+    let feature_index: Vec<usize> = (0..names.len()).filter(|i| !index.contains(i)).collect();
+    let mut log = Log {
+        features: feature_index
+            .iter()
+            .map(|&i| names[i].to_string())
+            .collect(),
+        ..Log::default()
+    };
+    let mut sessions: HashMap<(u64, u64), SessionState> = HashMap::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(file, &e)),
+        }
+        let row = record.position().map_or(0, |p| p.line());
+        let cell = |i: usize| -> Result<&str, LogError> {
+            std::str::from_utf8(&record[i])
+                .map(str::trim)
+                .map_err(|_| LogError::Cell {
+                    file: file.to_string(),
+                    row,
+                    column: names[i].to_string(),
+                    rule: "is not UTF-8".into(),
+                })
+        };
+        let bad = |i: usize, rule: String| LogError::Cell {
+            file: file.to_string(),
+            row,
+            column: names[i].to_string(),
+            rule,
+        };
+        let integer = |i: usize, max: u64| -> Result<u64, LogError> {
+            let text = cell(i)?;
+            match text.parse::<u64>() {
+                Ok(v) if v <= max => Ok(v),
+                _ => Err(bad(
+                    i,
+                    format!("must be a whole number in 0 ..= {max} (found `{text}`)"),
+                )),
+            }
+        };
+        let number = |i: usize| -> Result<f64, LogError> {
+            let text = cell(i)?;
+            match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                _ => Err(bad(i, format!("must be a finite number (found `{text}`)"))),
+            }
+        };
+        let flag = |i: usize| -> Result<bool, LogError> {
+            match cell(i)? {
+                "0" | "false" => Ok(false),
+                "1" | "true" => Ok(true),
+                text => Err(bad(i, format!("must be 0 or 1 (found `{text}`)"))),
+            }
+        };
+        let [e, s, t, a, p, r, pr, te, tr] = index;
+        let episode = integer(e, u64::MAX)?;
+        let session = integer(s, u64::MAX)?;
+        let step = integer(t, u64::from(u32::MAX))? as u32;
+        let action = integer(a, u64::from(u32::MAX))? as u32;
+        if let Some(n) = options.n_actions
+            && action as usize >= n
+        {
+            return Err(bad(
+                a,
+                format!("is {action}, not one of the {n} actions (0 ..= {})", n - 1),
+            ));
+        }
+        let position = integer(p, u64::from(u16::MAX))? as u16;
+        let reward = number(r)?;
+        let propensity = number(pr)?;
+        if !(propensity > 0.0 && propensity <= 1.0) {
+            return Err(bad(
+                pr,
+                format!("must be a probability in (0, 1] (found {propensity})"),
+            ));
+        }
+        let terminated = flag(te)?;
+        let truncated = flag(tr)?;
+        let order = |rule: String| LogError::Row {
+            file: file.to_string(),
+            row,
+            rule: format!("episode {episode}, session {session}: {rule}"),
+        };
+        match sessions.get_mut(&(episode, session)) {
+            None => {
+                if step != 0 || position != 0 {
+                    return Err(order(format!(
+                        "a session starts at step 0, position 0 (found step {step}, position {position})"
+                    )));
+                }
+                sessions.insert(
+                    (episode, session),
+                    SessionState {
+                        step,
+                        position,
+                        ended: terminated || truncated,
+                    },
+                );
+            }
+            Some(state) => {
+                let next_position =
+                    step == state.step && u32::from(position) == u32::from(state.position) + 1;
+                let next_step = step == state.step + 1 && position == 0 && !state.ended;
+                if !(next_position || next_step) {
+                    let expected = if state.ended {
+                        format!("the session ended at step {}", state.step)
+                    } else {
+                        format!(
+                            "expected step {} position {} or step {} position 0",
+                            state.step,
+                            state.position + 1,
+                            state.step + 1
+                        )
+                    };
+                    return Err(order(format!(
+                        "steps out of order: found step {step} position {position} after step {} position {} ({expected})",
+                        state.step, state.position
+                    )));
+                }
+                *state = SessionState {
+                    step,
+                    position,
+                    ended: state.ended || terminated || truncated,
+                };
+            }
+        }
+        for &i in &feature_index {
+            let v = number(i)?;
+            if v.abs() > f64::from(f32::MAX) {
+                return Err(bad(i, format!("is {v}, beyond the range of a feature")));
+            }
+            log.x.push(v as f32);
+        }
+        log.episode.push(episode);
+        log.session.push(session);
+        log.step.push(step);
+        log.action.push(action);
+        log.position.push(position);
+        log.reward.push(reward);
+        log.propensity.push(propensity);
+        log.terminated.push(terminated);
+        log.truncated.push(truncated);
+    }
+    if log.is_empty() {
+        return Err(file_error("has a header but no rows"));
+    }
+    Ok(log)
+}
+
+/// A CSV error as a log error: a row with the wrong number of fields, or
+/// what the CSV reader could not parse.
+fn csv_error(file: &str, e: &csv::Error) -> LogError {
+    let row = e.position().map_or(0, |p| p.line());
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => LogError::Row {
+            file: file.to_string(),
+            row,
+            rule: format!("has {len} fields, the header {expected_len}"),
+        },
+        _ => LogError::Row {
+            file: file.to_string(),
+            row,
+            rule: e.to_string(),
+        },
+    }
+}
+
+/// One row to write.
+#[derive(Debug, Clone, Copy)]
+pub struct LogRow<'a> {
+    /// The episode.
+    pub episode: u64,
+    /// The session within the episode.
+    pub session: u64,
+    /// The step within the session.
+    pub step: u32,
+    /// The features, in the writer's feature order.
+    pub features: &'a [f32],
+    /// The action taken.
+    pub action: usize,
+    /// The slate position.
+    pub position: usize,
+    /// The reward.
+    pub reward: f64,
+    /// The behaviour policy's probability of the action.
+    pub propensity: f64,
+    /// The session reached a terminal state.
+    pub terminated: bool,
+    /// The session was cut.
+    pub truncated: bool,
+}
+
+/// Writes a log to `FILE.partial` and renames it to `FILE` when
+/// [`finish`](LogWriter::finish)ed, so a log is either whole or absent; an
+/// existing `FILE` is never replaced. Dropped unfinished, it removes the
+/// partial file.
+pub struct LogWriter {
+    path: PathBuf,
+    partial: PathBuf,
+    out: Option<BufWriter<File>>,
+    features: usize,
+    rows: u64,
+    line: String,
+}
+
+impl LogWriter {
+    /// Starts a log at `path` with the feature columns `features`.
+    pub fn create(path: &Path, features: &[&str]) -> Result<Self, LogError> {
+        let file = path.display().to_string();
+        if path.exists() {
+            return Err(LogError::File {
+                file,
+                rule: "exists already; logs are never written over (choose another --out)".into(),
+            });
+        }
+        for name in features {
+            if COLUMNS.contains(name) || name.contains([',', '"', '\n', '\r']) {
+                return Err(LogError::File {
+                    file,
+                    rule: format!("cannot have a feature column named `{name}`"),
+                });
+            }
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let write = |source| LogError::Write {
+            file: partial.display().to_string(),
+            source,
+        };
+        let handle = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .map_err(write)?;
+        let mut out = BufWriter::with_capacity(1 << 20, handle);
+        let mut header: Vec<&str> = COLUMNS[..3].to_vec();
+        header.extend_from_slice(features);
+        header.extend_from_slice(&COLUMNS[3..]);
+        writeln!(out, "{}", header.join(",")).map_err(write)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            partial,
+            out: Some(out),
+            features: features.len(),
+            rows: 0,
+            line: String::with_capacity(256),
+        })
+    }
+
+    /// Appends a row. Numbers are written in their shortest form that
+    /// reads back to the same value (`ryu`), integers with `itoa`.
+    pub fn write(&mut self, row: &LogRow<'_>) -> Result<(), LogError> {
+        assert_eq!(
+            row.features.len(),
+            self.features,
+            "one value per feature column"
+        );
+        let mut ints = itoa::Buffer::new();
+        let mut floats = ryu::Buffer::new();
+        let line = &mut self.line;
+        line.clear();
+        for (i, v) in [row.episode, row.session, u64::from(row.step)]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                line.push(',');
+            }
+            line.push_str(ints.format(v));
+        }
+        for &v in row.features {
+            line.push(',');
+            push_f32(line, &mut floats, v);
+        }
+        line.push(',');
+        line.push_str(ints.format(row.action));
+        line.push(',');
+        line.push_str(ints.format(row.position));
+        line.push(',');
+        push_f64(line, &mut floats, row.reward);
+        line.push(',');
+        push_f64(line, &mut floats, row.propensity);
+        line.push_str(if row.terminated { ",1" } else { ",0" });
+        line.push_str(if row.truncated { ",1\n" } else { ",0\n" });
+        let out = self.out.as_mut().expect("a writer is finished once");
+        out.write_all(line.as_bytes())
+            .map_err(|source| LogError::Write {
+                file: self.partial.display().to_string(),
+                source,
+            })?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Flushes the log and moves it into place; returns the rows written.
+    pub fn finish(mut self) -> Result<u64, LogError> {
+        let write = |source| LogError::Write {
+            file: self.partial.display().to_string(),
+            source,
+        };
+        let out = self.out.take().expect("a writer is finished once");
+        let file = out.into_inner().map_err(|e| write(e.into_error()))?;
+        file.sync_all().map_err(write)?;
+        if self.path.exists() {
+            return Err(LogError::File {
+                file: self.path.display().to_string(),
+                rule: "appeared while the log was written; it was not replaced".into(),
+            });
+        }
+        std::fs::rename(&self.partial, &self.path).map_err(write)?;
+        Ok(self.rows)
+    }
+}
+
+/// Appends `v`: an integer value without a fraction (`3`, not `3.0`),
+/// anything else in ryu's shortest round-trip form.
+fn push_f64(line: &mut String, floats: &mut ryu::Buffer, v: f64) {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        line.push_str(itoa::Buffer::new().format(v as i64));
+    } else {
+        line.push_str(floats.format(v));
+    }
+}
+
+/// [`push_f64`] for a feature.
+fn push_f32(line: &mut String, floats: &mut ryu::Buffer, v: f32) {
+    if v.fract() == 0.0 && v.abs() < 1e7 {
+        line.push_str(itoa::Buffer::new().format(v as i64));
+    } else {
+        line.push_str(floats.format(v));
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}

@@ -1,0 +1,165 @@
+use super::*;
+
+const HEADER: &str =
+    "episode,session,step,period,stock,action,position,reward,propensity,terminated,truncated";
+
+fn parse(text: &str) -> Result<Log, LogError> {
+    parse_csv(
+        "log.csv",
+        text.as_bytes(),
+        &ReadOptions { n_actions: Some(4) },
+    )
+}
+
+fn refused(text: &str) -> String {
+    parse(text).expect_err("a bad log").to_string()
+}
+
+#[test]
+fn a_good_log_reads_column_by_column() {
+    let log = parse(&format!(
+        "{HEADER}\n0,0,0,0,5,2,0,1.5,0.25,0,0\n0,1,0,0,5,3,0,0,0.25,0,0\n0,0,1,1,4,1,0,-2e-3,1,1,0\n0,1,1,1,5,0,0,0,0.5,false,true\n"
+    ))
+    .unwrap();
+    assert_eq!(log.features, ["period", "stock"]);
+    assert_eq!(log.len(), 4);
+    assert_eq!(log.session, [0, 1, 0, 1]);
+    assert_eq!(log.features_of(2), [1.0, 4.0]);
+    assert_eq!(log.action, [2, 3, 1, 0]);
+    assert_eq!(log.reward[2], -0.002);
+    assert_eq!(log.terminated, [false, false, true, false]);
+    assert_eq!(log.truncated, [false, false, false, true]);
+    assert_eq!(log.actions_seen(), 4);
+}
+
+#[test]
+fn slates_have_one_row_per_position() {
+    let log = parse(&format!(
+        "{HEADER}\n0,0,0,0,5,2,0,1,0.25,0,0\n0,0,0,0,5,3,1,0,0.25,0,0\n0,0,1,1,5,1,0,0,0.25,0,1\n0,0,1,1,5,0,1,0,0.25,0,1\n"
+    ))
+    .unwrap();
+    assert_eq!(log.position, [0, 1, 0, 1]);
+}
+
+#[test]
+fn each_rule_names_the_row_and_column() {
+    let row = |cells: &str| format!("{HEADER}\n{cells}\n");
+    let cases = [
+        (
+            row("0,0,0,0,5,2,0,1,0,0,0"),
+            "row 2, column `propensity`: must be a probability in (0, 1] (found 0)",
+        ),
+        (row("0,0,0,0,5,2,0,1,1.5,0,0"), "row 2, column `propensity`"),
+        (
+            row("0,0,0,0,5,2,0,1,NaN,0,0"),
+            "row 2, column `propensity`: must be a finite number",
+        ),
+        (row("0,0,0,0,5,2,0,1,-0.1,0,0"), "column `propensity`"),
+        (
+            row("0,0,0,0,5,4,0,1,0.5,0,0"),
+            "row 2, column `action`: is 4, not one of the 4 actions",
+        ),
+        (
+            row("0,0,0,0,5,-1,0,1,0.5,0,0"),
+            "row 2, column `action`: must be a whole number",
+        ),
+        (row("0,0,0,0,5,1,0,inf,0.5,0,0"), "row 2, column `reward`"),
+        (
+            row("0,0,0,x,5,1,0,1,0.5,0,0"),
+            "row 2, column `period`: must be a finite number (found `x`)",
+        ),
+        (
+            row("0,0,0,0,5,1,0,1,0.5,2,0"),
+            "row 2, column `terminated`: must be 0 or 1",
+        ),
+        (
+            row("0,0,1,0,5,1,0,1,0.5,0,0"),
+            "row 2: episode 0, session 0: a session starts at step 0",
+        ),
+        (
+            row("0,0,0,0,5,1,0,1,0.5,0,0\n0,0,2,0,5,1,0,1,0.5,0,0"),
+            "row 3: episode 0, session 0: steps out of order",
+        ),
+        (
+            row("0,0,0,0,5,1,0,1,0.5,0,0\n0,0,0,0,5,1,0,1,0.5,0,0"),
+            "row 3: episode 0, session 0: steps out of order",
+        ),
+        (
+            row("0,0,0,0,5,1,0,1,0.5,1,0\n0,0,1,0,5,1,0,1,0.5,0,0"),
+            "the session ended at step 0",
+        ),
+        (
+            row("0,0,0,0,5,1,0,1,0.5,0"),
+            "row 2: has 10 fields, the header 11",
+        ),
+        (
+            "episode,session,step,action,position,reward,terminated,truncated\n0,0,0,1,0,1,0,0\n"
+                .into(),
+            "row 1, column `propensity`: is missing",
+        ),
+        (
+            "episode,session,step,x,x,action,position,reward,propensity,terminated,truncated\n"
+                .into(),
+            "row 1, column `x`: appears twice",
+        ),
+        (format!("{HEADER}\n"), "log.csv: has a header but no rows"),
+        (String::new(), "log.csv: is empty"),
+        ("\n \n".into(), "log.csv: is empty"),
+    ];
+    for (text, expected) in cases {
+        let message = refused(&text);
+        assert!(message.starts_with("log.csv: "), "{message}");
+        assert!(message.contains(expected), "`{message}` lacks `{expected}`");
+        assert_eq!(message.lines().count(), 1, "{message}");
+    }
+}
+
+#[test]
+fn non_utf8_is_refused_with_its_row_and_column() {
+    let mut bytes = format!("{HEADER}\n0,0,0,0,5,2,0,1,0.5,0,0\n0,0,1,").into_bytes();
+    bytes.extend_from_slice(&[0xff, 0xfe]);
+    bytes.extend_from_slice(b",5,2,0,1,0.5,0,0\n");
+    let e = parse_csv("log.csv", &bytes, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "log.csv: row 3, column `period`: is not UTF-8");
+}
+
+#[test]
+fn written_logs_read_back_and_are_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.csv");
+    let mut writer = LogWriter::create(&path, &["period", "stock"]).unwrap();
+    for step in 0..3u32 {
+        writer
+            .write(&LogRow {
+                episode: 7,
+                session: 0,
+                step,
+                features: &[step as f32, 0.1],
+                action: 2,
+                position: 0,
+                reward: 0.1 + f64::from(step),
+                propensity: 1.0 / 3.0,
+                terminated: step == 2,
+                truncated: false,
+            })
+            .unwrap();
+    }
+    assert!(!path.exists(), "nothing is in place before finish");
+    assert_eq!(writer.finish().unwrap(), 3);
+    let log = read_csv(&path, &ReadOptions { n_actions: Some(3) }).unwrap();
+    assert_eq!(log.features, ["period", "stock"]);
+    assert_eq!(log.reward, [0.1, 1.1, 2.1]);
+    assert_eq!(log.propensity[0], 1.0 / 3.0, "floats round-trip exactly");
+    assert_eq!(log.x[1], 0.1f32);
+    let again = LogWriter::create(&path, &["period"])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(again.contains("exists already"), "{again}");
+    // An unfinished writer leaves nothing behind.
+    let other = dir.path().join("other.csv");
+    drop(LogWriter::create(&other, &[]).unwrap());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -1,0 +1,230 @@
+//! Logged data (issue #13): `shoplab log` writes what the env and the policy
+//! did, with the policy's own probabilities; `shoplab log-info` and the
+//! reader refuse bad logs with one line naming file, row and column.
+
+mod common;
+
+use common::{TempDir, shoplab};
+use shoplab_env::{EnvBox, seed::derive_seed};
+use shoplab_harness::{logging::log_policy, registry::Registry};
+use shoplab_logs::{ReadOptions, read_csv};
+use std::path::Path;
+
+fn prepared(file: &str) -> shoplab_harness::prepared::Prepared {
+    shoplab_harness::load(Path::new(file), &Registry::default()).unwrap()
+}
+
+/// Replaying a pricing log's actions in the env, from the seeds the logger
+/// used, gives back every logged observation, reward and ending; a random
+/// policy's propensities are 1/n.
+#[test]
+fn a_pricing_log_replays_in_the_env() {
+    let tmp = TempDir::new("log-replay");
+    let out = tmp.path().join("random.csv");
+    let p = prepared("scenarios/pricing.toml");
+    let index = p.names.iter().position(|n| n == "random").unwrap();
+    let summary = log_policy(&p, index, 30, 11, &out).unwrap();
+    let log = read_csv(&out, &ReadOptions { n_actions: Some(8) }).unwrap();
+    assert_eq!(log.len() as u64, summary.rows);
+    assert!(log.propensity.iter().all(|&q| q == 1.0 / 8.0));
+    assert!(summary.never_possible.is_empty());
+    let EnvBox::Single(mut env) = p.make_env() else {
+        unreachable!()
+    };
+    let mut row = 0;
+    for episode in 0..30u64 {
+        let (mut obs, _) = env.reset(derive_seed(11, "log episode", episode));
+        loop {
+            assert_eq!(log.episode[row], episode);
+            assert_eq!(log.features_of(row), &obs.features[..], "row {row}");
+            let s = env.step(log.action[row] as usize);
+            assert_eq!(log.reward[row], s.reward, "row {row}");
+            assert_eq!(
+                (log.terminated[row], log.truncated[row]),
+                (s.terminated, s.truncated)
+            );
+            row += 1;
+            if s.done() {
+                break;
+            }
+            obs = s.obs;
+        }
+    }
+    assert_eq!(row, log.len());
+}
+
+/// A batched family logs every slot's decisions; sessions are numbered as
+/// they start and each reads back in order (the reader checks it).
+#[test]
+fn a_batched_log_numbers_sessions_and_keeps_their_order() {
+    let tmp = TempDir::new("log-batch");
+    let out = tmp.path().join("eg.csv");
+    let p = prepared("scenarios/recommendation.toml");
+    let index = p.names.iter().position(|n| n == "epsilon_greedy").unwrap();
+    log_policy(&p, index, 1, 3, &out).unwrap();
+    let log = read_csv(
+        &out,
+        &ReadOptions {
+            n_actions: Some(100),
+        },
+    )
+    .unwrap();
+    assert_eq!(log.len(), 200 * 100, "200 sessions at once for 100 ticks");
+    // Rows go tick by tick, 200 a tick; sessions that end before the last
+    // tick are followed by new ones.
+    let ended = log.terminated[..log.len() - 200]
+        .iter()
+        .filter(|&&t| t)
+        .count();
+    let sessions: std::collections::BTreeSet<u64> = log.session.iter().copied().collect();
+    assert_eq!(
+        sessions.len(),
+        200 + ended,
+        "a new session for every one that ended"
+    );
+    // ε = 0.1 over 100 arms once every arm is tried: 0.001 or 0.901.
+    assert!(
+        log.propensity
+            .iter()
+            .all(|&q| q == 1.0 || (q - 0.001).abs() < 1e-12 || (q - 0.901).abs() < 1e-12)
+    );
+}
+
+#[test]
+fn logging_is_reproducible_to_the_byte() {
+    let tmp = TempDir::new("log-bytes");
+    let (a, b) = (tmp.path().join("a.csv"), tmp.path().join("b.csv"));
+    for out in [&a, &b] {
+        let out = out.to_str().unwrap();
+        let o = shoplab(
+            &[
+                "log",
+                "scenarios/pricing.toml",
+                "--policy",
+                "q_learning",
+                "--episodes",
+                "200",
+                "--out",
+                out,
+            ],
+            &[],
+        );
+        common::assert_success(&o);
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}
+
+/// Refusals: one line, non-zero exit, nothing written.
+#[test]
+fn bad_requests_and_bad_logs_are_refused_in_one_line() {
+    let tmp = TempDir::new("log-bad");
+    let out = tmp.path().join("x.csv");
+    let o = out.to_str().unwrap();
+    let refused = |args: &[&str], expected: &str| {
+        let r = shoplab(args, &[]);
+        assert!(!r.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    };
+    refused(
+        &[
+            "log",
+            "scenarios/recommendation.toml",
+            "--policy",
+            "linucb",
+            "--episodes",
+            "1",
+            "--out",
+            o,
+        ],
+        "cannot report the probabilities",
+    );
+    refused(
+        &[
+            "log",
+            "scenarios/pricing.toml",
+            "--policy",
+            "nope",
+            "--episodes",
+            "1",
+            "--out",
+            o,
+        ],
+        "no policy named `nope`",
+    );
+    refused(
+        &[
+            "log",
+            "scenarios/pricing.toml",
+            "--policy",
+            "random",
+            "--episodes",
+            "0",
+            "--out",
+            o,
+        ],
+        "--episodes",
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    std::fs::write(&out, "taken").unwrap();
+    refused(
+        &[
+            "log",
+            "scenarios/pricing.toml",
+            "--policy",
+            "random",
+            "--episodes",
+            "1",
+            "--out",
+            o,
+        ],
+        "exists already",
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "taken");
+
+    let header = "episode,session,step,x,action,position,reward,propensity,terminated,truncated";
+    let cases = [
+        (
+            format!("{header}\n0,0,0,1,2,0,1,0,0,0\n"),
+            "row 2, column `propensity`",
+        ),
+        (
+            format!("{header}\n0,0,0,1,9,0,1,0.5,0,0\n"),
+            "row 2, column `action`",
+        ),
+        (
+            format!("{header}\n0,0,0,1,2,0,1,0.5,0,0\n0,0,3,1,2,0,1,0.5,0,0\n"),
+            "row 3: episode 0, session 0: steps out of order",
+        ),
+        (
+            "episode,session,step,action\n0,0,0,1\n".to_string(),
+            "row 1, column `position`: is missing",
+        ),
+        (String::new(), "is empty"),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let file = tmp.path().join(format!("bad{i}.csv"));
+        std::fs::write(&file, text).unwrap();
+        let f = file.to_str().unwrap();
+        refused(&["log-info", f, "--actions", "4"], expected);
+        let r = shoplab(&["log-info", f, "--actions", "4"], &[]);
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains(f),
+            "names the file"
+        );
+    }
+    let mut bytes = format!("{header}\n0,0,0,").into_bytes();
+    bytes.extend_from_slice(&[0xc3, 0x28]);
+    bytes.extend_from_slice(b",2,0,1,0.5,0,0\n");
+    let file = tmp.path().join("utf8.csv");
+    std::fs::write(&file, bytes).unwrap();
+    refused(
+        &["log-info", file.to_str().unwrap()],
+        "row 2, column `x`: is not UTF-8",
+    );
+}
