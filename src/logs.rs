@@ -103,3 +103,164 @@ pub(crate) fn log_info(file: &Path, actions: Option<usize>) -> Result<()> {
     );
     Ok(())
 }
+
+/// `shoplab obd FILE [--out LOG]`: an Open Bandit Dataset file read with
+/// obp's preprocessing, summarised, and written as a shoplab log if asked.
+pub(crate) fn obd(file: &Path, out: Option<&Path>) -> Result<()> {
+    let obd = shoplab_logs::obd::read_obd(file)?;
+    println!(
+        "{}: {} impressions, {} items, {} positions, {} context features (user_feature_0..3 one-hot, first level dropped); on-policy CTR {:.6}",
+        file.display(),
+        obd.log.len(),
+        obd.n_actions,
+        obd.positions,
+        obd.log.features.len(),
+        obd.ctr()
+    );
+    if let Some(out) = out {
+        let rows = obd.log.write_csv(out)?;
+        println!("wrote {rows} rows to {}", out.display());
+    }
+    Ok(())
+}
+
+/// What `shoplab ope` estimates with.
+pub(crate) struct OpeArgs {
+    pub log: std::path::PathBuf,
+    pub target: std::path::PathBuf,
+    pub rewards: Option<std::path::PathBuf>,
+    pub estimators: Vec<String>,
+    pub clip: f64,
+    pub tau: f64,
+    pub shrinkage: f64,
+    pub bootstrap: usize,
+    pub seed: u64,
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// `shoplab ope LOG --target DIST [--rewards Q]`: off-policy estimates of
+/// the target policy's value per round, with 95% bootstrap intervals.
+pub(crate) fn ope(args: &OpeArgs) -> Result<()> {
+    use shoplab_logs::ope::{
+        Estimator, Rounds, bootstrap_interval, effective_sample_size, read_table,
+    };
+    if !(1..=100_000).contains(&args.bootstrap) {
+        bail!(
+            "--bootstrap must be between 1 and 100000 (found {})",
+            args.bootstrap
+        );
+    }
+    for (flag, v) in [
+        ("--clip", args.clip),
+        ("--tau", args.tau),
+        ("--shrinkage", args.shrinkage),
+    ] {
+        if v.is_nan() || v < 0.0 {
+            bail!("{flag} must be a number ≥ 0 or inf (found {v})");
+        }
+    }
+    let estimators: Vec<Estimator> = args
+        .estimators
+        .iter()
+        .map(|name| {
+            Ok(match name.as_str() {
+                "dm" => Estimator::Dm,
+                "ipw" => Estimator::Ipw { lambda: args.clip },
+                "snipw" => Estimator::Snipw,
+                "dr" => Estimator::Dr { lambda: args.clip },
+                "sndr" => Estimator::Sndr,
+                "switch-dr" => Estimator::SwitchDr { tau: args.tau },
+                "dr-os" => Estimator::DrOs { lambda: args.shrinkage },
+                other => bail!(
+                    "--estimators: unknown estimator `{other}` (dm, ipw, snipw, dr, sndr, switch-dr, dr-os)"
+                ),
+            })
+        })
+        .collect::<Result<_>>()?;
+    if let Some(out) = &args.out
+        && out.exists()
+    {
+        bail!(
+            "{}: exists already; results are never written over",
+            out.display()
+        );
+    }
+    let log = read_csv(&args.log, &ReadOptions::default())?;
+    let n = log.len();
+    let target = read_table(&args.target, n, 0, true)?;
+    let n_actions = target.len() / n;
+    if log.actions_seen() > n_actions {
+        bail!(
+            "{}: the log has actions up to {}, the target distribution {} columns",
+            args.target.display(),
+            log.actions_seen() - 1,
+            n_actions
+        );
+    }
+    let rewards = match &args.rewards {
+        Some(path) => Some(read_table(path, n, n_actions, false)?),
+        None => None,
+    };
+    let estimators: Vec<Estimator> = if estimators.is_empty() {
+        [
+            Estimator::Ipw { lambda: args.clip },
+            Estimator::Snipw,
+            Estimator::Dm,
+            Estimator::Dr { lambda: args.clip },
+            Estimator::Sndr,
+            Estimator::SwitchDr { tau: args.tau },
+            Estimator::DrOs {
+                lambda: args.shrinkage,
+            },
+        ]
+        .into_iter()
+        .filter(|e| rewards.is_some() || !e.needs_model())
+        .collect()
+    } else {
+        estimators
+    };
+    if rewards.is_none()
+        && let Some(e) = estimators.iter().find(|e| e.needs_model())
+    {
+        bail!(
+            "{} needs estimated rewards: give them with --rewards FILE",
+            e.name()
+        );
+    }
+    let rounds = Rounds {
+        reward: &log.reward,
+        action: &log.action,
+        propensity: &log.propensity,
+        target: &target,
+        estimated: rewards.as_deref(),
+        n_actions,
+    };
+    println!(
+        "{}: {n} rounds, {n_actions} actions; on-policy mean reward {:.6}; effective sample size of the weights {:.1}",
+        args.log.display(),
+        log.reward.iter().sum::<f64>() / n as f64,
+        effective_sample_size(&rounds)
+    );
+    println!(
+        "{:<10} {:>12}  95% bootstrap interval ({} resamples, seed {})",
+        "estimator", "estimate", args.bootstrap, args.seed
+    );
+    let mut csv = String::from("estimator,estimate,lower,upper\n");
+    for e in &estimators {
+        let round = e
+            .round_rewards(&rounds)
+            .expect("estimated rewards checked above");
+        let estimate = round.iter().sum::<f64>() / n as f64;
+        let (lo, hi) = bootstrap_interval(&round, 0.05, args.bootstrap, args.seed);
+        println!("{:<10} {estimate:>12.6}  [{lo:.6}, {hi:.6}]", e.name());
+        csv.push_str(&format!("{},{estimate},{lo},{hi}\n", e.name()));
+    }
+    if let Some(out) = &args.out {
+        let mut partial = out.as_os_str().to_owned();
+        partial.push(".partial");
+        std::fs::write(&partial, csv)?;
+        std::fs::rename(&partial, out)?;
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}

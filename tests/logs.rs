@@ -228,3 +228,106 @@ fn bad_requests_and_bad_logs_are_refused_in_one_line() {
         "row 2, column `x`: is not UTF-8",
     );
 }
+
+/// `shoplab ope` on the shipped OBD sample (Bernoulli TS's log), a uniform
+/// target over the 80 items and constant estimated rewards, against IPW,
+/// SNIPW, DM and DR computed here straight from the raw file:
+/// `w = 0.0125 / propensity_score`, `IPW = mean(w·click)`, `SNIPW =
+/// IPW / mean(w)`, `DR = q + mean(w·(click − q))`.
+#[test]
+fn ope_on_the_open_bandit_dataset_matches_a_direct_computation() {
+    let tmp = TempDir::new("ope-obd");
+    let log = tmp.path().join("bts.csv");
+    common::assert_success(&shoplab(
+        &[
+            "obd",
+            "data/obd/bts/all/all.csv",
+            "--out",
+            log.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let raw = std::fs::read_to_string("data/obd/bts/all/all.csv").unwrap();
+    let (click, pscore): (Vec<f64>, Vec<f64>) = raw
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[4].parse::<f64>().unwrap(), f[5].parse::<f64>().unwrap())
+        })
+        .unzip();
+    let n = click.len() as f64;
+    let w: Vec<f64> = pscore.iter().map(|p| 0.0125 / p).collect();
+    let ipw = w.iter().zip(&click).map(|(w, r)| w * r).sum::<f64>() / n;
+    let mean_w = w.iter().sum::<f64>() / n;
+    let q = 0.003;
+    let dr = q + w.iter().zip(&click).map(|(w, r)| w * (r - q)).sum::<f64>() / n;
+    let header = |p: &str| {
+        (0..80)
+            .map(|j| format!("{p}{j}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let table = |p: &str, v: &str| {
+        format!(
+            "{}\n{}",
+            header(p),
+            format!("{}\n", vec![v; 80].join(",")).repeat(10_000)
+        )
+    };
+    let (target, rewards) = (tmp.path().join("target.csv"), tmp.path().join("q.csv"));
+    std::fs::write(&target, table("p", "0.0125")).unwrap();
+    std::fs::write(&rewards, table("q", "0.003")).unwrap();
+    let out = tmp.path().join("estimates.csv");
+    common::assert_success(&shoplab(
+        &[
+            "ope",
+            log.to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+            "--rewards",
+            rewards.to_str().unwrap(),
+            "--bootstrap",
+            "200",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let estimate = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap();
+        line.split(',').nth(1).unwrap().parse().unwrap()
+    };
+    for (name, expected) in [("ipw", ipw), ("snipw", ipw / mean_w), ("dm", q), ("dr", dr)] {
+        let got = estimate(name);
+        assert!(
+            (got - expected).abs() < 1e-12,
+            "{name}: {got} vs {expected}"
+        );
+    }
+    // A bad target table is refused with its file, row and column.
+    std::fs::write(
+        &target,
+        format!("{}\n{}\n", header("p"), vec!["0.5"; 80].join(",")),
+    )
+    .unwrap();
+    let r = shoplab(
+        &[
+            "ope",
+            log.to_str().unwrap(),
+            "--target",
+            target.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!r.status.success());
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("target.csv: row 2: probabilities sum to 40"),
+        "{stderr}"
+    );
+}

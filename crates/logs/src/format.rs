@@ -118,6 +118,28 @@ impl Log {
         &self.x[i * k..(i + 1) * k]
     }
 
+    /// Writes the log to `path` in the log format (atomically, never over
+    /// an existing file); returns the rows written.
+    pub fn write_csv(&self, path: &Path) -> Result<u64, LogError> {
+        let names: Vec<&str> = self.features.iter().map(String::as_str).collect();
+        let mut writer = LogWriter::create(path, &names)?;
+        for i in 0..self.len() {
+            writer.write(&LogRow {
+                episode: self.episode[i],
+                session: self.session[i],
+                step: self.step[i],
+                features: self.features_of(i),
+                action: self.action[i] as usize,
+                position: usize::from(self.position[i]),
+                reward: self.reward[i],
+                propensity: self.propensity[i],
+                terminated: self.terminated[i],
+                truncated: self.truncated[i],
+            })?;
+        }
+        writer.finish()
+    }
+
     /// One more than the largest action logged.
     pub fn actions_seen(&self) -> usize {
         self.action
@@ -294,9 +316,9 @@ pub fn parse_csv(file: &str, bytes: &[u8], options: &ReadOptions) -> Result<Log,
         };
         match sessions.get_mut(&(episode, session)) {
             None => {
-                if step != 0 || position != 0 {
+                if step != 0 {
                     return Err(order(format!(
-                        "a session starts at step 0, position 0 (found step {step}, position {position})"
+                        "a session starts at step 0 (found step {step})"
                     )));
                 }
                 sessions.insert(
@@ -309,17 +331,16 @@ pub fn parse_csv(file: &str, bytes: &[u8], options: &ReadOptions) -> Result<Log,
                 );
             }
             Some(state) => {
-                let next_position =
-                    step == state.step && u32::from(position) == u32::from(state.position) + 1;
-                let next_step = step == state.step + 1 && position == 0 && !state.ended;
-                if !(next_position || next_step) {
+                let same_step = step == state.step && position > state.position;
+                let next_step = step == state.step + 1 && !state.ended;
+                if !(same_step || next_step) {
                     let expected = if state.ended {
                         format!("the session ended at step {}", state.step)
                     } else {
                         format!(
-                            "expected step {} position {} or step {} position 0",
+                            "expected step {} at a position after {}, or step {}",
                             state.step,
-                            state.position + 1,
+                            state.position,
                             state.step + 1
                         )
                     };

@@ -17,15 +17,22 @@
 //!
 //! The next state of a decision is the next row of the same session. Rows
 //! of different sessions may interleave (a batch of shoppers logged tick by
-//! tick), but within a session they follow steps and positions in order.
+//! tick), but within a session they follow steps in order, and the rows of
+//! one step (a slate's positions) go by increasing position. A log of
+//! single impressions at several positions (the Open Bandit Dataset's) is a
+//! session per impression, at its position.
 //!
 //! [`read_csv`] validates a file whole before anything uses it and refuses
 //! a bad one with the file, the row (the file's line, the header being 1)
 //! and the column ([`LogError`]); [`LogWriter`] writes a log atomically,
-//! never over an existing file.
+//! never over an existing file. [`ope`] holds the off-policy estimators
+//! for contextual bandits, with obp's definitions; [`obd`] reads the Open
+//! Bandit Dataset with obp's preprocessing.
 #![deny(missing_docs)]
 
 mod format;
+pub mod obd;
+pub mod ope;
 #[cfg(test)]
 mod tests;
 
