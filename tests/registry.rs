@@ -19,9 +19,12 @@ fn every_registered_family_passes_the_env_checker() {
         .flat_map(|folder| std::fs::read_dir(folder).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        // The benchmarks' batched twins hold a thousand sessions of the
+        // same families as their one-session twins, checked here.
+        .filter(|p| !p.to_string_lossy().ends_with("-batched.toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "{files:?}");
+    assert!(files.len() >= 8, "{files:?}");
     for file in &files {
         let prepared = shoplab_harness::load(file, &registry).unwrap();
         let summary = shoplab_harness::check_env(&prepared, 3)

@@ -127,22 +127,33 @@ pub fn check_determinism<E: Env + ?Sized>(
     })
 }
 
-/// Runs one batch episode from `seed` with random distinct slates drawn from a
-/// generator seeded with `action_seed`, and records it bit for bit.
+/// A batch episode under random slates drawn from `action_seed`, as one
+/// digest per tick of every observation, reward, metric and ending (bit
+/// patterns, so NaNs compare): a batch of wide observations would take
+/// gigabytes to keep whole, and two runs differ exactly when some tick's
+/// digest does (up to a 64-bit collision).
 pub fn batch_trajectory<E: BatchEnv + ?Sized>(
     env: &mut E,
     seed: u64,
     action_seed: u64,
-) -> Vec<Vec<u64>> {
+) -> Vec<u64> {
+    use std::hash::Hasher;
+    let digest = |obs: &[crate::Observation], extra: &mut dyn FnMut(&mut dyn Hasher)| {
+        // SipHash with fixed keys: the same in every run of one build.
+        #[allow(deprecated)]
+        let mut h = std::hash::SipHasher::new();
+        for o in obs {
+            for x in &o.features {
+                h.write_u32(x.to_bits());
+            }
+        }
+        extra(&mut h);
+        h.finish()
+    };
     let (n, k, actions) = (env.batch_size(), env.slate_size(), env.action_space().n());
     let mut rng = rng_from_seed(action_seed);
     let (first, _) = env.reset(seed);
-    let mut out = vec![
-        first
-            .iter()
-            .flat_map(|o| o.features.iter().map(|x| u64::from(x.to_bits())))
-            .collect(),
-    ];
+    let mut out = vec![digest(&first, &mut |_| {})];
     let mut slates = Vec::with_capacity(n * k);
     loop {
         slates.clear();
@@ -156,25 +167,19 @@ pub fn batch_trajectory<E: BatchEnv + ?Sized>(
             }
         }
         let step = env.step(&slates);
-        let mut record: Vec<u64> = step
-            .obs
-            .iter()
-            .flat_map(|o| o.features.iter().map(|x| u64::from(x.to_bits())))
-            .collect();
-        record.extend(
-            step.rewards
+        out.push(digest(&step.obs, &mut |h| {
+            for x in step
+                .rewards
                 .iter()
                 .chain(&step.item_rewards)
                 .chain(&step.info)
-                .map(|x| x.to_bits()),
-        );
-        record.extend(
-            step.terminated
-                .iter()
-                .chain(&step.truncated)
-                .map(|&b| u64::from(b)),
-        );
-        out.push(record);
+            {
+                h.write_u64(x.to_bits());
+            }
+            for &b in step.terminated.iter().chain(&step.truncated) {
+                h.write_u8(u8::from(b));
+            }
+        }));
         if step.episode_over {
             return out;
         }
