@@ -27,6 +27,8 @@
 //! 11. (`-- logs`, also in the full run) logged data: `shoplab log`'s rows
 //!     per second for pricing (ε-greedy, simulation and learning included,
 //!     about a million rows), and the reader's rows per second on that log;
+//! 12. (`-- ope`, also in the full run) IPW and SNIPW over 10 million
+//!     logged decisions (two actions), decisions per second, one core;
 //! 10. (`-- like-for-like`, also in the full run) the peers' own workloads
 //!     on one core: RecSim's interest evolution (user-steps per second,
 //!     random slates; `scenarios/bench/recsim-interest-evolution*.toml`)
@@ -287,6 +289,48 @@ fn logs() {
         median(writes) / 1e6,
         median(reads) / 1e6
     );
+}
+
+/// IPW and SNIPW over 10 million logged decisions of two actions, one
+/// core: each estimate's decisions per second (median of 5), the round
+/// rewards included.
+fn ope() {
+    use shoplab_logs::ope::{Estimator, Rounds};
+    let n = 10_000_000;
+    let mut rng = rng_from_seed(9);
+    let action: Vec<u32> = (0..n).map(|_| rng.random_range(0..2)).collect();
+    let reward: Vec<f64> = (0..n)
+        .map(|_| f64::from(u8::from(rng.random_bool(0.3))))
+        .collect();
+    let propensity = vec![0.5; n];
+    let target: Vec<f64> = (0..n).flat_map(|_| [0.2, 0.8]).collect();
+    let rounds = Rounds {
+        reward: &reward,
+        action: &action,
+        propensity: &propensity,
+        target: &target,
+        estimated: None,
+        n_actions: 2,
+    };
+    for estimator in [
+        Estimator::Ipw {
+            lambda: f64::INFINITY,
+        },
+        Estimator::Snipw,
+    ] {
+        let rates: Vec<f64> = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                black_box(estimator.estimate(&rounds));
+                n as f64 / start.elapsed().as_secs_f64()
+            })
+            .collect();
+        println!(
+            "off-policy evaluation: {} over 10 million logged decisions: {:.0} million decisions/s (1 core)",
+            estimator.name(),
+            median(rates) / 1e6
+        );
+    }
 }
 
 /// The like-for-like rows: the peers' workloads, one session per call and
@@ -597,6 +641,9 @@ fn main() {
     if std::env::args().skip(1).any(|a| a == "logs") {
         return logs();
     }
+    if std::env::args().skip(1).any(|a| a == "ope") {
+        return ope();
+    }
 
     let decisions = purchase_decisions();
     println!(
@@ -649,6 +696,7 @@ fn main() {
     );
     like_for_like();
     logs();
+    ope();
     dqn_figures();
     match memory {
         Some(bytes) => println!(
