@@ -187,8 +187,14 @@ pub(crate) fn ope(args: &OpeArgs) -> Result<()> {
     }
     let log = read_csv(&args.log, &ReadOptions::default())?;
     let n = log.len();
-    let target = read_table(&args.target, n, 0, true)?;
-    let n_actions = target.len() / n;
+    let is_npy = |p: &Path| p.extension().is_some_and(|e| e == "npy");
+    let (target, n_actions) = if is_npy(&args.target) {
+        shoplab_logs::npy::read_npy(&args.target, &log.position, true)?
+    } else {
+        let t = read_table(&args.target, n, 0, true)?;
+        let m = t.len() / n;
+        (t, m)
+    };
     if log.actions_seen() > n_actions {
         bail!(
             "{}: the log has actions up to {}, the target distribution {} columns",
@@ -198,6 +204,16 @@ pub(crate) fn ope(args: &OpeArgs) -> Result<()> {
         );
     }
     let rewards = match &args.rewards {
+        Some(path) if is_npy(path) => {
+            let (q, m) = shoplab_logs::npy::read_npy(path, &log.position, false)?;
+            if m != n_actions {
+                bail!(
+                    "{}: {m} actions, the target distribution {n_actions}",
+                    path.display()
+                );
+            }
+            Some(q)
+        }
         Some(path) => Some(read_table(path, n, n_actions, false)?),
         None => None,
     };

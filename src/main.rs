@@ -160,7 +160,8 @@ enum Command {
         /// The log (CSV, shoplab's log format).
         log: PathBuf,
         /// The target policy's action distribution at each log row's
-        /// position: a CSV with one column per action, one row per log row.
+        /// position: a CSV with one column per action, one row per log row,
+        /// or a NumPy `.npy` of shape (rows, actions[, positions]) as obp takes.
         #[arg(long)]
         target: PathBuf,
         /// Estimated rewards of every action for each log row, same shape.

@@ -309,6 +309,46 @@ fn ope_on_the_open_bandit_dataset_matches_a_direct_computation() {
             "{name}: {got} vs {expected}"
         );
     }
+    // The same as NumPy arrays, as obp takes them: the target (rounds,
+    // actions, positions) in f8, the rewards (rounds, actions) in f4 (a
+    // value exact in f4).
+    let q4 = 0.00390625;
+    let (target_npy, rewards_npy) = (tmp.path().join("target.npy"), tmp.path().join("q.npy"));
+    std::fs::write(
+        &target_npy,
+        npy("<f8", &[10_000, 80, 3], &vec![0.0125; 2_400_000]),
+    )
+    .unwrap();
+    std::fs::write(&rewards_npy, npy("<f4", &[10_000, 80], &vec![q4; 800_000])).unwrap();
+    let out_npy = tmp.path().join("estimates-npy.csv");
+    common::assert_success(&shoplab(
+        &[
+            "ope",
+            log.to_str().unwrap(),
+            "--target",
+            target_npy.to_str().unwrap(),
+            "--rewards",
+            rewards_npy.to_str().unwrap(),
+            "--bootstrap",
+            "200",
+            "--out",
+            out_npy.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let text_npy = std::fs::read_to_string(&out_npy).unwrap();
+    let dr4 = q4 + w.iter().zip(&click).map(|(w, r)| w * (r - q4)).sum::<f64>() / n;
+    for (name, expected) in [("ipw", ipw), ("dm", q4), ("dr", dr4)] {
+        let line = text_npy
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap();
+        let got: f64 = line.split(',').nth(1).unwrap().parse().unwrap();
+        assert!(
+            (got - expected).abs() < 1e-12,
+            "{name} (npy): {got} vs {expected}"
+        );
+    }
     // A bad target table is refused with its file, row and column.
     std::fs::write(
         &target,
@@ -330,4 +370,30 @@ fn ope_on_the_open_bandit_dataset_matches_a_direct_computation() {
         stderr.contains("target.csv: row 2: probabilities sum to 40"),
         "{stderr}"
     );
+}
+
+/// A NumPy `.npy` file (format 1.0, C order) of `values` in `descr`
+/// (`<f8` or `<f4`).
+fn npy(descr: &str, shape: &[usize], values: &[f64]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}{}), }}",
+        dims.join(", "),
+        if shape.len() == 1 { "," } else { "" }
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for &v in values {
+        if descr == "<f4" {
+            out.extend_from_slice(&(v as f32).to_le_bytes());
+        } else {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
 }

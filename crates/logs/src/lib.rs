@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 mod format;
+pub mod npy;
 pub mod obd;
 pub mod ope;
 #[cfg(test)]

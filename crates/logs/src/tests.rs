@@ -220,3 +220,84 @@ fn the_open_bandit_dataset_reads_with_obps_preprocessing() {
         assert_eq!(back, obd.log);
     }
 }
+
+/// `.npy` inputs: each malformed file is refused with its reason, and a
+/// good one is read at each round's position.
+#[test]
+fn npy_arrays_are_read_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, header: &str, data: &[u8]| {
+        let mut h = header.to_string();
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(h.as_bytes());
+        bytes.extend_from_slice(data);
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let f8 = |v: &[f64]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    // Two rounds at positions 1 and 0, two actions, two positions.
+    let good = file(
+        "good.npy",
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2, 2), }",
+        &f8(&[0.9, 0.3, 0.1, 0.7, 0.6, 0.2, 0.4, 0.8]),
+    );
+    let (values, n) = crate::npy::read_npy(&good, &[1, 0], true).unwrap();
+    assert_eq!((values, n), (vec![0.3, 0.7, 0.6, 0.4], 2));
+    let cases = [
+        (
+            "{'descr': '>f8', 'fortran_order': False, 'shape': (2, 2), }",
+            f8(&[0.5; 4]),
+            "holds `>f8` values",
+        ),
+        (
+            "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }",
+            f8(&[0.5; 4]),
+            "Fortran order",
+        ),
+        (
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }",
+            f8(&[0.5; 6]),
+            "has shape [3, 2]",
+        ),
+        (
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
+            f8(&[0.5; 3]),
+            "holds 24 bytes of data",
+        ),
+        (
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
+            f8(&[0.5, 0.5, 0.5, 0.6]),
+            "round 1 (position 0): probabilities sum to 1.1",
+        ),
+        (
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
+            f8(&[0.5, 0.5, f64::NAN, 0.5]),
+            "element [1, 0, 0] is NaN",
+        ),
+        (
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2, 1), }",
+            f8(&[0.5; 4]),
+            "has 1 positions; log row 1 is at position 1",
+        ),
+    ];
+    for (i, (header, data, expected)) in cases.iter().enumerate() {
+        let path = file(&format!("bad{i}.npy"), header, data);
+        let positions: &[u16] = if i == 6 { &[1, 0] } else { &[0, 0] };
+        let e = crate::npy::read_npy(&path, positions, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(expected), "`{e}` lacks `{expected}`");
+    }
+    let not_npy = dir.path().join("x.npy");
+    std::fs::write(&not_npy, "p0,p1\n0.5,0.5\n").unwrap();
+    let e = crate::npy::read_npy(&not_npy, &[0], true)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not a .npy file"), "{e}");
+}
