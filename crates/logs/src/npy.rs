@@ -67,14 +67,13 @@ pub fn read_npy(
     let shape: Vec<usize> = field("shape")
         .and_then(|r| r.strip_prefix('('))
         .and_then(|r| r.split(')').next())
-        .map(|dims| {
+        .and_then(|dims| {
             dims.split(',')
                 .map(str::trim)
                 .filter(|d| !d.is_empty())
                 .map(|d| d.parse::<usize>().ok())
                 .collect::<Option<Vec<_>>>()
         })
-        .flatten()
         .ok_or_else(|| refuse("has no readable 'shape' in its .npy header".into()))?;
     let rounds = positions.len();
     // A 2-D array is already at each round's position.
