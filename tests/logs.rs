@@ -381,7 +381,7 @@ fn npy(descr: &str, shape: &[usize], values: &[f64]) -> Vec<u8> {
         dims.join(", "),
         if shape.len() == 1 { "," } else { "" }
     );
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

@@ -228,7 +228,7 @@ fn npy_arrays_are_read_strictly() {
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str, header: &str, data: &[u8]| {
         let mut h = header.to_string();
-        while (10 + h.len() + 1) % 64 != 0 {
+        while !(10 + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');
