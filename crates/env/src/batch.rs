@@ -33,6 +33,34 @@ pub struct BatchStep {
     pub episode_over: bool,
 }
 
+impl BatchStep {
+    /// A tick's result for `slots` slots of slates of `k` before the env
+    /// fills it in: empty observations, zero rewards, `no_response` credited
+    /// to every shown item, no session ended, `metrics` zeros.
+    pub fn blank(
+        slots: usize,
+        k: usize,
+        metrics: usize,
+        no_response: f64,
+        episode_over: bool,
+    ) -> Self {
+        Self {
+            obs: vec![
+                Observation {
+                    features: Vec::new()
+                };
+                slots
+            ],
+            rewards: vec![0.0; slots],
+            item_rewards: vec![no_response; slots * k],
+            terminated: vec![false; slots],
+            truncated: vec![false; slots],
+            info: vec![0.0; metrics],
+            episode_over,
+        }
+    }
+}
+
 /// Many sessions of one scenario, stepped together.
 pub trait BatchEnv {
     /// Describes each slot's observation.

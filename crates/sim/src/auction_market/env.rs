@@ -385,20 +385,8 @@ impl BatchEnv for AuctionMarketEnv {
         self.world.clear_trackers();
         self.tick += 1;
         let episode_over = self.tick >= self.model.config().ticks;
-        let mut out = BatchStep {
-            obs: vec![
-                Observation {
-                    features: Vec::new()
-                };
-                n
-            ],
-            rewards: vec![0.0; n],
-            item_rewards: vec![0.0; n],
-            terminated: vec![false; n],
-            truncated: vec![episode_over; n],
-            info: vec![0.0; METRICS.len()],
-            episode_over,
-        };
+        let mut out = BatchStep::blank(n, 1, METRICS.len(), 0.0, episode_over);
+        out.truncated.fill(episode_over);
         let mut info = [0.0f64; METRICS.len()];
         self.reader.iter(&self.world).for_each(|(slot, _, o)| {
             let s = slot.0 as usize;

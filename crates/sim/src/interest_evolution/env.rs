@@ -383,20 +383,7 @@ impl BatchEnv for InterestEvolutionEnv {
         self.world.clear_trackers();
         self.tick += 1;
         let episode_over = self.tick >= self.model.config().ticks;
-        let mut out = BatchStep {
-            obs: vec![
-                Observation {
-                    features: Vec::new()
-                };
-                n
-            ],
-            rewards: vec![0.0; n],
-            item_rewards: vec![0.0; n * k],
-            terminated: vec![false; n],
-            truncated: vec![false; n],
-            info: vec![0.0; METRICS.len()],
-            episode_over,
-        };
+        let mut out = BatchStep::blank(n, k, METRICS.len(), 0.0, episode_over);
         let mut info = [0.0f64; METRICS.len()];
         self.reader
             .iter(&self.world)

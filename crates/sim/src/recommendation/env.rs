@@ -232,20 +232,7 @@ impl BatchEnv for RecommendationEnv {
         let episode_over = self.tick >= self.model.config.ticks;
         let reward_kind = self.model.config.reward;
         let unchosen = reward_kind.no_response();
-        let mut out = BatchStep {
-            obs: vec![
-                Observation {
-                    features: Vec::new()
-                };
-                n
-            ],
-            rewards: vec![0.0; n],
-            item_rewards: vec![unchosen; n * k],
-            terminated: vec![false; n],
-            truncated: vec![false; n],
-            info: vec![0.0; METRICS.len()],
-            episode_over,
-        };
+        let mut out = BatchStep::blank(n, k, METRICS.len(), unchosen, episode_over);
         let mut info = [0.0f64; METRICS.len()];
         self.reader
             .iter(&self.world)
