@@ -125,16 +125,42 @@ pub(crate) fn obd(file: &Path, out: Option<&Path>) -> Result<()> {
 }
 
 /// What `shoplab ope` estimates with.
+#[derive(clap::Args)]
 pub(crate) struct OpeArgs {
+    /// The log (CSV, shoplab's log format).
     pub log: std::path::PathBuf,
+    /// The target policy's action distribution at each log row's position:
+    /// a CSV with one column per action, one row per log row, or a NumPy
+    /// `.npy` of shape (rows, actions[, positions]) as obp takes.
+    #[arg(long)]
     pub target: std::path::PathBuf,
+    /// Estimated rewards of every action for each log row, same shape.
+    #[arg(long)]
     pub rewards: Option<std::path::PathBuf>,
+    /// Estimators, comma-separated: dm, ipw, snipw, dr, sndr, switch-dr,
+    /// dr-os, pdis, wpdis [default: the bandit ones the inputs allow].
+    #[arg(long, value_delimiter = ',')]
     pub estimators: Vec<String>,
+    /// Largest importance weight of IPW and DR (obp's `lambda_`).
+    #[arg(long, default_value_t = f64::INFINITY)]
     pub clip: f64,
+    /// Switch-DR's threshold on the weight.
+    #[arg(long, default_value_t = f64::INFINITY)]
     pub tau: f64,
+    /// DR-OS's shrinkage λ (0 gives DM, inf gives DR).
+    #[arg(long, default_value_t = 0.0)]
     pub shrinkage: f64,
+    /// Bootstrap resamples of each interval.
+    #[arg(long, default_value_t = 10_000)]
     pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Discount of the sequential estimators (pdis, wpdis).
+    #[arg(long, default_value_t = 1.0)]
+    pub gamma: f64,
+    /// Write the estimates as CSV here (never over an existing file).
+    #[arg(long)]
     pub out: Option<std::path::PathBuf>,
 }
 
@@ -159,9 +185,23 @@ pub(crate) fn ope(args: &OpeArgs) -> Result<()> {
             bail!("{flag} must be a number ≥ 0 or inf (found {v})");
         }
     }
+    use shoplab_logs::ope::Sequential;
+    if !(0.0..=1.0).contains(&args.gamma) {
+        bail!("--gamma must be in [0, 1] (found {})", args.gamma);
+    }
+    let sequential: Vec<Sequential> = args
+        .estimators
+        .iter()
+        .filter_map(|name| match name.as_str() {
+            "pdis" => Some(Sequential::Pdis),
+            "wpdis" => Some(Sequential::Wpdis),
+            _ => None,
+        })
+        .collect();
     let estimators: Vec<Estimator> = args
         .estimators
         .iter()
+        .filter(|name| !matches!(name.as_str(), "pdis" | "wpdis"))
         .map(|name| {
             Ok(match name.as_str() {
                 "dm" => Estimator::Dm,
@@ -172,7 +212,7 @@ pub(crate) fn ope(args: &OpeArgs) -> Result<()> {
                 "switch-dr" => Estimator::SwitchDr { tau: args.tau },
                 "dr-os" => Estimator::DrOs { lambda: args.shrinkage },
                 other => bail!(
-                    "--estimators: unknown estimator `{other}` (dm, ipw, snipw, dr, sndr, switch-dr, dr-os)"
+                    "--estimators: unknown estimator `{other}` (dm, ipw, snipw, dr, sndr, switch-dr, dr-os, pdis, wpdis)"
                 ),
             })
         })
@@ -217,7 +257,7 @@ pub(crate) fn ope(args: &OpeArgs) -> Result<()> {
         Some(path) => Some(read_table(path, n, n_actions, false)?),
         None => None,
     };
-    let estimators: Vec<Estimator> = if estimators.is_empty() {
+    let estimators: Vec<Estimator> = if estimators.is_empty() && sequential.is_empty() {
         [
             Estimator::Ipw { lambda: args.clip },
             Estimator::Snipw,
@@ -270,6 +310,32 @@ pub(crate) fn ope(args: &OpeArgs) -> Result<()> {
         let (lo, hi) = bootstrap_interval(&round, 0.05, args.bootstrap, args.seed);
         println!("{:<10} {estimate:>12.6}  [{lo:.6}, {hi:.6}]", e.name());
         csv.push_str(&format!("{},{estimate},{lo},{hi}\n", e.name()));
+    }
+    if !sequential.is_empty() {
+        if log.position.iter().any(|&p| p > 0) {
+            bail!(
+                "{}: pdis and wpdis weigh one decision a row; this log has slate positions",
+                args.log.display()
+            );
+        }
+        let sessions = log.sessions();
+        let all: Vec<usize> = (0..sessions.len()).collect();
+        for e in &sequential {
+            let estimate = e.estimate(&rounds, &sessions, &all, args.gamma);
+            let (lo, hi) = e.interval(
+                &rounds,
+                &sessions,
+                args.gamma,
+                (0.05, args.bootstrap, args.seed),
+            );
+            println!(
+                "{:<10} {estimate:>12.6}  [{lo:.6}, {hi:.6}]  (per session, {} sessions, γ = {})",
+                e.name(),
+                sessions.len(),
+                args.gamma
+            );
+            csv.push_str(&format!("{},{estimate},{lo},{hi}\n", e.name()));
+        }
     }
     if let Some(out) = &args.out {
         let mut partial = out.as_os_str().to_owned();

@@ -155,40 +155,9 @@ enum Command {
     },
     /// Off-policy evaluation of a target policy on a log: IPW, SNIPW and,
     /// with estimated rewards, DM, DR, SNDR, Switch-DR and DR-OS (obp's
-    /// definitions), each with a bootstrap interval.
-    Ope {
-        /// The log (CSV, shoplab's log format).
-        log: PathBuf,
-        /// The target policy's action distribution at each log row's
-        /// position: a CSV with one column per action, one row per log row,
-        /// or a NumPy `.npy` of shape (rows, actions[, positions]) as obp takes.
-        #[arg(long)]
-        target: PathBuf,
-        /// Estimated rewards of every action for each log row, same shape.
-        #[arg(long)]
-        rewards: Option<PathBuf>,
-        /// Estimators, comma-separated [default: all that the inputs allow].
-        #[arg(long, value_delimiter = ',')]
-        estimators: Vec<String>,
-        /// Largest importance weight of IPW and DR (obp's `lambda_`).
-        #[arg(long, default_value_t = f64::INFINITY)]
-        clip: f64,
-        /// Switch-DR's threshold on the weight.
-        #[arg(long, default_value_t = f64::INFINITY)]
-        tau: f64,
-        /// DR-OS's shrinkage λ (0 gives DM, inf gives DR).
-        #[arg(long, default_value_t = 0.0)]
-        shrinkage: f64,
-        /// Bootstrap resamples of each interval.
-        #[arg(long, default_value_t = 10_000)]
-        bootstrap: usize,
-        /// Seed of the bootstrap.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Write the estimates as CSV here (never over an existing file).
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    /// definitions), and per session PDIS and WPDIS, each with a bootstrap
+    /// interval.
+    Ope(logs::OpeArgs),
     /// Check scenario files without running them.
     Validate {
         /// The scenario files.
@@ -336,29 +305,7 @@ fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
         } => done(logs::log(&file, &policy, episodes, seed, &out, loader)),
         Command::LogInfo { file, actions } => done(logs::log_info(&file, actions)),
         Command::Obd { file, out } => done(logs::obd(&file, out.as_deref())),
-        Command::Ope {
-            log,
-            target,
-            rewards,
-            estimators,
-            clip,
-            tau,
-            shrinkage,
-            bootstrap,
-            seed,
-            out,
-        } => done(logs::ope(&logs::OpeArgs {
-            log,
-            target,
-            rewards,
-            estimators,
-            clip,
-            tau,
-            shrinkage,
-            bootstrap,
-            seed,
-            out,
-        })),
+        Command::Ope(args) => done(logs::ope(&args)),
     }
 }
 

@@ -140,6 +140,24 @@ impl Log {
         writer.finish()
     }
 
+    /// Each session's rows, in step order, sessions in the order they first
+    /// appear (a valid log keeps each session's steps in order).
+    pub fn sessions(&self) -> Vec<Vec<usize>> {
+        let mut index: HashMap<(u64, u64), usize> = HashMap::new();
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        for i in 0..self.len() {
+            let next = out.len();
+            let j = *index
+                .entry((self.episode[i], self.session[i]))
+                .or_insert(next);
+            if j == next {
+                out.push(Vec::new());
+            }
+            out[j].push(i);
+        }
+        out
+    }
+
     /// One more than the largest action logged.
     pub fn actions_seen(&self) -> usize {
         self.action

@@ -204,6 +204,116 @@ pub fn effective_sample_size(rounds: &Rounds<'_>) -> f64 {
     if s2 > 0.0 { s * s / s2 } else { 0.0 }
 }
 
+/// Sequential importance sampling over a log's sessions (Precup et al.,
+/// 2000), for multi-step families: with `ρⱼₜ = Πₛ≤ₜ wⱼₛ` the product of a
+/// session's weights up to its step `t`,
+/// - PDIS, per-decision importance sampling: the mean over sessions of
+///   `Σₜ γᵗ ρⱼₜ rⱼₜ` (unbiased);
+/// - WPDIS, its weighted form: `Σₜ γᵗ Σⱼ ρⱼₜ rⱼₜ / Σⱼ ρⱼₜ`, a session that
+///   has ended keeping its last weight and earning nothing (consistent,
+///   lower variance).
+///
+/// `sessions` lists each session's rows in step order (see
+/// [`crate::Log::sessions`]); `rounds` holds the target's probabilities of
+/// every action at every row. Intervals resample sessions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sequential {
+    /// Per-decision importance sampling.
+    Pdis,
+    /// Weighted per-decision importance sampling.
+    Wpdis,
+}
+
+impl Sequential {
+    /// The estimator's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pdis => "pdis",
+            Self::Wpdis => "wpdis",
+        }
+    }
+
+    /// The estimate on the sessions `chosen` (indices into `sessions`,
+    /// repeats allowed, for the bootstrap).
+    pub fn estimate(
+        &self,
+        rounds: &Rounds<'_>,
+        sessions: &[Vec<usize>],
+        chosen: &[usize],
+        gamma: f64,
+    ) -> f64 {
+        let m = rounds.n_actions;
+        let weight =
+            |i: usize| rounds.target[i * m + rounds.action[i] as usize] / rounds.propensity[i];
+        match self {
+            Self::Pdis => {
+                let total: f64 = chosen
+                    .iter()
+                    .map(|&j| {
+                        let (mut rho, mut discount, mut value) = (1.0, 1.0, 0.0);
+                        for &i in &sessions[j] {
+                            rho *= weight(i);
+                            value += discount * rho * rounds.reward[i];
+                            discount *= gamma;
+                        }
+                        value
+                    })
+                    .sum();
+                total / chosen.len() as f64
+            }
+            Self::Wpdis => {
+                let horizon = chosen.iter().map(|&j| sessions[j].len()).max().unwrap_or(0);
+                let (mut num, mut den) = (vec![0.0; horizon], vec![0.0; horizon]);
+                for &j in chosen {
+                    let mut rho = 1.0;
+                    for (t, &i) in sessions[j].iter().enumerate() {
+                        rho *= weight(i);
+                        num[t] += rho * rounds.reward[i];
+                        den[t] += rho;
+                    }
+                    for d in &mut den[sessions[j].len()..] {
+                        *d += rho;
+                    }
+                }
+                let mut discount = 1.0;
+                let mut value = 0.0;
+                for (n, d) in num.iter().zip(&den) {
+                    if *d > 0.0 {
+                        value += discount * n / d;
+                    }
+                    discount *= gamma;
+                }
+                value
+            }
+        }
+    }
+
+    /// A percentile bootstrap interval over sessions, as
+    /// [`bootstrap_interval`] does over rounds.
+    pub fn interval(
+        &self,
+        rounds: &Rounds<'_>,
+        sessions: &[Vec<usize>],
+        gamma: f64,
+        (alpha, resamples, seed): (f64, usize, u64),
+    ) -> (f64, f64) {
+        let n = sessions.len();
+        let mut rng = rng_from_seed(seed);
+        let mut chosen = vec![0; n];
+        let mut values: Vec<f64> = (0..resamples)
+            .map(|_| {
+                chosen.iter_mut().for_each(|c| *c = rng.random_range(0..n));
+                self.estimate(rounds, sessions, &chosen, gamma)
+            })
+            .collect();
+        values.sort_by(f64::total_cmp);
+        (
+            quantile(&values, alpha / 2.0),
+            quantile(&values, 1.0 - alpha / 2.0),
+        )
+    }
+}
+
 /// Reads a per-round table of `n_actions` numbers a row (`p0 … p{n−1}`:
 /// a target policy's action distribution at each round's position, or
 /// estimated rewards `q0 …`), one row per log row; `probabilities` checks

@@ -1,29 +1,52 @@
-//! Always the same action: the fixed-price (or fixed-bid) baseline.
+//! Always the same action: the fixed-price (or fixed-bid) baseline; with
+//! `epsilon`, a shop that mostly posts its price and now and then tries a
+//! random one — a behaviour policy whose logs overlap with the fixed price.
 
 use crate::Policy;
-use shoplab_env::Observation;
+use rand::RngExt;
+use shoplab_env::{
+    Observation,
+    seed::{SimRng, rng_from_seed},
+};
 
-/// Takes one action forever.
-#[derive(Debug, Clone)]
+/// Takes one action forever, or with probability ε a uniformly random one.
+#[derive(Debug)]
 pub struct Fixed {
     action: usize,
     n_actions: usize,
+    epsilon: f64,
+    rng: SimRng,
 }
 
 impl Fixed {
     /// A policy that always takes `action`, of `n_actions`.
     pub fn new(action: usize, n_actions: usize) -> Self {
-        Self { action, n_actions }
+        Self::exploring(action, n_actions, 0.0, 0)
+    }
+
+    /// A policy that takes `action` except with probability `epsilon`, when
+    /// it takes a uniformly random action (drawn from `seed`).
+    pub fn exploring(action: usize, n_actions: usize, epsilon: f64, seed: u64) -> Self {
+        Self {
+            action,
+            n_actions,
+            epsilon,
+            rng: rng_from_seed(seed),
+        }
     }
 }
 
 impl Policy for Fixed {
     fn act(&mut self, _obs: &Observation) -> usize {
-        self.action
+        if self.epsilon > 0.0 && self.rng.random_bool(self.epsilon) {
+            self.rng.random_range(0..self.n_actions)
+        } else {
+            self.action
+        }
     }
 
     fn action_probabilities(&mut self, _obs: &Observation, probs: &mut Vec<f64>) -> bool {
-        crate::one_hot_probabilities(self.action, self.n_actions, probs);
+        crate::epsilon_greedy_probabilities(self.epsilon, self.action, self.n_actions, probs);
         true
     }
 
@@ -38,6 +61,14 @@ impl Policy for Fixed {
 pub struct FixedPriceConfig {
     /// The price, which must be on the family's price grid.
     pub price: f64,
+    /// Probability of posting a uniformly random price of the grid instead,
+    /// in [0, 1] (0: always the price).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epsilon: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// `kind = "fixed"`: always the same price, in families with a price grid.
@@ -52,7 +83,11 @@ impl crate::registry::PolicyKind for FixedPriceKind {
     }
 
     fn name(&self, config: &Self::Config) -> String {
-        format!("fixed_price_{}", config.price)
+        if config.epsilon > 0.0 {
+            format!("fixed_price_{}_epsilon_{}", config.price, config.epsilon)
+        } else {
+            format!("fixed_price_{}", config.price)
+        }
     }
 
     fn applies(&self, family: &dyn shoplab_env::Family) -> Result<(), String> {
@@ -70,6 +105,7 @@ impl crate::registry::PolicyKind for FixedPriceKind {
         cx: &crate::registry::BuildContext<'_>,
     ) -> Result<Box<dyn Policy>, crate::PolicyError> {
         let price = config.price;
+        shoplab_env::config::probability("epsilon", config.epsilon)?;
         let grid = &cx
             .family
             .get::<shoplab_env::family::PriceGrid>()
@@ -84,6 +120,11 @@ impl crate::registry::PolicyKind for FixedPriceKind {
                     format!("must be one of the price grid {grid:?} (found {price})"),
                 )
             })?;
-        Ok(Box::new(Fixed::new(action, grid.len())))
+        Ok(Box::new(Fixed::exploring(
+            action,
+            grid.len(),
+            config.epsilon,
+            cx.seed,
+        )))
     }
 }
