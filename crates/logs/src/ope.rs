@@ -535,4 +535,38 @@ mod tests {
             assert!((0.90..=0.99).contains(&rate), "coverage {rate}");
         }
     }
+
+    /// Two sessions over two actions, PDIS and WPDIS by hand: weights
+    /// w = π/p of the logged actions, ρ their running products.
+    #[test]
+    fn sequential_estimators_match_hand_computation() {
+        // Session 0: rows 0, 1, 2; session 1: rows 3, 4 (ends early).
+        let reward = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let action = [0, 1, 0, 1, 1];
+        let propensity = [0.5, 0.5, 0.25, 0.8, 0.5];
+        let target = [0.5, 0.5, 0.0, 1.0, 1.0, 0.0, 0.2, 0.8, 0.6, 0.4];
+        let rounds = Rounds {
+            reward: &reward,
+            action: &action,
+            propensity: &propensity,
+            target: &target,
+            estimated: None,
+            n_actions: 2,
+        };
+        let sessions = vec![vec![0, 1, 2], vec![3, 4]];
+        // w: 1, 2, 4 | 1, 0.8 → ρ: 1, 2, 8 | 1, 0.8.
+        let gamma = 0.5;
+        let pdis0 = 1.0 + 0.5 * 2.0 * 2.0 + 0.25 * 8.0 * 3.0;
+        let pdis1 = 4.0 + 0.5 * 0.8 * 5.0;
+        let got = Sequential::Pdis.estimate(&rounds, &sessions, &[0, 1], gamma);
+        assert!((got - (pdis0 + pdis1) / 2.0).abs() < 1e-12, "{got}");
+        // WPDIS: t = 0: (1·1 + 1·4)/2; t = 1: (2·2 + 0.8·5)/2.8; t = 2:
+        // (8·3 + 0)/(8 + 0.8), session 1 keeping its last weight.
+        let wpdis = 2.5 + 0.5 * (8.0 / 2.8) + 0.25 * (24.0 / 8.8);
+        let got = Sequential::Wpdis.estimate(&rounds, &sessions, &[0, 1], gamma);
+        assert!((got - wpdis).abs() < 1e-12, "{got} vs {wpdis}");
+        // The bootstrap resamples sessions: one session alone is its value.
+        let (lo, hi) = Sequential::Pdis.interval(&rounds, &sessions[..1], gamma, (0.05, 50, 3));
+        assert!((lo - pdis0).abs() < 1e-12 && (hi - pdis0).abs() < 1e-12);
+    }
 }
