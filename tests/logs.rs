@@ -278,32 +278,13 @@ fn ope_on_the_open_bandit_dataset_matches_a_direct_computation() {
     let (target, rewards) = (tmp.path().join("target.csv"), tmp.path().join("q.csv"));
     std::fs::write(&target, table("p", "0.0125")).unwrap();
     std::fs::write(&rewards, table("q", "0.003")).unwrap();
-    let out = tmp.path().join("estimates.csv");
-    common::assert_success(&shoplab(
-        &[
-            "ope",
-            log.to_str().unwrap(),
-            "--target",
-            target.to_str().unwrap(),
-            "--rewards",
-            rewards.to_str().unwrap(),
-            "--bootstrap",
-            "200",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    ));
-    let text = std::fs::read_to_string(&out).unwrap();
-    let estimate = |name: &str| -> f64 {
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(&format!("{name},")))
-            .unwrap();
-        line.split(',').nth(1).unwrap().parse().unwrap()
-    };
+    let estimates = ope(
+        &tmp.path().join("estimates.csv"),
+        &[&log, &target, &rewards],
+        &["--bootstrap", "200"],
+    );
     for (name, expected) in [("ipw", ipw), ("snipw", ipw / mean_w), ("dm", q), ("dr", dr)] {
-        let got = estimate(name);
+        let got = estimates[name][0];
         assert!(
             (got - expected).abs() < 1e-12,
             "{name}: {got} vs {expected}"
@@ -320,30 +301,14 @@ fn ope_on_the_open_bandit_dataset_matches_a_direct_computation() {
     )
     .unwrap();
     std::fs::write(&rewards_npy, npy("<f4", &[10_000, 80], &vec![q4; 800_000])).unwrap();
-    let out_npy = tmp.path().join("estimates-npy.csv");
-    common::assert_success(&shoplab(
-        &[
-            "ope",
-            log.to_str().unwrap(),
-            "--target",
-            target_npy.to_str().unwrap(),
-            "--rewards",
-            rewards_npy.to_str().unwrap(),
-            "--bootstrap",
-            "200",
-            "--out",
-            out_npy.to_str().unwrap(),
-        ],
-        &[],
-    ));
-    let text_npy = std::fs::read_to_string(&out_npy).unwrap();
+    let estimates = ope(
+        &tmp.path().join("estimates-npy.csv"),
+        &[&log, &target_npy, &rewards_npy],
+        &["--bootstrap", "200"],
+    );
     let dr4 = q4 + w.iter().zip(&click).map(|(w, r)| w * (r - q4)).sum::<f64>() / n;
     for (name, expected) in [("ipw", ipw), ("dm", q4), ("dr", dr4)] {
-        let line = text_npy
-            .lines()
-            .find(|l| l.starts_with(&format!("{name},")))
-            .unwrap();
-        let got: f64 = line.split(',').nth(1).unwrap().parse().unwrap();
+        let got = estimates[name][0];
         assert!(
             (got - expected).abs() < 1e-12,
             "{name} (npy): {got} vs {expected}"
@@ -449,34 +414,13 @@ fn pdis_on_a_pricing_log_recovers_the_dp_value_of_a_fixed_price() {
     let one_hot = "0,0,0,0,0,1,0,0\n".repeat(rows.len());
     let target = tmp.path().join("price3.csv");
     std::fs::write(&target, format!("{header}\n{one_hot}")).unwrap();
-    let out = tmp.path().join("est.csv");
-    common::assert_success(&shoplab(
-        &[
-            "ope",
-            log.to_str().unwrap(),
-            "--target",
-            target.to_str().unwrap(),
-            "--estimators",
-            "pdis,wpdis",
-            "--bootstrap",
-            "400",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    ));
-    let text = std::fs::read_to_string(&out).unwrap();
+    let estimates = ope(
+        &tmp.path().join("est.csv"),
+        &[&log, &target],
+        &["--estimators", "pdis,wpdis", "--bootstrap", "400"],
+    );
     for name in ["pdis", "wpdis"] {
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(&format!("{name},")))
-            .unwrap();
-        let v: Vec<f64> = line
-            .split(',')
-            .skip(1)
-            .map(|x| x.parse().unwrap())
-            .collect();
-        let (estimate, lo, hi) = (v[0], v[1], v[2]);
+        let [estimate, lo, hi] = estimates[name];
         assert!(
             lo <= truth && truth <= hi,
             "{name}: {estimate} [{lo}, {hi}] misses {truth}"
@@ -486,4 +430,33 @@ fn pdis_on_a_pricing_log_recovers_the_dp_value_of_a_fixed_price() {
             "{name}: {estimate} vs {truth}"
         );
     }
+}
+
+/// Runs `shoplab ope LOG --target T [--rewards Q] EXTRA --out OUT` (the
+/// paths in that order) and reads back each estimator's estimate, lower
+/// and upper bound.
+fn ope(
+    out: &Path,
+    paths: &[&Path],
+    extra: &[&str],
+) -> std::collections::BTreeMap<String, [f64; 3]> {
+    let paths: Vec<&str> = paths.iter().map(|p| p.to_str().unwrap()).collect();
+    let mut args = vec!["ope", paths[0], "--target", paths[1]];
+    if let Some(rewards) = paths.get(2) {
+        args.extend(["--rewards", rewards]);
+    }
+    args.extend_from_slice(extra);
+    args.extend(["--out", out.to_str().unwrap()]);
+    common::assert_success(&shoplab(&args, &[]));
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let mut cells = line.split(',');
+            let name = cells.next().unwrap().to_string();
+            let v: Vec<f64> = cells.map(|x| x.parse().unwrap()).collect();
+            (name, [v[0], v[1], v[2]])
+        })
+        .collect()
 }

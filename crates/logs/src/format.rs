@@ -186,12 +186,18 @@ struct SessionState {
 /// Reads and validates a CSV log: every rule of the format, every row,
 /// before the log is returned.
 pub fn read_csv(path: &Path, options: &ReadOptions) -> Result<Log, LogError> {
-    let file = path.display().to_string();
-    let bytes = read_regular_file(path, MAX_DATA_BYTES).map_err(|source| LogError::Input {
-        file: file.clone(),
-        source,
-    })?;
+    let (file, bytes) = read_input(path)?;
     parse_csv(&file, &bytes, options)
+}
+
+/// An input file's name, for messages, and its bytes: only a regular file,
+/// only up to [`MAX_DATA_BYTES`].
+pub(crate) fn read_input(path: &Path) -> Result<(String, Vec<u8>), LogError> {
+    let file = path.display().to_string();
+    match read_regular_file(path, MAX_DATA_BYTES) {
+        Ok(bytes) => Ok((file, bytes)),
+        Err(source) => Err(LogError::Input { file, source }),
+    }
 }
 
 /// Validates and parses the CSV text of a log named `file` (for messages).
@@ -399,7 +405,7 @@ pub fn parse_csv(file: &str, bytes: &[u8], options: &ReadOptions) -> Result<Log,
 
 /// A CSV error as a log error: a row with the wrong number of fields, or
 /// what the CSV reader could not parse.
-fn csv_error(file: &str, e: &csv::Error) -> LogError {
+pub(crate) fn csv_error(file: &str, e: &csv::Error) -> LogError {
     let row = e.position().map_or(0, |p| p.line());
     match e.kind() {
         csv::ErrorKind::UnequalLengths {

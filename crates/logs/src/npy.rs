@@ -4,8 +4,7 @@
 //! reader (format versions 1 to 3), so that no input can make it allocate
 //! more than the file holds.
 
-use crate::LogError;
-use shoplab_env::input::{MAX_DATA_BYTES, read_regular_file};
+use crate::{LogError, format::read_input};
 use std::path::Path;
 
 /// The values at each round's position (a 3-D array's `[i, :, position_i]`,
@@ -15,15 +14,11 @@ pub fn read_npy(
     positions: &[u16],
     probabilities: bool,
 ) -> Result<(Vec<f64>, usize), LogError> {
-    let file = path.display().to_string();
+    let (file, bytes) = read_input(path)?;
     let refuse = |rule: String| LogError::File {
         file: file.clone(),
         rule,
     };
-    let bytes = read_regular_file(path, MAX_DATA_BYTES).map_err(|source| LogError::Input {
-        file: file.clone(),
-        source,
-    })?;
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err(refuse("is not a .npy file (no \\x93NUMPY magic)".into()));
     }

@@ -14,8 +14,10 @@
 //! Each impression is a round of its own: session `i` for the `i`-th row,
 //! step 0, at its position, terminated.
 
-use crate::{Log, LogError};
-use shoplab_env::input::{MAX_DATA_BYTES, read_regular_file};
+use crate::{
+    Log, LogError,
+    format::{csv_error, read_input},
+};
 use std::{collections::BTreeSet, path::Path};
 
 /// The user features obp one-hot encodes.
@@ -46,19 +48,11 @@ impl Obd {
 
 /// Reads an OBD `all.csv` (or a campaign's file of the same columns).
 pub fn read_obd(path: &Path) -> Result<Obd, LogError> {
-    let file = path.display().to_string();
-    let bytes = read_regular_file(path, MAX_DATA_BYTES).map_err(|source| LogError::Input {
-        file: file.clone(),
-        source,
-    })?;
+    let (file, bytes) = read_input(path)?;
     let mut reader = csv::ReaderBuilder::new().from_reader(&bytes[..]);
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| LogError::Row {
-            file: file.clone(),
-            row: 1,
-            rule: e.to_string(),
-        })?
+        .map_err(|e| csv_error(&file, &e))?
         .iter()
         .map(str::to_string)
         .collect();
@@ -98,11 +92,7 @@ pub fn read_obd(path: &Path) -> Result<Obd, LogError> {
     }
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| LogError::Row {
-            file: file.clone(),
-            row: e.position().map_or(0, |p| p.line()),
-            rule: e.to_string(),
-        })?;
+        let record = record.map_err(|e| csv_error(&file, &e))?;
         let row = record.position().map_or(0, |p| p.line());
         let bad = |i: usize, rule: &str| LogError::Cell {
             file: file.clone(),

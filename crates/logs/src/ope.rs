@@ -326,19 +326,13 @@ pub fn read_table(
     n_actions: usize,
     probabilities: bool,
 ) -> Result<Vec<f64>, crate::LogError> {
-    use crate::LogError;
-    let file = path.display().to_string();
-    let bytes = shoplab_env::input::read_regular_file(path, shoplab_env::input::MAX_DATA_BYTES)
-        .map_err(|source| LogError::Input {
-            file: file.clone(),
-            source,
-        })?;
+    use crate::{
+        LogError,
+        format::{csv_error, read_input},
+    };
+    let (file, bytes) = read_input(path)?;
     let mut reader = csv::ReaderBuilder::new().from_reader(&bytes[..]);
-    let header = reader.headers().map_err(|e| LogError::Row {
-        file: file.clone(),
-        row: 1,
-        rule: e.to_string(),
-    })?;
+    let header = reader.headers().map_err(|e| csv_error(&file, &e))?;
     let n_actions = if n_actions == 0 {
         header.len()
     } else {
@@ -358,11 +352,7 @@ pub fn read_table(
     let mut out = Vec::with_capacity(rows * n_actions);
     let mut count = 0;
     for record in reader.records() {
-        let record = record.map_err(|e| LogError::Row {
-            file: file.clone(),
-            row: e.position().map_or(0, |p| p.line()),
-            rule: e.to_string(),
-        })?;
+        let record = record.map_err(|e| csv_error(&file, &e))?;
         let row = record.position().map_or(0, |p| p.line());
         count += 1;
         if count > rows {
