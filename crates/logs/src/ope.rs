@@ -49,6 +49,13 @@ pub struct Rounds<'a> {
     pub n_actions: usize,
 }
 
+impl Rounds<'_> {
+    /// Round `i`'s importance weight `π(aᵢ|xᵢ, kᵢ) / pᵢ`.
+    pub fn weight(&self, i: usize) -> f64 {
+        self.target[i * self.n_actions + self.action[i] as usize] / self.propensity[i]
+    }
+}
+
 /// An estimator and its setting.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Estimator {
@@ -104,8 +111,7 @@ impl Estimator {
     pub fn round_rewards(&self, rounds: &Rounds<'_>) -> Option<Vec<f64>> {
         let n = rounds.reward.len();
         let m = rounds.n_actions;
-        let weight =
-            |i: usize| rounds.target[i * m + rounds.action[i] as usize] / rounds.propensity[i];
+        let weight = |i: usize| rounds.weight(i);
         let mean_weight = || (0..n).map(weight).sum::<f64>() / n as f64;
         if !self.needs_model() {
             return Some(match *self {
@@ -197,9 +203,8 @@ pub fn quantile(xs: &[f64], q: f64) -> f64 {
 /// Kish's effective sample size of the importance weights,
 /// `(Σw)² / Σw²`: how many rounds the weighted estimate is worth.
 pub fn effective_sample_size(rounds: &Rounds<'_>) -> f64 {
-    let m = rounds.n_actions;
     let (s, s2) = (0..rounds.reward.len())
-        .map(|i| rounds.target[i * m + rounds.action[i] as usize] / rounds.propensity[i])
+        .map(|i| rounds.weight(i))
         .fold((0.0, 0.0), |(s, s2), w| (s + w, s2 + w * w));
     if s2 > 0.0 { s * s / s2 } else { 0.0 }
 }
@@ -242,9 +247,7 @@ impl Sequential {
         chosen: &[usize],
         gamma: f64,
     ) -> f64 {
-        let m = rounds.n_actions;
-        let weight =
-            |i: usize| rounds.target[i * m + rounds.action[i] as usize] / rounds.propensity[i];
+        let weight = |i: usize| rounds.weight(i);
         match self {
             Self::Pdis => {
                 let total: f64 = chosen
