@@ -337,6 +337,98 @@ fn ope_on_the_open_bandit_dataset_matches_a_direct_computation() {
     );
 }
 
+/// shoplab's estimates on the shipped OBD sample equal obp 0.5.7's on
+/// identical inputs (issue #13, must-hold 1). The inputs are a closed form
+/// of the context, item and position, computed here from the log's
+/// features and written as obp's `.npy` arrays of shape (rounds, 80, 3):
+/// with `s = Σ_j 0.11·(j+1)·x_j` over the log's one-hot context columns,
+/// `score(a, k) = sin(1 + 0.37·a + 1.3·k + s)`, the target is the softmax
+/// over items of `2·score` and the estimated reward `0.001 + 0.002·(1 +
+/// score)`. The expected values are obp's, printed by
+/// `benches/peers/obp_ope.py` (obp 0.5.7 with numpy 1.23.5 on Python
+/// 3.11.7; its `OffPolicyEvaluation` with `SwitchDoublyRobust(lambda_=5)`
+/// and `DoublyRobustWithShrinkage(lambda_=20)`). They are not shoplab's:
+/// that script prints both, and they differ by at most 3·10⁻¹⁶ there, the
+/// rounding of a different summation order and libm. The bound is 10⁻⁹.
+#[test]
+fn ope_on_the_open_bandit_dataset_equals_obp() {
+    let tmp = TempDir::new("ope-obp");
+    let expected: [(&str, [(&str, f64); 7]); 2] = [
+        (
+            "random",
+            [
+                ("ipw", 0.004865390959007195),
+                ("snipw", 0.0049328921075334296),
+                ("dm", 0.0044084986639875605),
+                ("dr", 0.00493545815545565),
+                ("sndr", 0.0049427690521956225),
+                ("switch-dr", 0.00493545815545565),
+                ("dr-os", 0.004614094438315166),
+            ],
+        ),
+        (
+            "bts",
+            [
+                ("ipw", 0.0012529306723151272),
+                ("snipw", 0.0012949732752250958),
+                ("dm", 0.004409431645544012),
+                ("dr", 0.0014538139726543455),
+                ("sndr", 0.001354637008660497),
+                ("switch-dr", 0.004282979781930674),
+                ("dr-os", 0.004237619019847083),
+            ],
+        ),
+    ];
+    for (behaviour, values) in expected {
+        let log = tmp.path().join(format!("{behaviour}.csv"));
+        common::assert_success(&shoplab(
+            &[
+                "obd",
+                &format!("data/obd/{behaviour}/all/all.csv"),
+                "--out",
+                log.to_str().unwrap(),
+            ],
+            &[],
+        ));
+        let rows = read_csv(&log, &ReadOptions::default()).unwrap();
+        let d = rows.features.len();
+        let (mut target, mut q) = (Vec::new(), Vec::new());
+        for i in 0..rows.len() {
+            let s: f64 = (0..d)
+                .map(|j| f64::from(rows.features_of(i)[j]) * 0.11 * (j as f64 + 1.0))
+                .sum();
+            let score = |a: usize, k: usize| (1.0 + 0.37 * a as f64 + 1.3 * k as f64 + s).sin();
+            let totals: Vec<f64> = (0..3)
+                .map(|k| (0..80).map(|a| (2.0 * score(a, k)).exp()).sum())
+                .collect();
+            for a in 0..80 {
+                for (k, total) in totals.iter().enumerate() {
+                    target.push((2.0 * score(a, k)).exp() / total);
+                    q.push(0.001 + 0.002 * (1.0 + score(a, k)));
+                }
+            }
+        }
+        let (t, r) = (
+            tmp.path().join(format!("{behaviour}-target.npy")),
+            tmp.path().join(format!("{behaviour}-q.npy")),
+        );
+        std::fs::write(&t, npy("<f8", &[rows.len(), 80, 3], &target)).unwrap();
+        std::fs::write(&r, npy("<f8", &[rows.len(), 80, 3], &q)).unwrap();
+        let estimates = ope(
+            &tmp.path().join(format!("{behaviour}-estimates.csv")),
+            &[&log, &t, &r],
+            &["--tau", "5", "--shrinkage", "20", "--bootstrap", "10"],
+        );
+        for (name, obp) in values {
+            let got = estimates[name][0];
+            assert!(
+                (got - obp).abs() < 1e-9,
+                "{behaviour} {name}: shoplab {got}, obp {obp}"
+            );
+        }
+    }
+}
+
 /// A NumPy `.npy` file (format 1.0, C order) of `values` in `descr`
 /// (`<f8` or `<f4`).
 fn npy(descr: &str, shape: &[usize], values: &[f64]) -> Vec<u8> {
