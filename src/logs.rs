@@ -134,9 +134,22 @@ pub(crate) struct OpeArgs {
     /// `.npy` of shape (rows, actions[, positions]) as obp takes.
     #[arg(long)]
     pub target: std::path::PathBuf,
-    /// Estimated rewards of every action for each log row, same shape.
+    /// Estimated rewards of every action for each log row, same shape
+    /// [default: shoplab's reward model, fitted to the log].
     #[arg(long)]
     pub rewards: Option<std::path::PathBuf>,
+    /// The reward model of DM and the DR family when --rewards is not
+    /// given: logistic (rewards in [0, 1]), ridge, or auto (logistic when
+    /// every reward is in [0, 1]).
+    #[arg(long, default_value = "auto")]
+    pub reward_model: String,
+    /// The reward model's L2 penalty λ (on the sum of losses).
+    #[arg(long, default_value_t = 1.0)]
+    pub l2: f64,
+    /// Cross-fit the reward model over this many groups of sessions (1:
+    /// fit on the whole log, as obp's default).
+    #[arg(long, default_value_t = 1)]
+    pub folds: usize,
     /// Estimators, comma-separated: dm, ipw, snipw, dr, sndr, switch-dr,
     /// dr-os, pdis, wpdis [default: the bandit ones the inputs allow].
     #[arg(long, value_delimiter = ',')]
@@ -217,6 +230,32 @@ pub(crate) fn ope(args: &OpeArgs) -> Result<()> {
             })
         })
         .collect::<Result<_>>()?;
+    let estimators: Vec<Estimator> = if estimators.is_empty() && sequential.is_empty() {
+        [
+            Estimator::Ipw { lambda: args.clip },
+            Estimator::Snipw,
+            Estimator::Dm,
+            Estimator::Dr { lambda: args.clip },
+            Estimator::Sndr,
+            Estimator::SwitchDr { tau: args.tau },
+            Estimator::DrOs {
+                lambda: args.shrinkage,
+            },
+        ]
+        .into()
+    } else {
+        estimators
+    };
+    use shoplab_logs::model::ModelKind;
+    let kind = match args.reward_model.as_str() {
+        "auto" => None,
+        "logistic" => Some(ModelKind::Logistic),
+        "ridge" => Some(ModelKind::Ridge),
+        other => bail!("--reward-model: unknown model `{other}` (auto, logistic, ridge)"),
+    };
+    if !(args.l2.is_finite() && args.l2 > 0.0) {
+        bail!("--l2 must be a positive number (found {})", args.l2);
+    }
     if let Some(out) = &args.out
         && out.exists()
     {
@@ -255,34 +294,25 @@ pub(crate) fn ope(args: &OpeArgs) -> Result<()> {
             Some(q)
         }
         Some(path) => Some(read_table(path, n, n_actions, false)?),
-        None => None,
+        None if !estimators.iter().any(Estimator::needs_model) => None,
+        None => {
+            let kind = kind.unwrap_or_else(|| ModelKind::for_rewards(&log.reward));
+            let start = Instant::now();
+            let q = shoplab_logs::model::fit_predict(&log, n_actions, kind, args.l2, args.folds)?;
+            println!(
+                "reward model: {} regression on context × action features, λ = {}, {} in {:.2} s",
+                kind.name(),
+                args.l2,
+                if args.folds == 1 {
+                    "fitted on the whole log".to_string()
+                } else {
+                    format!("cross-fitted over {} folds of sessions", args.folds)
+                },
+                start.elapsed().as_secs_f64()
+            );
+            Some(q)
+        }
     };
-    let estimators: Vec<Estimator> = if estimators.is_empty() && sequential.is_empty() {
-        [
-            Estimator::Ipw { lambda: args.clip },
-            Estimator::Snipw,
-            Estimator::Dm,
-            Estimator::Dr { lambda: args.clip },
-            Estimator::Sndr,
-            Estimator::SwitchDr { tau: args.tau },
-            Estimator::DrOs {
-                lambda: args.shrinkage,
-            },
-        ]
-        .into_iter()
-        .filter(|e| rewards.is_some() || !e.needs_model())
-        .collect()
-    } else {
-        estimators
-    };
-    if rewards.is_none()
-        && let Some(e) = estimators.iter().find(|e| e.needs_model())
-    {
-        bail!(
-            "{} needs estimated rewards: give them with --rewards FILE",
-            e.name()
-        );
-    }
     let rounds = Rounds {
         reward: &log.reward,
         action: &log.action,
