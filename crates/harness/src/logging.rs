@@ -11,7 +11,7 @@
 
 use crate::prepared::Prepared;
 use shoplab_env::{EnvBox, Observation, seed::derive_seed};
-use shoplab_logs::{LogError, LogRow, LogWriter};
+use shoplab_logs::{Log, LogError, LogRow, LogSink, LogWriter};
 use shoplab_policy::Transition;
 use std::path::Path;
 use thiserror::Error;
@@ -33,7 +33,7 @@ pub enum LoggingError {
     /// The policy cannot say with what probability it acts.
     #[error(
         "policy `{0}` cannot report the probabilities of its actions, so its log would have \
-         no propensities (random, fixed, epsilon_greedy, ucb1, thompson, q_learning and dqn can)"
+         no propensities (random, fixed, fixed_action, epsilon_greedy, ucb1, thompson, q_learning and dqn can)"
     )]
     NoProbabilities(String),
     /// Slates are not logged yet.
@@ -88,38 +88,75 @@ pub fn log_policy(
     seed: u64,
     out: &Path,
 ) -> Result<LogSummary, LoggingError> {
-    let name = prepared.names[index].clone();
-    let mut env = prepared.make_env();
+    let names = probe(prepared, index, seed)?;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut writer = LogWriter::create(out, &names)?;
+    let summary = play(prepared, index, episodes, seed, &mut writer)?;
+    writer.finish()?;
+    Ok(summary)
+}
+
+/// [`log_policy`] into memory: the same rows, as a [`Log`].
+pub fn log_in_memory(
+    prepared: &Prepared,
+    index: usize,
+    episodes: u32,
+    seed: u64,
+) -> Result<(Log, LogSummary), LoggingError> {
+    let mut log = Log {
+        features: probe(prepared, index, seed)?,
+        ..Log::default()
+    };
+    let summary = play(prepared, index, episodes, seed, &mut log)?;
+    Ok((log, summary))
+}
+
+/// Refuses, before anything is written, a scenario with slates or a policy
+/// that cannot report its probabilities (a throwaway instance acts once on
+/// a made-up observation); returns the observation's feature names.
+fn probe(prepared: &Prepared, index: usize, seed: u64) -> Result<Vec<String>, LoggingError> {
+    let env = prepared.make_env();
     if let EnvBox::Batch(batch) = &env
         && batch.slate_size() > 1
     {
         return Err(LoggingError::Slates(batch.slate_size()));
     }
     let space = env.observation_space().clone();
-    let n_actions = env.action_space().n();
-    let names: Vec<&str> = space.features.iter().map(|f| f.name).collect();
-    // Before anything is written: can the policy tell? A throwaway
-    // instance acts once on a made-up observation.
-    let build = |seed: u64| {
-        prepared
-            .make_policy(index, seed)
-            .map_err(|e| LoggingError::Policy {
-                policy: name.clone(),
-                message: e.to_string(),
-            })
-    };
+    let name = &prepared.names[index];
     let probe = Observation {
         features: space.features.iter().map(|f| f.low).collect(),
     };
-    let mut probs = Vec::new();
-    if build(derive_seed(seed, "log probe", 0))?
-        .act_logged(&probe, &mut probs)
-        .is_none()
-    {
-        return Err(LoggingError::NoProbabilities(name));
+    let mut policy = prepared
+        .make_policy(index, derive_seed(seed, "log probe", 0))
+        .map_err(|e| LoggingError::Policy {
+            policy: name.clone(),
+            message: e.to_string(),
+        })?;
+    if policy.act_logged(&probe, &mut Vec::new()).is_none() {
+        return Err(LoggingError::NoProbabilities(name.clone()));
     }
-    let mut agent = build(derive_seed(seed, &format!("policy/{name}"), 0))?;
-    let mut writer = LogWriter::create(out, &names)?;
+    Ok(space.features.iter().map(|f| f.name.to_string()).collect())
+}
+
+/// Plays and logs the episodes into `sink`.
+fn play(
+    prepared: &Prepared,
+    index: usize,
+    episodes: u32,
+    seed: u64,
+    sink: &mut dyn LogSink,
+) -> Result<LogSummary, LoggingError> {
+    let name = prepared.names[index].clone();
+    let mut env = prepared.make_env();
+    let n_actions = env.action_space().n();
+    let mut probs = Vec::new();
+    let mut agent = prepared
+        .make_policy(index, derive_seed(seed, &format!("policy/{name}"), 0))
+        .map_err(|e| LoggingError::Policy {
+            policy: name.clone(),
+            message: e.to_string(),
+        })?;
+    let writer = sink;
     let mut tally = Tally {
         rows: 0,
         reward: 0.0,
@@ -230,7 +267,7 @@ pub fn log_policy(
             return Err(LoggingError::NoProbabilities(name));
         }
     }
-    let rows = writer.finish()?;
+    let rows = tally.rows;
     Ok(LogSummary {
         rows,
         episodes,

@@ -414,10 +414,18 @@ impl Default for Registry {
     /// The families and policies shoplab ships: one line each.
     fn default() -> Self {
         use shoplab_policy::{
-            dqn::DqnKind, epsilon_greedy::EpsilonGreedyKind, fixed::FixedPriceKind,
-            linucb::LinUcbKind, most_popular::MostPopularKind, myopic_oracle::MyopicOracleKind,
-            paced_bidding as paced, pricing_oracle::PricingOracleKind, random::RandomKind,
-            resolving::FluidResolvingKind, tabular_q::TabularQKind, thompson::ThompsonKind,
+            dqn::DqnKind,
+            epsilon_greedy::EpsilonGreedyKind,
+            fixed::{FixedActionKind, FixedPriceKind},
+            linucb::LinUcbKind,
+            most_popular::MostPopularKind,
+            myopic_oracle::MyopicOracleKind,
+            paced_bidding as paced,
+            pricing_oracle::PricingOracleKind,
+            random::RandomKind,
+            resolving::FluidResolvingKind,
+            tabular_q::TabularQKind,
+            thompson::ThompsonKind,
             ucb::Ucb1Kind,
         };
         Self::empty()
@@ -427,6 +435,7 @@ impl Default for Registry {
             .with_family(shoplab_sim::InterestEvolutionFamily)
             .with_family(shoplab_sim::AuctionMarketFamily)
             .with_policy(FixedPriceKind)
+            .with_policy(FixedActionKind)
             .with_policy(FluidResolvingKind)
             .with_policy(paced::FixedMultiplierKind)
             .with_policy(paced::GreedyBidKind)

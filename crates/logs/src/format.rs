@@ -448,6 +448,36 @@ pub struct LogRow<'a> {
     pub truncated: bool,
 }
 
+/// Where logged rows go: a file ([`LogWriter`]) or memory ([`Log`]).
+pub trait LogSink {
+    /// Appends one row.
+    fn write(&mut self, row: &LogRow<'_>) -> Result<(), LogError>;
+}
+
+impl LogSink for LogWriter {
+    fn write(&mut self, row: &LogRow<'_>) -> Result<(), LogError> {
+        LogWriter::write(self, row)
+    }
+}
+
+impl LogSink for Log {
+    /// Appends the row in memory (never fails; the row is trusted, as a
+    /// logger's own rows are).
+    fn write(&mut self, row: &LogRow<'_>) -> Result<(), LogError> {
+        self.episode.push(row.episode);
+        self.session.push(row.session);
+        self.step.push(row.step);
+        self.x.extend_from_slice(row.features);
+        self.action.push(row.action as u32);
+        self.position.push(row.position as u16);
+        self.reward.push(row.reward);
+        self.propensity.push(row.propensity);
+        self.terminated.push(row.terminated);
+        self.truncated.push(row.truncated);
+        Ok(())
+    }
+}
+
 /// Writes a log to `FILE.partial` and renames it to `FILE` when
 /// [`finish`](LogWriter::finish)ed, so a log is either whole or absent; an
 /// existing `FILE` is never replaced. Dropped unfinished, it removes the

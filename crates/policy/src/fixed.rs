@@ -128,3 +128,62 @@ impl crate::registry::PolicyKind for FixedPriceKind {
         )))
     }
 }
+
+/// Settings of `kind = "fixed_action"`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedActionConfig {
+    /// The action's index in the family's action space.
+    pub action: usize,
+    /// Probability of taking a uniformly random action instead, in [0, 1].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epsilon: f64,
+}
+
+/// `kind = "fixed_action"`: always the same action, by index, in any
+/// family (a price of the grid, a bid multiplier, an item); with
+/// `epsilon`, a behaviour or target policy of known propensities for
+/// off-policy evaluation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FixedActionKind;
+
+impl crate::registry::PolicyKind for FixedActionKind {
+    type Config = FixedActionConfig;
+
+    fn kind(&self) -> &'static str {
+        "fixed_action"
+    }
+
+    fn name(&self, config: &Self::Config) -> String {
+        if config.epsilon > 0.0 {
+            format!("fixed_action_{}_epsilon_{}", config.action, config.epsilon)
+        } else {
+            format!("fixed_action_{}", config.action)
+        }
+    }
+
+    fn build(
+        &self,
+        config: &Self::Config,
+        cx: &crate::registry::BuildContext<'_>,
+    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+        shoplab_env::config::probability("epsilon", config.epsilon)?;
+        let n = cx.action_space.n();
+        if config.action >= n {
+            return Err(crate::PolicyError::invalid(
+                "action",
+                format!(
+                    "must be an action of the family, 0 ..= {} (found {})",
+                    n - 1,
+                    config.action
+                ),
+            ));
+        }
+        Ok(Box::new(Fixed::exploring(
+            config.action,
+            n,
+            config.epsilon,
+            cx.seed,
+        )))
+    }
+}
