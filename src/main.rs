@@ -12,6 +12,8 @@ use summary::{print_footer, print_summary};
 
 mod eval;
 mod logs;
+mod ope;
+mod study;
 mod summary;
 
 // candle allocates a tensor per operation; mimalloc reuses freed pages
@@ -157,7 +159,12 @@ enum Command {
     /// with estimated rewards, DM, DR, SNDR, Switch-DR and DR-OS (obp's
     /// definitions), and per session PDIS and WPDIS, each with a bootstrap
     /// interval.
-    Ope(logs::OpeArgs),
+    Ope(ope::OpeArgs),
+    /// Judge the off-policy estimators against the simulator's truth: many
+    /// independent logs of a behaviour policy at several sizes, a target
+    /// policy's estimates on each, and their bias, RMSE and interval
+    /// coverage, as a run folder with CSV tables and a chart.
+    OpeStudy(study::StudyArgs),
     /// Check scenario files without running them.
     Validate {
         /// The scenario files.
@@ -305,7 +312,8 @@ fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
         } => done(logs::log(&file, &policy, episodes, seed, &out, loader)),
         Command::LogInfo { file, actions } => done(logs::log_info(&file, actions)),
         Command::Obd { file, out } => done(logs::obd(&file, out.as_deref())),
-        Command::Ope(args) => done(logs::ope(&args)),
+        Command::Ope(args) => done(ope::ope(&args, loader)),
+        Command::OpeStudy(args) => done(study::ope_study(&args, loader)),
     }
 }
 

@@ -538,7 +538,13 @@ fn ope(
         args.extend(["--rewards", rewards]);
     }
     args.extend_from_slice(extra);
-    args.extend(["--out", out.to_str().unwrap()]);
+    let results = out.with_extension("results");
+    args.extend([
+        "--out",
+        out.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+    ]);
     common::assert_success(&shoplab(&args, &[]));
     std::fs::read_to_string(out)
         .unwrap()
@@ -547,7 +553,7 @@ fn ope(
         .map(|line| {
             let mut cells = line.split(',');
             let name = cells.next().unwrap().to_string();
-            let v: Vec<f64> = cells.map(|x| x.parse().unwrap()).collect();
+            let v: Vec<f64> = cells.take(3).map(|x| x.parse().unwrap()).collect();
             (name, [v[0], v[1], v[2]])
         })
         .collect()

@@ -21,6 +21,7 @@ pub mod charts;
 mod checkpoints;
 pub mod folder;
 pub mod logging;
+pub mod ope_study;
 pub mod prepared;
 pub mod registry;
 pub mod report;
@@ -299,6 +300,50 @@ pub fn execute(
         files,
         run_seconds: tables.run_seconds,
     })
+}
+
+/// Writes the run folder of a command other than a scenario run (`ope`,
+/// `ope-study`) under `parent`, as [`execute`] writes a run's: claimed,
+/// built under a hidden name and renamed whole, never over an earlier
+/// one. It holds the `tables` (name, bytes), the charts `draw` puts into
+/// the folder (returning their names), and `manifest.json`: the command's
+/// own `fields`, then the version, run id, time, every table's size and
+/// SHA-256 and the charts. Returns the folder.
+pub fn publish_folder(
+    parent: &Path,
+    tables: &[(String, Vec<u8>)],
+    draw: &dyn Fn(&Path) -> Result<Vec<String>, charts::ChartError>,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> Result<PathBuf, HarnessError> {
+    check_writable(parent)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stamp = utc_stamp(now);
+    let claim = folder::claim(parent, &stamp)?;
+    let result = (|| {
+        let mut written = Vec::new();
+        let files = write_hashed(&claim.staging, tables, "the CSV table", &mut written)?;
+        let charts = folder::step(|| draw(&claim.staging))?;
+        let mut manifest = fields;
+        manifest.insert("shoplab_version".into(), env!("CARGO_PKG_VERSION").into());
+        manifest.insert("run_id".into(), claim.id.clone().into());
+        manifest.insert("created_utc".into(), stamp.clone().into());
+        manifest.insert(
+            "csv_files".into(),
+            serde_json::to_value(&files).expect("the file list serialises"),
+        );
+        manifest.insert("charts".into(), charts.into());
+        let path = claim.staging.join("manifest.json");
+        let json = serde_json::to_string_pretty(&manifest).expect("the manifest serialises");
+        write_file(&path, (json + "\n").as_bytes(), "the manifest")?;
+        folder::publish(&claim)
+    })();
+    if result.is_err() {
+        folder::abandon(&claim);
+    }
+    result.map(|()| claim.dir)
 }
 
 /// Writes `bytes` to `path` (`what` it is, for the error) as one step of

@@ -12,7 +12,7 @@
 use crate::prepared::Prepared;
 use shoplab_env::{EnvBox, Observation, seed::derive_seed};
 use shoplab_logs::{Log, LogError, LogRow, LogSink, LogWriter};
-use shoplab_policy::Transition;
+use shoplab_policy::{Policy, Transition};
 use std::path::Path;
 use thiserror::Error;
 
@@ -91,7 +91,16 @@ pub fn log_policy(
     let names = probe(prepared, index, seed)?;
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut writer = LogWriter::create(out, &names)?;
-    let summary = play(prepared, index, episodes, seed, &mut writer)?;
+    let agent = build(prepared, index, seed)?;
+    let summary = play(
+        prepared,
+        &prepared.names[index],
+        agent,
+        episodes,
+        seed,
+        &mut writer,
+        true,
+    )?;
     writer.finish()?;
     Ok(summary)
 }
@@ -107,8 +116,59 @@ pub fn log_in_memory(
         features: probe(prepared, index, seed)?,
         ..Log::default()
     };
-    let summary = play(prepared, index, episodes, seed, &mut log)?;
+    let agent = build(prepared, index, seed)?;
+    let summary = play(
+        prepared,
+        &prepared.names[index],
+        agent,
+        episodes,
+        seed,
+        &mut log,
+        true,
+    )?;
     Ok((log, summary))
+}
+
+/// [`log_in_memory`] of a frozen policy `agent` (named `name`): it acts
+/// as given and never learns (no `begin_episode`, no `learn`) — how a
+/// target policy is evaluated off-policy, so its on-policy log is its true
+/// value.
+pub fn log_frozen(
+    prepared: &Prepared,
+    name: &str,
+    agent: Box<dyn Policy>,
+    episodes: u32,
+    seed: u64,
+) -> Result<(Log, LogSummary), LoggingError> {
+    let env = prepared.make_env();
+    if let EnvBox::Batch(batch) = &env
+        && batch.slate_size() > 1
+    {
+        return Err(LoggingError::Slates(batch.slate_size()));
+    }
+    let mut log = Log {
+        features: env
+            .observation_space()
+            .features
+            .iter()
+            .map(|f| f.name.to_string())
+            .collect(),
+        ..Log::default()
+    };
+    let summary = play(prepared, name, agent, episodes, seed, &mut log, false)?;
+    Ok((log, summary))
+}
+
+/// Policy `index` of `prepared`, its generator seeded as a run's would be
+/// from `seed`.
+fn build(prepared: &Prepared, index: usize, seed: u64) -> Result<Box<dyn Policy>, LoggingError> {
+    let name = &prepared.names[index];
+    prepared
+        .make_policy(index, derive_seed(seed, &format!("policy/{name}"), 0))
+        .map_err(|e| LoggingError::Policy {
+            policy: name.clone(),
+            message: e.to_string(),
+        })
 }
 
 /// Refuses, before anything is written, a scenario with slates or a policy
@@ -138,24 +198,21 @@ fn probe(prepared: &Prepared, index: usize, seed: u64) -> Result<Vec<String>, Lo
     Ok(space.features.iter().map(|f| f.name.to_string()).collect())
 }
 
-/// Plays and logs the episodes into `sink`.
+/// Plays `agent` (named `name`) and logs the episodes into `sink`, the
+/// policy learning as in training when `learning`.
 fn play(
     prepared: &Prepared,
-    index: usize,
+    name: &str,
+    mut agent: Box<dyn Policy>,
     episodes: u32,
     seed: u64,
     sink: &mut dyn LogSink,
+    learning: bool,
 ) -> Result<LogSummary, LoggingError> {
-    let name = prepared.names[index].clone();
+    let name = name.to_string();
     let mut env = prepared.make_env();
     let n_actions = env.action_space().n();
     let mut probs = Vec::new();
-    let mut agent = prepared
-        .make_policy(index, derive_seed(seed, &format!("policy/{name}"), 0))
-        .map_err(|e| LoggingError::Policy {
-            policy: name.clone(),
-            message: e.to_string(),
-        })?;
     let writer = sink;
     let mut tally = Tally {
         rows: 0,
@@ -164,7 +221,9 @@ fn play(
         possible: vec![false; n_actions],
     };
     for episode in 0..episodes {
-        agent.begin_episode(episode as usize, episodes as usize);
+        if learning {
+            agent.begin_episode(episode as usize, episodes as usize);
+        }
         let env_seed = derive_seed(seed, "log episode", u64::from(episode));
         let ok = match &mut env {
             EnvBox::Single(env) => {
@@ -189,14 +248,16 @@ fn play(
                         terminated: s.terminated,
                         truncated: s.truncated,
                     })?;
-                    agent.learn(&Transition {
-                        obs: &obs,
-                        action,
-                        reward: s.reward,
-                        next_obs: &s.obs,
-                        terminated: s.terminated,
-                        truncated: s.truncated,
-                    });
+                    if learning {
+                        agent.learn(&Transition {
+                            obs: &obs,
+                            action,
+                            reward: s.reward,
+                            next_obs: &s.obs,
+                            terminated: s.terminated,
+                            truncated: s.truncated,
+                        });
+                    }
                     step += 1;
                     if s.done() {
                         break true;
@@ -240,14 +301,16 @@ fn play(
                             terminated: t.terminated[s],
                             truncated: t.truncated[s],
                         })?;
-                        agent.learn(&Transition {
-                            obs: &obs[s],
-                            action: actions[s],
-                            reward: t.item_rewards[s],
-                            next_obs: &t.obs[s],
-                            terminated: t.terminated[s],
-                            truncated: t.truncated[s],
-                        });
+                        if learning {
+                            agent.learn(&Transition {
+                                obs: &obs[s],
+                                action: actions[s],
+                                reward: t.item_rewards[s],
+                                next_obs: &t.obs[s],
+                                terminated: t.terminated[s],
+                                truncated: t.truncated[s],
+                            });
+                        }
                         if t.terminated[s] || t.truncated[s] {
                             session[s] = next_session;
                             next_session += 1;

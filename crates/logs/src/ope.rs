@@ -180,16 +180,41 @@ impl Estimator {
 /// `seed`, and their `α/2` and `1 − α/2` quantiles (numpy's linear
 /// interpolation, as obp's `estimate_confidence_interval_by_bootstrap`).
 pub fn bootstrap_interval(samples: &[f64], alpha: f64, resamples: usize, seed: u64) -> (f64, f64) {
-    let n = samples.len();
+    bootstrap_intervals(&[samples], alpha, resamples, seed)[0]
+}
+
+/// [`bootstrap_interval`] of several estimators' round rewards at once,
+/// each resample drawing one set of rounds for all of them (the same
+/// intervals as one call each with the same seed, for one pass of draws).
+pub fn bootstrap_intervals(
+    samples: &[&[f64]],
+    alpha: f64,
+    resamples: usize,
+    seed: u64,
+) -> Vec<(f64, f64)> {
+    let n = samples.first().map_or(0, |s| s.len());
     let mut rng = rng_from_seed(seed);
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| (0..n).map(|_| samples[rng.random_range(0..n)]).sum::<f64>() / n as f64)
-        .collect();
-    means.sort_by(f64::total_cmp);
-    (
-        quantile(&means, alpha / 2.0),
-        quantile(&means, 1.0 - alpha / 2.0),
-    )
+    let mut means = vec![Vec::with_capacity(resamples); samples.len()];
+    let mut sums = vec![0.0; samples.len()];
+    for _ in 0..resamples {
+        sums.iter_mut().for_each(|s| *s = 0.0);
+        for _ in 0..n {
+            let i = rng.random_range(0..n);
+            for (s, x) in sums.iter_mut().zip(samples) {
+                *s += x[i];
+            }
+        }
+        for (m, s) in means.iter_mut().zip(&sums) {
+            m.push(s / n as f64);
+        }
+    }
+    means
+        .into_iter()
+        .map(|mut m| {
+            m.sort_by(f64::total_cmp);
+            (quantile(&m, alpha / 2.0), quantile(&m, 1.0 - alpha / 2.0))
+        })
+        .collect()
 }
 
 /// The `q` quantile of sorted `xs`, interpolating linearly between order

@@ -16,7 +16,9 @@ use plotters::{
 };
 use std::{path::Path, sync::Once};
 
+mod ope;
 mod plots;
+pub use ope::{OpeChart, StudyChart};
 use plots::*;
 
 /// Why a chart could not be written: the file and what went wrong.
@@ -237,52 +239,68 @@ pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<String>, ChartError> 
     let mut written = Vec::new();
     for chart in charts {
         let size = chart.size(report);
-        let png = format!("{}.png", chart.file_stem());
-        let drawn = |path: &Path| {
-            let path = path.to_path_buf();
-            move |reason| ChartError::Draw { path, reason }
-        };
-        let png_path = dir.join(&png);
-        // Drawn in memory and encoded here, so a failed write (a full
-        // disk) is reported as an I/O error naming the file.
-        let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
-        chart
-            .render(
-                report,
-                BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area(),
-            )
-            .map_err(drawn(&png_path))?;
-        let mut encoded = Vec::new();
-        image::ImageEncoder::write_image(
-            image::codecs::png::PngEncoder::new(&mut encoded),
-            &pixels,
-            size.0,
-            size.1,
-            image::ColorType::Rgb8,
-        )
-        .map_err(|e| ChartError::Draw {
-            path: png_path.clone(),
-            reason: e.to_string(),
-        })?;
-        std::fs::write(&png_path, encoded).map_err(|source| ChartError::Write {
-            path: png_path.clone(),
-            source,
-        })?;
-        let mut svg = String::new();
-        let svg_name = format!("{}.svg", chart.file_stem());
-        let svg_path = dir.join(&svg_name);
-        chart
-            .render(
-                report,
-                SVGBackend::with_string(&mut svg, size).into_drawing_area(),
-            )
-            .map_err(drawn(&svg_path))?;
-        std::fs::write(&svg_path, svg).map_err(|source| ChartError::Write {
-            path: svg_path.clone(),
-            source,
-        })?;
-        written.push(png);
-        written.push(svg_name);
+        written.extend(save(&(chart, report), size, dir, chart.file_stem())?);
     }
     Ok(written)
+}
+
+/// Something drawn on any backend: a chart written as PNG and SVG.
+trait Draw {
+    fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Drawn;
+}
+
+impl Draw for (Chart, &Report) {
+    fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Drawn {
+        self.0.render(self.1, area)
+    }
+}
+
+/// Draws `chart` at `size` into `dir` as `<stem>.png` and `<stem>.svg`;
+/// returns the two file names.
+fn save(
+    chart: &impl Draw,
+    size: (u32, u32),
+    dir: &Path,
+    stem: &str,
+) -> Result<Vec<String>, ChartError> {
+    register_font();
+    let png = format!("{stem}.png");
+    let drawn = |path: &Path| {
+        let path = path.to_path_buf();
+        move |reason| ChartError::Draw { path, reason }
+    };
+    let png_path = dir.join(&png);
+    // Drawn in memory and encoded here, so a failed write (a full disk) is
+    // reported as an I/O error naming the file.
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    chart
+        .draw(BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area())
+        .map_err(drawn(&png_path))?;
+    let mut encoded = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut encoded),
+        &pixels,
+        size.0,
+        size.1,
+        image::ColorType::Rgb8,
+    )
+    .map_err(|e| ChartError::Draw {
+        path: png_path.clone(),
+        reason: e.to_string(),
+    })?;
+    std::fs::write(&png_path, encoded).map_err(|source| ChartError::Write {
+        path: png_path.clone(),
+        source,
+    })?;
+    let mut svg = String::new();
+    let svg_name = format!("{stem}.svg");
+    let svg_path = dir.join(&svg_name);
+    chart
+        .draw(SVGBackend::with_string(&mut svg, size).into_drawing_area())
+        .map_err(drawn(&svg_path))?;
+    std::fs::write(&svg_path, svg).map_err(|source| ChartError::Write {
+        path: svg_path.clone(),
+        source,
+    })?;
+    Ok(vec![png, svg_name])
 }
