@@ -21,8 +21,8 @@ use std::{
 #[derive(clap::Args)]
 pub(crate) struct EstimatorArgs {
     /// Estimators, comma-separated: dm, ipw, snipw, dr, sndr, switch-dr,
-    /// dr-os (per decision), pdis, wpdis (per session) [default: the
-    /// seven per-decision ones].
+    /// dr-os (per decision), pdis, wpdis, fqe, dr-mdp (per session)
+    /// [default: the seven per-decision ones].
     #[arg(long, value_delimiter = ',')]
     pub estimators: Vec<String>,
     /// Largest importance weight of IPW and DR (obp's `lambda_`).
@@ -58,6 +58,10 @@ pub(crate) struct EstimatorArgs {
 pub(crate) struct Estimators {
     pub bandit: Vec<Estimator>,
     pub sequential: Vec<Sequential>,
+    /// Fitted Q evaluation asked.
+    pub fqe: bool,
+    /// The doubly robust estimator for MDPs asked (on FQE's model).
+    pub dr_mdp: bool,
     pub model: (Option<ModelKind>, f64, usize),
 }
 
@@ -90,8 +94,11 @@ impl EstimatorArgs {
         };
         let mut bandit = Vec::new();
         let mut sequential = Vec::new();
+        let mut model_based = (false, false);
         for name in &self.estimators {
             match name.as_str() {
+                "fqe" => model_based.0 = true,
+                "dr-mdp" => model_based.1 = true,
                 "pdis" => sequential.push(Sequential::Pdis),
                 "wpdis" => sequential.push(Sequential::Wpdis),
                 "dm" => bandit.push(Estimator::Dm),
@@ -104,11 +111,11 @@ impl EstimatorArgs {
                     lambda: self.shrinkage,
                 }),
                 other => bail!(
-                    "--estimators: unknown estimator `{other}` (dm, ipw, snipw, dr, sndr, switch-dr, dr-os, pdis, wpdis)"
+                    "--estimators: unknown estimator `{other}` (dm, ipw, snipw, dr, sndr, switch-dr, dr-os, pdis, wpdis, fqe, dr-mdp)"
                 ),
             }
         }
-        if bandit.is_empty() && sequential.is_empty() {
+        if bandit.is_empty() && sequential.is_empty() && !model_based.0 && !model_based.1 {
             bandit = vec![
                 Estimator::Ipw { lambda: self.clip },
                 Estimator::Snipw,
@@ -124,7 +131,56 @@ impl EstimatorArgs {
         Ok(Estimators {
             bandit,
             sequential,
+            fqe: model_based.0,
+            dr_mdp: model_based.1,
             model: (kind, self.l2, self.folds),
+        })
+    }
+}
+
+/// How fitted Q evaluation (fqe, and dr-mdp's model) fits.
+#[derive(clap::Args)]
+pub(crate) struct FqeArgs {
+    /// FQE's Q-network hidden widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64,64")]
+    pub fqe_hidden: Vec<usize>,
+    /// FQE's iterations (0: the longest session's length).
+    #[arg(long, default_value_t = 0)]
+    pub fqe_iterations: usize,
+    /// Passes over the log per FQE iteration.
+    #[arg(long, default_value_t = 8.0)]
+    pub fqe_epochs: f64,
+    /// Bootstrap refits of FQE for its interval (each a full fit).
+    #[arg(long, default_value_t = 20)]
+    pub fqe_bootstrap: usize,
+}
+
+impl FqeArgs {
+    fn config(&self, seed: u64) -> Result<shoplab_logs::fqe::FqeConfig> {
+        if self.fqe_hidden.is_empty()
+            || self.fqe_hidden.iter().any(|&w| !(1..=1024).contains(&w))
+            || self.fqe_hidden.len() > 8
+        {
+            bail!(
+                "--fqe-hidden must be 1 to 8 widths of 1 ..= 1024 (found {:?})",
+                self.fqe_hidden
+            );
+        }
+        if !(self.fqe_epochs.is_finite() && self.fqe_epochs > 0.0 && self.fqe_epochs <= 1000.0) {
+            bail!(
+                "--fqe-epochs must be in (0, 1000] (found {})",
+                self.fqe_epochs
+            );
+        }
+        if self.fqe_iterations > 100_000 || !(2..=1000).contains(&self.fqe_bootstrap) {
+            bail!("--fqe-iterations must be at most 100000 and --fqe-bootstrap between 2 and 1000");
+        }
+        Ok(shoplab_logs::fqe::FqeConfig {
+            hidden: self.fqe_hidden.clone(),
+            iterations: self.fqe_iterations,
+            epochs: self.fqe_epochs,
+            seed,
+            ..Default::default()
         })
     }
 }
@@ -165,6 +221,8 @@ pub(crate) struct OpeArgs {
     /// Bootstrap resamples of each interval.
     #[arg(long, default_value_t = 10_000)]
     pub bootstrap: usize,
+    #[command(flatten)]
+    pub fqe: FqeArgs,
     /// Where the run folder goes: `RESULTS/ope/<log file stem>/<run id>/`.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
@@ -240,8 +298,17 @@ pub(crate) fn ope(args: &OpeArgs, loader: &Loader<'_>) -> Result<()> {
         }
         (Some(_), Some(_)) => unreachable!("clap refuses --target with --target-policy"),
     };
+    let fqe_config = args.fqe.config(args.estimators.seed)?;
     shoplab_harness::check_writable(&args.results)?;
     let log = read_csv(&args.log, &ReadOptions::default())?;
+    if (!settings.sequential.is_empty() || settings.fqe || settings.dr_mdp)
+        && log.position.iter().any(|&p| p > 0)
+    {
+        bail!(
+            "{}: the per-session estimators weigh one decision a row; this log has slate positions",
+            args.log.display()
+        );
+    }
     let n = log.len();
     let is_npy = |p: &Path| p.extension().is_some_and(|e| e == "npy");
     let (target, n_actions, truth) = match &source {
@@ -297,6 +364,8 @@ pub(crate) fn ope(args: &OpeArgs, loader: &Loader<'_>) -> Result<()> {
     let Estimators {
         bandit,
         sequential,
+        fqe,
+        dr_mdp,
         model,
     } = settings;
     let needs_model = bandit.iter().any(Estimator::needs_model);
@@ -375,13 +444,7 @@ pub(crate) fn ope(args: &OpeArgs, loader: &Loader<'_>) -> Result<()> {
             truth: truth.map(|t| t.per_decision),
         });
     }
-    if !sequential.is_empty() {
-        if log.position.iter().any(|&p| p > 0) {
-            bail!(
-                "{}: pdis and wpdis weigh one decision a row; this log has slate positions",
-                args.log.display()
-            );
-        }
+    if !sequential.is_empty() || fqe || dr_mdp {
         let sessions = log.sessions();
         let all: Vec<usize> = (0..sessions.len()).collect();
         let session_ess = session_ess(&rounds, &sessions);
@@ -401,12 +464,55 @@ pub(crate) fn ope(args: &OpeArgs, loader: &Loader<'_>) -> Result<()> {
                 truth: truth.map(|t| t.per_session),
             });
         }
+        if fqe || dr_mdp {
+            let start = Instant::now();
+            let gamma = args.estimators.gamma;
+            let (value, lower, upper, fit) = shoplab_logs::fqe::fqe_interval(
+                &log,
+                &rounds,
+                gamma,
+                &fqe_config,
+                args.fqe.fqe_bootstrap,
+            )?;
+            println!(
+                "fitted Q evaluation: {} refits for the interval, {:.1} s",
+                args.fqe.fqe_bootstrap + 1,
+                start.elapsed().as_secs_f64()
+            );
+            if fqe {
+                rows.push(Row {
+                    name: "fqe".into(),
+                    estimate: value,
+                    lower,
+                    upper,
+                    ess: sessions.len() as f64,
+                    truth: truth.map(|t| t.per_session),
+                });
+            }
+            if dr_mdp {
+                let (estimate, lower, upper) = shoplab_logs::fqe::doubly_robust_interval(
+                    &rounds,
+                    &sessions,
+                    &fit.q,
+                    gamma,
+                    (0.05, args.bootstrap, args.estimators.seed),
+                );
+                rows.push(Row {
+                    name: "dr-mdp".into(),
+                    estimate,
+                    lower,
+                    upper,
+                    ess: session_ess,
+                    truth: truth.map(|t| t.per_session),
+                });
+            }
+        }
     }
     print_table(&rows, args.bootstrap, args.estimators.seed);
     if let Some(t) = &truth {
         println!(
             "true value of the target: by simulation of {} episodes ({} decisions), ±1.96 s.e.; \
-             per decision for the bandit estimators, per session for pdis and wpdis",
+             per decision for the bandit estimators, per session for pdis, wpdis, fqe and dr-mdp",
             t.episodes, t.decisions
         );
     }
@@ -453,14 +559,16 @@ pub(crate) fn ope(args: &OpeArgs, loader: &Loader<'_>) -> Result<()> {
     );
     let chart = shoplab_harness::charts::OpeChart {
         title: format!("{stem}: off-policy estimates, 95% bootstrap intervals"),
-        x_label: "estimated value of the target (per decision; per session for pdis, wpdis)".into(),
+        x_label:
+            "estimated value of the target (per decision; per session for pdis, wpdis, fqe, dr-mdp)"
+                .into(),
         estimates: rows
             .iter()
             .map(|r| (r.name.clone(), r.estimate, r.lower, r.upper))
             .collect(),
         // The chart's reference line, where every row shares one truth.
         truth: truth
-            .filter(|_| bandit.is_empty() || sequential.is_empty())
+            .filter(|_| bandit.is_empty() || (sequential.is_empty() && !fqe && !dr_mdp))
             .map(|t| {
                 let v = if bandit.is_empty() {
                     t.per_session

@@ -172,7 +172,12 @@ pub struct TrueValue {
 }
 
 /// The target's true value over `episodes` on-policy episodes (the
-/// policy and env seeds from `seed`), returns discounted by `gamma`.
+/// policy and env seeds from `seed`), returns discounted by `gamma`. Where
+/// the env can tell the expected reward of every action (the batched
+/// families with a myopic oracle), each decision counts its expected reward
+/// under the target's distribution, `Σₐ π(a|s) E[r | s, a]`, rather than
+/// the reward drawn — the same expectation without the reward's or the
+/// action's noise — and states follow the target's sampled actions.
 pub fn true_value(
     prepared: &Prepared,
     target: &Target,
@@ -181,6 +186,11 @@ pub fn true_value(
     gamma: f64,
 ) -> Result<TrueValue, StudyError> {
     let agent = target.build(prepared, derive_seed(seed, "target", 0))?;
+    if prepared.family().expected_rewards()
+        && let shoplab_env::EnvBox::Batch(_) = prepared.make_env()
+    {
+        return expected_truth(prepared, target, agent, episodes, seed, gamma);
+    }
     let (log, _) = log_frozen(prepared, &target.name(prepared), agent, episodes, seed)?;
     let sessions = log.sessions();
     // Per episode: (reward total, decisions, session-return total, sessions).
@@ -204,6 +214,70 @@ pub fn true_value(
         per_session: ratio(&clusters, 2, 3),
         episodes,
         decisions: log.len(),
+    })
+}
+
+/// [`true_value`] from the env's expected rewards (batched envs).
+fn expected_truth(
+    prepared: &Prepared,
+    target: &Target,
+    mut agent: Box<dyn Policy>,
+    episodes: u32,
+    seed: u64,
+    gamma: f64,
+) -> Result<TrueValue, StudyError> {
+    let shoplab_env::EnvBox::Batch(mut env) = prepared.make_env() else {
+        unreachable!("checked by the caller")
+    };
+    let n = env.batch_size();
+    let m = env.action_space().n();
+    let (mut q, mut probs) = (Vec::new(), Vec::new());
+    let mut clusters = Vec::with_capacity(episodes as usize);
+    let mut decisions = 0;
+    for episode in 0..episodes {
+        let (mut obs, _) = env.reset(derive_seed(seed, "log episode", u64::from(episode)));
+        // Per slot: the running session's return and discount.
+        let (mut ret, mut discount) = (vec![0.0; n], vec![1.0; n]);
+        let mut cluster = [0.0f64; 4];
+        let mut actions = vec![0; n];
+        loop {
+            if !env.expected_rewards(&mut q) {
+                return Err(StudyError::NoProbabilities(
+                    "the env stopped reporting expected rewards".into(),
+                ));
+            }
+            for (s, o) in obs.iter().enumerate() {
+                let Some(action) = agent.act_logged(o, &mut probs) else {
+                    return Err(StudyError::NoProbabilities(target.name(prepared)));
+                };
+                actions[s] = action;
+                let value: f64 = (0..m).map(|a| probs[a] * q[s * m + a]).sum();
+                cluster[0] += value;
+                cluster[1] += 1.0;
+                ret[s] += discount[s] * value;
+                discount[s] *= gamma;
+            }
+            decisions += n;
+            let t = env.step(&actions);
+            for s in 0..n {
+                if t.terminated[s] || t.truncated[s] {
+                    cluster[2] += ret[s];
+                    cluster[3] += 1.0;
+                    (ret[s], discount[s]) = (0.0, 1.0);
+                }
+            }
+            if t.episode_over {
+                break;
+            }
+            obs = t.obs;
+        }
+        clusters.push(cluster);
+    }
+    Ok(TrueValue {
+        per_decision: ratio(&clusters, 0, 1),
+        per_session: ratio(&clusters, 2, 3),
+        episodes,
+        decisions,
     })
 }
 

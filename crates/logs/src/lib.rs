@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 mod format;
+pub mod fqe;
 pub mod model;
 pub mod npy;
 pub mod obd;
