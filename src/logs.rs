@@ -3,7 +3,7 @@
 
 use crate::Loader;
 use anyhow::{Result, bail};
-use shoplab_logs::{ReadOptions, read_csv};
+use shoplab_logs::ReadOptions;
 use std::{collections::BTreeSet, path::Path, time::Instant};
 
 /// Most rows `shoplab log` writes (about 5 GiB of CSV at 50 bytes a row).
@@ -72,7 +72,7 @@ pub(crate) fn log(
 /// then summarises it.
 pub(crate) fn log_info(file: &Path, actions: Option<usize>) -> Result<()> {
     let start = Instant::now();
-    let log = read_csv(file, &ReadOptions { n_actions: actions })?;
+    let log = shoplab_logs::parquet::read_log(file, &ReadOptions { n_actions: actions })?;
     let seconds = start.elapsed().as_secs_f64();
     let episodes: BTreeSet<u64> = log.episode.iter().copied().collect();
     let sessions: BTreeSet<(u64, u64)> = log
@@ -118,7 +118,11 @@ pub(crate) fn obd(file: &Path, out: Option<&Path>) -> Result<()> {
         obd.ctr()
     );
     if let Some(out) = out {
-        let rows = obd.log.write_csv(out)?;
+        let rows = if shoplab_logs::parquet::is_parquet(out) {
+            obd.log.write_parquet(out)?
+        } else {
+            obd.log.write_csv(out)?
+        };
         println!("wrote {rows} rows to {}", out.display());
     }
     Ok(())

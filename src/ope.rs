@@ -10,7 +10,6 @@ use shoplab_logs::{
     ReadOptions,
     model::ModelKind,
     ope::{Estimator, Rounds, Sequential, bootstrap_intervals, effective_sample_size, read_table},
-    read_csv,
 };
 use std::{
     path::{Path, PathBuf},
@@ -300,7 +299,7 @@ pub(crate) fn ope(args: &OpeArgs, loader: &Loader<'_>) -> Result<()> {
     };
     let fqe_config = args.fqe.config(args.estimators.seed)?;
     shoplab_harness::check_writable(&args.results)?;
-    let log = read_csv(&args.log, &ReadOptions::default())?;
+    let log = shoplab_logs::parquet::read_log(&args.log, &ReadOptions::default())?;
     if (!settings.sequential.is_empty() || settings.fqe || settings.dr_mdp)
         && log.position.iter().any(|&p| p > 0)
     {

@@ -80,7 +80,8 @@ impl Tally {
 }
 
 /// Logs `episodes` training episodes of policy `index` of `prepared` to
-/// `out`, its generator and the env seeds descending from `seed`.
+/// `out` (Parquet when it ends in `.parquet`, CSV otherwise), its generator
+/// and the env seeds descending from `seed`.
 pub fn log_policy(
     prepared: &Prepared,
     index: usize,
@@ -90,19 +91,20 @@ pub fn log_policy(
 ) -> Result<LogSummary, LoggingError> {
     let names = probe(prepared, index, seed)?;
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut writer = LogWriter::create(out, &names)?;
     let agent = build(prepared, index, seed)?;
-    let summary = play(
-        prepared,
-        &prepared.names[index],
-        agent,
-        episodes,
-        seed,
-        &mut writer,
-        true,
-    )?;
-    writer.finish()?;
-    Ok(summary)
+    let name = &prepared.names[index];
+    // Parquet for a `.parquet` path, CSV otherwise.
+    if shoplab_logs::parquet::is_parquet(out) {
+        let mut writer = shoplab_logs::parquet::ParquetLogWriter::create(out, &names)?;
+        let summary = play(prepared, name, agent, episodes, seed, &mut writer, true)?;
+        writer.finish()?;
+        Ok(summary)
+    } else {
+        let mut writer = LogWriter::create(out, &names)?;
+        let summary = play(prepared, name, agent, episodes, seed, &mut writer, true)?;
+        writer.finish()?;
+        Ok(summary)
+    }
 }
 
 /// [`log_policy`] into memory: the same rows, as a [`Log`].

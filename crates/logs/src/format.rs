@@ -183,6 +183,157 @@ struct SessionState {
     ended: bool,
 }
 
+/// One row's values of the format's columns, as read (before the rules).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Values {
+    pub episode: u64,
+    pub session: u64,
+    pub step: u64,
+    pub action: u64,
+    pub position: u64,
+    pub reward: f64,
+    pub propensity: f64,
+    pub terminated: bool,
+    pub truncated: bool,
+}
+
+/// The format's rules on each row's columns — ranges, propensities, the
+/// order of steps and positions within a session — shared by the CSV and
+/// Parquet readers, which parse cells their own way.
+pub(crate) struct Checker<'a> {
+    file: &'a str,
+    options: &'a ReadOptions,
+    names: [&'a str; 9],
+    sessions: HashMap<(u64, u64), SessionState>,
+}
+
+impl<'a> Checker<'a> {
+    /// A checker of `file`'s rows, `names` the format's columns as the
+    /// file names them (in [`COLUMNS`]' order).
+    pub(crate) fn new(file: &'a str, options: &'a ReadOptions, names: [&'a str; 9]) -> Self {
+        Self {
+            file,
+            options,
+            names,
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// Checks row `row` and appends it to `log` (all but its features).
+    pub(crate) fn accept(&mut self, row: u64, v: &Values, log: &mut Log) -> Result<(), LogError> {
+        let bad = |column: usize, rule: String| LogError::Cell {
+            file: self.file.to_string(),
+            row,
+            column: self.names[column].to_string(),
+            rule,
+        };
+        let within = |column: usize, value: u64, max: u64| {
+            if value <= max {
+                Ok(value)
+            } else {
+                Err(bad(
+                    column,
+                    format!("must be a whole number in 0 ..= {max} (found `{value}`)"),
+                ))
+            }
+        };
+        let (episode, session) = (v.episode, v.session);
+        let step = within(2, v.step, u64::from(u32::MAX))? as u32;
+        let action = within(3, v.action, u64::from(u32::MAX))? as u32;
+        if let Some(n) = self.options.n_actions
+            && action as usize >= n
+        {
+            return Err(bad(
+                3,
+                format!("is {action}, not one of the {n} actions (0 ..= {})", n - 1),
+            ));
+        }
+        let position = within(4, v.position, u64::from(u16::MAX))? as u16;
+        if !v.reward.is_finite() {
+            return Err(bad(
+                5,
+                format!("must be a finite number (found `{}`)", v.reward),
+            ));
+        }
+        let propensity = v.propensity;
+        if !(propensity > 0.0 && propensity <= 1.0) {
+            return Err(bad(
+                6,
+                format!("must be a probability in (0, 1] (found {propensity})"),
+            ));
+        }
+        let (terminated, truncated) = (v.terminated, v.truncated);
+        let order = |rule: String| LogError::Row {
+            file: self.file.to_string(),
+            row,
+            rule: format!("episode {episode}, session {session}: {rule}"),
+        };
+        match self.sessions.get_mut(&(episode, session)) {
+            None => {
+                if step != 0 {
+                    return Err(order(format!(
+                        "a session starts at step 0 (found step {step})"
+                    )));
+                }
+                self.sessions.insert(
+                    (episode, session),
+                    SessionState {
+                        step,
+                        position,
+                        ended: terminated || truncated,
+                    },
+                );
+            }
+            Some(state) => {
+                let same_step = step == state.step && position > state.position;
+                let next_step = step == state.step + 1 && !state.ended;
+                if !(same_step || next_step) {
+                    let expected = if state.ended {
+                        format!("the session ended at step {}", state.step)
+                    } else {
+                        format!(
+                            "expected step {} at a position after {}, or step {}",
+                            state.step,
+                            state.position,
+                            state.step + 1
+                        )
+                    };
+                    return Err(order(format!(
+                        "steps out of order: found step {step} position {position} after step {} position {} ({expected})",
+                        state.step, state.position
+                    )));
+                }
+                *state = SessionState {
+                    step,
+                    position,
+                    ended: state.ended || terminated || truncated,
+                };
+            }
+        }
+        log.episode.push(episode);
+        log.session.push(session);
+        log.step.push(step);
+        log.action.push(action);
+        log.position.push(position);
+        log.reward.push(v.reward);
+        log.propensity.push(propensity);
+        log.terminated.push(terminated);
+        log.truncated.push(truncated);
+        Ok(())
+    }
+}
+
+/// A feature value as stored: finite and within `f32`'s range.
+pub(crate) fn feature(v: f64) -> Result<f32, String> {
+    if !v.is_finite() {
+        Err(format!("must be a finite number (found `{v}`)"))
+    } else if v.abs() > f64::from(f32::MAX) {
+        Err(format!("is {v}, beyond the range of a feature"))
+    } else {
+        Ok(v as f32)
+    }
+}
+
 /// Reads and validates a CSV log: every rule of the format, every row,
 /// before the log is returned.
 pub fn read_csv(path: &Path, options: &ReadOptions) -> Result<Log, LogError> {
@@ -260,7 +411,7 @@ pub fn parse_csv(file: &str, bytes: &[u8], options: &ReadOptions) -> Result<Log,
             .collect(),
         ..Log::default()
     };
-    let mut sessions: HashMap<(u64, u64), SessionState> = HashMap::new();
+    let mut checker = Checker::new(file, options, COLUMNS);
     let mut record = csv::ByteRecord::new();
     loop {
         match reader.read_byte_record(&mut record) {
@@ -310,92 +461,22 @@ pub fn parse_csv(file: &str, bytes: &[u8], options: &ReadOptions) -> Result<Log,
             }
         };
         let [e, s, t, a, p, r, pr, te, tr] = index;
-        let episode = integer(e, u64::MAX)?;
-        let session = integer(s, u64::MAX)?;
-        let step = integer(t, u64::from(u32::MAX))? as u32;
-        let action = integer(a, u64::from(u32::MAX))? as u32;
-        if let Some(n) = options.n_actions
-            && action as usize >= n
-        {
-            return Err(bad(
-                a,
-                format!("is {action}, not one of the {n} actions (0 ..= {})", n - 1),
-            ));
-        }
-        let position = integer(p, u64::from(u16::MAX))? as u16;
-        let reward = number(r)?;
-        let propensity = number(pr)?;
-        if !(propensity > 0.0 && propensity <= 1.0) {
-            return Err(bad(
-                pr,
-                format!("must be a probability in (0, 1] (found {propensity})"),
-            ));
-        }
-        let terminated = flag(te)?;
-        let truncated = flag(tr)?;
-        let order = |rule: String| LogError::Row {
-            file: file.to_string(),
-            row,
-            rule: format!("episode {episode}, session {session}: {rule}"),
+        let values = Values {
+            episode: integer(e, u64::MAX)?,
+            session: integer(s, u64::MAX)?,
+            step: integer(t, u64::MAX)?,
+            action: integer(a, u64::MAX)?,
+            position: integer(p, u64::MAX)?,
+            reward: number(r)?,
+            propensity: number(pr)?,
+            terminated: flag(te)?,
+            truncated: flag(tr)?,
         };
-        match sessions.get_mut(&(episode, session)) {
-            None => {
-                if step != 0 {
-                    return Err(order(format!(
-                        "a session starts at step 0 (found step {step})"
-                    )));
-                }
-                sessions.insert(
-                    (episode, session),
-                    SessionState {
-                        step,
-                        position,
-                        ended: terminated || truncated,
-                    },
-                );
-            }
-            Some(state) => {
-                let same_step = step == state.step && position > state.position;
-                let next_step = step == state.step + 1 && !state.ended;
-                if !(same_step || next_step) {
-                    let expected = if state.ended {
-                        format!("the session ended at step {}", state.step)
-                    } else {
-                        format!(
-                            "expected step {} at a position after {}, or step {}",
-                            state.step,
-                            state.position,
-                            state.step + 1
-                        )
-                    };
-                    return Err(order(format!(
-                        "steps out of order: found step {step} position {position} after step {} position {} ({expected})",
-                        state.step, state.position
-                    )));
-                }
-                *state = SessionState {
-                    step,
-                    position,
-                    ended: state.ended || terminated || truncated,
-                };
-            }
-        }
+        checker.accept(row, &values, &mut log)?;
         for &i in &feature_index {
             let v = number(i)?;
-            if v.abs() > f64::from(f32::MAX) {
-                return Err(bad(i, format!("is {v}, beyond the range of a feature")));
-            }
-            log.x.push(v as f32);
+            log.x.push(feature(v).map_err(|rule| bad(i, rule))?);
         }
-        log.episode.push(episode);
-        log.session.push(session);
-        log.step.push(step);
-        log.action.push(action);
-        log.position.push(position);
-        log.reward.push(reward);
-        log.propensity.push(propensity);
-        log.terminated.push(terminated);
-        log.truncated.push(truncated);
     }
     if log.is_empty() {
         return Err(file_error("has a header but no rows"));

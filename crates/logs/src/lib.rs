@@ -36,6 +36,7 @@ pub mod model;
 pub mod npy;
 pub mod obd;
 pub mod ope;
+pub mod parquet;
 #[cfg(test)]
 mod tests;
 
