@@ -7,7 +7,9 @@
 //! ([`shoplab_policy::Policy::act_logged`]); the log records the taken action's, so
 //! importance weights are exact (Thompson sampling's estimated by Monte
 //! Carlo). Batched families log every slot's decision of every tick, each
-//! slot's sessions numbered in the order they start.
+//! slot's sessions numbered in the order they start; with slates, one row
+//! per position, each with its item's reward and the policy's probability
+//! of showing that item at that position (`Policy::act_slate_logged`).
 
 use crate::prepared::Prepared;
 use shoplab_env::{EnvBox, Observation, seed::derive_seed};
@@ -36,12 +38,13 @@ pub enum LoggingError {
          no propensities (random, fixed, fixed_action, epsilon_greedy, ucb1, thompson, q_learning and dqn can)"
     )]
     NoProbabilities(String),
-    /// Slates are not logged yet.
+    /// The policy cannot say with what probability it shows each action
+    /// at each slate position.
     #[error(
-        "the scenario shows slates of {0}; logging position-wise propensities of slates is not \
-         supported yet (set slate_size = 1)"
+        "policy `{0}` cannot report the position-wise probabilities of its slates, so its log \
+         would have no propensities (random, fixed_action and epsilon_greedy can)"
     )]
-    Slates(usize),
+    Slates(String),
 }
 
 /// What a log holds.
@@ -143,11 +146,6 @@ pub fn log_frozen(
     seed: u64,
 ) -> Result<(Log, LogSummary), LoggingError> {
     let env = prepared.make_env();
-    if let EnvBox::Batch(batch) = &env
-        && batch.slate_size() > 1
-    {
-        return Err(LoggingError::Slates(batch.slate_size()));
-    }
     let mut log = Log {
         features: env
             .observation_space()
@@ -178,11 +176,11 @@ fn build(prepared: &Prepared, index: usize, seed: u64) -> Result<Box<dyn Policy>
 /// a made-up observation); returns the observation's feature names.
 fn probe(prepared: &Prepared, index: usize, seed: u64) -> Result<Vec<String>, LoggingError> {
     let env = prepared.make_env();
-    if let EnvBox::Batch(batch) = &env
-        && batch.slate_size() > 1
-    {
-        return Err(LoggingError::Slates(batch.slate_size()));
-    }
+    let slate_size = match &env {
+        EnvBox::Batch(batch) => batch.slate_size(),
+        EnvBox::Single(_) => 1,
+    };
+    let n_actions = env.action_space().n();
     let space = env.observation_space().clone();
     let name = &prepared.names[index];
     let probe = Observation {
@@ -194,8 +192,23 @@ fn probe(prepared: &Prepared, index: usize, seed: u64) -> Result<Vec<String>, Lo
             policy: name.clone(),
             message: e.to_string(),
         })?;
-    if policy.act_logged(&probe, &mut Vec::new()).is_none() {
-        return Err(LoggingError::NoProbabilities(name.clone()));
+    let reports = if slate_size > 1 {
+        policy.act_slate_logged(
+            &probe,
+            slate_size,
+            n_actions,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+    } else {
+        policy.act_logged(&probe, &mut Vec::new()).is_some()
+    };
+    if !reports {
+        return Err(if slate_size > 1 {
+            LoggingError::Slates(name.clone())
+        } else {
+            LoggingError::NoProbabilities(name.clone())
+        });
     }
     Ok(space.features.iter().map(|f| f.name.to_string()).collect())
 }
@@ -268,50 +281,74 @@ fn play(
                 }
             }
             EnvBox::Batch(env) => {
-                let n = env.batch_size();
+                let (n, k) = (env.batch_size(), env.slate_size());
                 let (mut obs, _) = env.reset(env_seed);
                 let mut session: Vec<u64> = (0..n as u64).collect();
                 let mut next_session = n as u64;
                 let mut step = vec![0u32; n];
-                let mut actions = vec![0; n];
-                let mut propensities = vec![0.0; n];
+                // Each slot's slate and the shown actions' position-wise
+                // propensities (a slate of one: the action's probability).
+                let mut slates = vec![0; n * k];
+                let mut propensities = vec![0.0; n * k];
+                let mut slate = Vec::with_capacity(k);
                 'ticks: loop {
                     for (s, o) in obs.iter().enumerate() {
-                        let Some(action) = agent.act_logged(o, &mut probs) else {
-                            break 'ticks false;
-                        };
-                        actions[s] = action;
-                        propensities[s] = probs[action];
-                        tally
-                            .possible
-                            .iter_mut()
-                            .zip(&probs)
-                            .for_each(|(p, &q)| *p |= q > 0.0);
+                        if k == 1 {
+                            let Some(action) = agent.act_logged(o, &mut probs) else {
+                                break 'ticks false;
+                            };
+                            slates[s] = action;
+                            propensities[s] = probs[action];
+                        } else {
+                            if !agent.act_slate_logged(o, k, n_actions, &mut slate, &mut probs)
+                                || slate.len() != k
+                                || probs.len() != k * n_actions
+                            {
+                                break 'ticks false;
+                            }
+                            for (j, &a) in slate.iter().enumerate() {
+                                slates[s * k + j] = a;
+                                propensities[s * k + j] = probs[j * n_actions + a];
+                            }
+                        }
+                        for (j, &q) in probs.iter().enumerate() {
+                            tally.possible[j % n_actions] |= q > 0.0;
+                        }
                     }
-                    let t = env.step(&actions);
+                    let t = env.step(&slates);
                     for s in 0..n {
-                        tally.record(&[], propensities[s], t.rewards[s]);
-                        writer.write(&LogRow {
-                            episode: u64::from(episode),
-                            session: session[s],
-                            step: step[s],
-                            features: &obs[s].features,
-                            action: actions[s],
-                            position: 0,
-                            reward: t.rewards[s],
-                            propensity: propensities[s],
-                            terminated: t.terminated[s],
-                            truncated: t.truncated[s],
-                        })?;
-                        if learning {
-                            agent.learn(&Transition {
-                                obs: &obs[s],
-                                action: actions[s],
-                                reward: t.item_rewards[s],
-                                next_obs: &t.obs[s],
+                        for j in 0..k {
+                            let i = s * k + j;
+                            // One row per position, each with the reward
+                            // credited to its item.
+                            let reward = if k == 1 {
+                                t.rewards[s]
+                            } else {
+                                t.item_rewards[i]
+                            };
+                            tally.record(&[], propensities[i], reward);
+                            writer.write(&LogRow {
+                                episode: u64::from(episode),
+                                session: session[s],
+                                step: step[s],
+                                features: &obs[s].features,
+                                action: slates[i],
+                                position: j,
+                                reward,
+                                propensity: propensities[i],
                                 terminated: t.terminated[s],
                                 truncated: t.truncated[s],
-                            });
+                            })?;
+                            if learning {
+                                agent.learn(&Transition {
+                                    obs: &obs[s],
+                                    action: slates[i],
+                                    reward: t.item_rewards[i],
+                                    next_obs: &t.obs[s],
+                                    terminated: t.terminated[s],
+                                    truncated: t.truncated[s],
+                                });
+                            }
                         }
                         if t.terminated[s] || t.truncated[s] {
                             session[s] = next_session;

@@ -132,7 +132,12 @@ pub fn target_distribution(
     seed: u64,
 ) -> Result<Vec<f64>, StudyError> {
     let mut policy = target.build(prepared, seed)?;
-    let n_actions = prepared.make_env().action_space().n();
+    let env = prepared.make_env();
+    let n_actions = env.action_space().n();
+    let slate_size = match &env {
+        shoplab_env::EnvBox::Batch(batch) => batch.slate_size(),
+        shoplab_env::EnvBox::Single(_) => 1,
+    };
     let mut out = Vec::with_capacity(log.len() * n_actions);
     let mut obs = Observation {
         features: Vec::new(),
@@ -141,10 +146,18 @@ pub fn target_distribution(
     for i in 0..log.len() {
         obs.features.clear();
         obs.features.extend_from_slice(log.features_of(i));
-        if !policy.action_probabilities(&obs, &mut probs) {
+        // With slates, the distribution at the row's position.
+        let j = usize::from(log.position[i]);
+        let ok = if slate_size > 1 {
+            policy.slate_probabilities(&obs, slate_size, n_actions, &mut probs)
+                && probs.len() > j * n_actions
+        } else {
+            j == 0 && policy.action_probabilities(&obs, &mut probs)
+        };
+        if !ok {
             return Err(StudyError::NoProbabilities(target.name(prepared)));
         }
-        out.extend_from_slice(&probs[..n_actions]);
+        out.extend_from_slice(&probs[j * n_actions..(j + 1) * n_actions]);
     }
     Ok(out)
 }
@@ -177,7 +190,10 @@ pub struct TrueValue {
 /// families with a myopic oracle), each decision counts its expected reward
 /// under the target's distribution, `Σₐ π(a|s) E[r | s, a]`, rather than
 /// the reward drawn — the same expectation without the reward's or the
-/// action's noise — and states follow the target's sampled actions.
+/// action's noise — and states follow the target's sampled actions. With
+/// slates (whose reward is not a sum of single items' expected rewards)
+/// the truth is the realised reward per shown item, per decision, as the
+/// position-wise estimators estimate it.
 pub fn true_value(
     prepared: &Prepared,
     target: &Target,
@@ -187,7 +203,8 @@ pub fn true_value(
 ) -> Result<TrueValue, StudyError> {
     let agent = target.build(prepared, derive_seed(seed, "target", 0))?;
     if prepared.family().expected_rewards()
-        && let shoplab_env::EnvBox::Batch(_) = prepared.make_env()
+        && let shoplab_env::EnvBox::Batch(batch) = prepared.make_env()
+        && batch.slate_size() == 1
     {
         return expected_truth(prepared, target, agent, episodes, seed, gamma);
     }

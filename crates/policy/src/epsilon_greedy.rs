@@ -94,6 +94,31 @@ impl Policy for EpsilonGreedy {
         }
     }
 
+    fn slate_probabilities(
+        &mut self,
+        _obs: &Observation,
+        k: usize,
+        n: usize,
+        probs: &mut Vec<f64>,
+    ) -> bool {
+        let mut slate = Vec::with_capacity(k);
+        if self.arms.unpulled().is_some() {
+            // The untried arms first: a deterministic slate.
+            let untried: Vec<usize> = (0..n).filter(|&a| self.arms.counts[a] == 0).collect();
+            slate.extend(untried.iter().copied().take(k));
+            slate.extend(
+                (0..n)
+                    .filter(|a| !untried.contains(a))
+                    .take(k - slate.len()),
+            );
+            crate::epsilon_slate_probabilities(0.0, &slate, n, probs);
+        } else {
+            crate::top_k(&self.arms.means, k, &mut slate);
+            crate::epsilon_slate_probabilities(self.config.epsilon, &slate, n, probs);
+        }
+        true
+    }
+
     fn greedy(&self, _obs: &Observation) -> usize {
         argmax(&self.arms.means)
     }

@@ -50,6 +50,21 @@ impl Policy for Fixed {
         true
     }
 
+    /// The default slate: the (ε-mixed) action, then the next ones in
+    /// index order.
+    fn slate_probabilities(
+        &mut self,
+        obs: &Observation,
+        k: usize,
+        n: usize,
+        probs: &mut Vec<f64>,
+    ) -> bool {
+        let mut first = Vec::with_capacity(n);
+        self.action_probabilities(obs, &mut first);
+        crate::shifted_slate_probabilities(&first, k, probs);
+        true
+    }
+
     fn greedy(&self, _obs: &Observation) -> usize {
         self.action
     }

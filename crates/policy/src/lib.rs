@@ -33,6 +33,30 @@ pub use shoplab_env::argmax;
 use shoplab_env::{Env, Observation, Step, seed::SimRng};
 use thiserror::Error;
 
+/// The position-wise probabilities of the default
+/// [`Policy::act_slate`]: the first action drawn from `first` (one
+/// probability per action), then the next actions in index order, so
+/// action `a` is at position `j` when the first was `a − j (mod n)`.
+pub fn shifted_slate_probabilities(first: &[f64], k: usize, probs: &mut Vec<f64>) {
+    let n = first.len();
+    probs.clear();
+    for j in 0..k.min(n) {
+        probs.extend((0..n).map(|a| first[(a + n - j) % n]));
+    }
+}
+
+/// The position-wise probabilities of an ε-greedy slate: with probability
+/// ε a uniformly random slate (each action 1/n at each position), else
+/// `best` (the slate shown when exploiting).
+pub fn epsilon_slate_probabilities(epsilon: f64, best: &[usize], n: usize, probs: &mut Vec<f64>) {
+    probs.clear();
+    for &b in best {
+        let start = probs.len();
+        probs.resize(start + n, epsilon / n as f64);
+        probs[start + b] += 1.0 - epsilon;
+    }
+}
+
 /// `probs` for ε-greedy over `n` actions: `ε/n` each, plus `1 − ε` on
 /// `greedy`.
 pub fn epsilon_greedy_probabilities(epsilon: f64, greedy: usize, n: usize, probs: &mut Vec<f64>) {
@@ -112,6 +136,43 @@ pub trait Policy: Send + std::fmt::Debug {
             Some(self.act(obs))
         } else {
             None
+        }
+    }
+    /// The position-wise probabilities of the slate
+    /// [`act_slate`](Policy::act_slate) would show now: `probs` gets `k`
+    /// rows of `n_actions`, row `j` the probability of each action at
+    /// position `j` (the marginal over the policy's randomness, as obp's
+    /// position-wise action distributions). Called just before `act_slate`
+    /// on the same observation. Returns false — the default, so that no
+    /// policy reports a distribution its own `act_slate` does not follow —
+    /// for policies that cannot tell.
+    fn slate_probabilities(
+        &mut self,
+        obs: &Observation,
+        k: usize,
+        n_actions: usize,
+        probs: &mut Vec<f64>,
+    ) -> bool {
+        let _ = (obs, k, n_actions, probs);
+        false
+    }
+    /// [`act_slate`](Policy::act_slate) with the position-wise
+    /// probabilities of [`slate_probabilities`](Policy::slate_probabilities)
+    /// written into `probs`; false, before anything is drawn, for policies
+    /// that cannot tell.
+    fn act_slate_logged(
+        &mut self,
+        obs: &Observation,
+        k: usize,
+        n_actions: usize,
+        slate: &mut Vec<usize>,
+        probs: &mut Vec<f64>,
+    ) -> bool {
+        if self.slate_probabilities(obs, k, n_actions, probs) {
+            self.act_slate(obs, k, n_actions, slate);
+            true
+        } else {
+            false
         }
     }
     /// The action the policy considers best, without exploring.

@@ -39,6 +39,20 @@ impl Policy for UniformRandom {
         crate::random_slate(&mut self.rng, n, k, slate);
     }
 
+    /// A uniformly random slate without repeats puts each action at each
+    /// position with probability 1/n.
+    fn slate_probabilities(
+        &mut self,
+        _obs: &Observation,
+        k: usize,
+        n: usize,
+        probs: &mut Vec<f64>,
+    ) -> bool {
+        probs.clear();
+        probs.resize(k.min(n) * n, 1.0 / n as f64);
+        true
+    }
+
     /// A random policy has no preferred action; it reports action 0.
     fn greedy(&self, _obs: &Observation) -> usize {
         0

@@ -152,3 +152,65 @@ fn reported_probabilities_are_the_ones_act_draws_from() {
     teach(&mut ts, 60);
     check("thompson", &mut ts, Some(PROPENSITY_DRAWS));
 }
+
+/// `act_slate`'s position-wise frequencies against the reported slate
+/// probabilities (the same 5-standard-deviation bound, position by
+/// position), for slates of 3 of the 5 actions.
+fn check_slates(name: &str, policy: &mut dyn Policy) {
+    let (o, k) = (obs(2.0), 3);
+    let mut probs = Vec::new();
+    let mut slate = Vec::new();
+    assert!(
+        policy.act_slate_logged(&o, k, ACTIONS, &mut slate, &mut probs),
+        "{name}: no slate probabilities"
+    );
+    assert_eq!(probs.len(), k * ACTIONS, "{name}");
+    for j in 0..k {
+        let row = &probs[j * ACTIONS..(j + 1) * ACTIONS];
+        assert!(
+            (row.iter().sum::<f64>() - 1.0).abs() < 1e-12,
+            "{name}: {row:?}"
+        );
+        assert!(
+            row[slate[j]] > 0.0,
+            "{name}: a shown action has probability 0"
+        );
+    }
+    let mut counts = vec![0usize; k * ACTIONS];
+    for _ in 0..N {
+        policy.act_slate(&o, k, ACTIONS, &mut slate);
+        for (j, &a) in slate.iter().enumerate() {
+            counts[j * ACTIONS + a] += 1;
+        }
+    }
+    let n = N as f64;
+    for (i, (&c, &p)) in counts.iter().zip(&probs).enumerate() {
+        let bound = 5.0 * (n * p * (1.0 - p)).sqrt() + 1.0;
+        assert!(
+            (c as f64 - n * p).abs() <= bound,
+            "{name}: action {} at position {} shown {c} times in {N}, expected {:.1} ± {bound:.1}",
+            i % ACTIONS,
+            i / ACTIONS,
+            n * p
+        );
+    }
+}
+
+#[test]
+fn reported_slate_probabilities_are_the_ones_act_slate_draws_from() {
+    use shoplab_policy::fixed::Fixed;
+    check_slates("random", &mut UniformRandom::new(ACTIONS, 1));
+    let mut eg = EpsilonGreedy::new(EpsilonGreedyConfig { epsilon: 0.3 }, ACTIONS, 2).unwrap();
+    check_slates("epsilon_greedy (untried arms)", &mut eg);
+    teach(&mut eg, 500);
+    check_slates("epsilon_greedy", &mut eg);
+    check_slates(
+        "fixed_action 3, ε = 0.4",
+        &mut Fixed::exploring(3, ACTIONS, 0.4, 7),
+    );
+    // A policy that does not report slate probabilities says so.
+    let mut ucb = Ucb1::new(Ucb1Config { c: 1.0 }, ACTIONS).unwrap();
+    let (mut slate, mut probs) = (Vec::new(), Vec::new());
+    assert!(!ucb.act_slate_logged(&obs(0.0), 3, ACTIONS, &mut slate, &mut probs));
+    assert!(slate.is_empty(), "nothing is drawn when it cannot tell");
+}
