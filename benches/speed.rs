@@ -270,25 +270,27 @@ fn logs() {
         .expect("scenarios/pricing.toml has an epsilon_greedy policy");
     let dir = std::env::temp_dir().join(format!("shoplab-bench-logs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a temporary folder");
-    let (mut writes, mut reads, mut rows) = (Vec::new(), Vec::new(), 0);
-    for rep in 0..3 {
-        let out = dir.join(format!("log{rep}.csv"));
-        let start = Instant::now();
-        let summary = shoplab_harness::logging::log_policy(&prepared, index, 60_000, rep, &out)
-            .expect("logging works");
-        writes.push(summary.rows as f64 / start.elapsed().as_secs_f64());
-        let start = Instant::now();
-        let log = shoplab_logs::read_csv(&out, &shoplab_logs::ReadOptions::default())
-            .expect("the log reads back");
-        reads.push(log.len() as f64 / start.elapsed().as_secs_f64());
-        rows = log.len();
+    for format in ["csv", "parquet"] {
+        let (mut writes, mut reads, mut rows) = (Vec::new(), Vec::new(), 0);
+        for rep in 0..3 {
+            let out = dir.join(format!("log{rep}.{format}"));
+            let start = Instant::now();
+            let summary = shoplab_harness::logging::log_policy(&prepared, index, 60_000, rep, &out)
+                .expect("logging works");
+            writes.push(summary.rows as f64 / start.elapsed().as_secs_f64());
+            let start = Instant::now();
+            let log = shoplab_logs::parquet::read_log(&out, &shoplab_logs::ReadOptions::default())
+                .expect("the log reads back");
+            reads.push(log.len() as f64 / start.elapsed().as_secs_f64());
+            rows = log.len();
+        }
+        println!(
+            "logged data ({format}): `shoplab log` of pricing (epsilon_greedy, {rows} rows): {:.2} million rows/s; reading it back: {:.2} million rows/s (1 core)",
+            median(writes) / 1e6,
+            median(reads) / 1e6
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!(
-        "logged data: `shoplab log` of pricing (epsilon_greedy, {rows} rows): {:.2} million rows/s; reading it back: {:.2} million rows/s (1 core)",
-        median(writes) / 1e6,
-        median(reads) / 1e6
-    );
 }
 
 /// IPW and SNIPW over 10 million logged decisions of two actions, one

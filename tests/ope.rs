@@ -465,3 +465,77 @@ fn slates_are_logged_position_by_position_and_evaluated() {
     );
     assert!(!tmp.path().join("u.csv").exists());
 }
+
+/// `shoplab ope-study` writes its run folder (both tables, the chart, the
+/// manifest) and refuses bad requests before any work.
+#[test]
+fn ope_study_writes_a_run_folder_and_refuses_bad_requests() {
+    let tmp = TempDir::new("ope-study-cli");
+    let results = tmp.path().join("results");
+    let r = results.to_str().unwrap();
+    let base = [
+        "ope-study",
+        "scenarios/ope-auction.toml",
+        "--behaviour",
+        "random",
+        "--target",
+        "fixed_action_5",
+        "--results",
+        r,
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        shoplab(&args, &[])
+    };
+    let out = with(&[
+        "--sizes",
+        "1",
+        "--logs",
+        "4",
+        "--truth-episodes",
+        "20",
+        "--bootstrap",
+        "50",
+    ]);
+    common::assert_success(&out);
+    let runs = common::run_dirs(&results.join("ope-study"), "ope-auction");
+    assert_eq!(runs.len(), 1);
+    for file in [
+        "outcomes.csv",
+        "summary.csv",
+        "study.png",
+        "study.svg",
+        "manifest.json",
+    ] {
+        assert!(runs[0].join(file).is_file(), "{file}");
+    }
+    let summary = std::fs::read_to_string(runs[0].join("summary.csv")).unwrap();
+    assert_eq!(
+        summary.lines().count(),
+        8,
+        "a header and the seven estimators"
+    );
+    for (extra, message) in [
+        (
+            &["--estimators", "fqe"][..],
+            "fqe and dr-mdp are not in studies yet",
+        ),
+        (&["--sizes", "0"][..], "--sizes must be episode counts ≥ 1"),
+        (&["--logs", "1"][..], "--logs must be between 2 and 100000"),
+        (&["--estimators", "ips"][..], "unknown estimator `ips`"),
+        (
+            &["--sizes", "1000000", "--logs", "1000"][..],
+            "more than 2e9",
+        ),
+    ] {
+        let out = with(extra);
+        assert!(!out.status.success(), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{extra:?}: {err}");
+    }
+    assert_eq!(
+        common::run_dirs(&results.join("ope-study"), "ope-auction").len(),
+        1
+    );
+}
