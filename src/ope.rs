@@ -511,7 +511,8 @@ pub(crate) fn ope(args: &OpeArgs, loader: &Loader<'_>) -> Result<()> {
     if let Some(t) = &truth {
         println!(
             "true value of the target: by simulation of {} episodes ({} decisions), ±1.96 s.e.; \
-             per decision for the bandit estimators, per session for pdis, wpdis, fqe and dr-mdp",
+             per decision for the bandit estimators (their estimand only where contexts do not \
+             depend on earlier actions, as in a bandit), per session for pdis, wpdis, fqe and dr-mdp",
             t.episodes, t.decisions
         );
     }
