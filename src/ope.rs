@@ -9,7 +9,9 @@ use shoplab_harness::ope_study::{Target, target_distribution, true_value};
 use shoplab_logs::{
     ReadOptions,
     model::ModelKind,
-    ope::{Estimator, Rounds, Sequential, bootstrap_intervals, effective_sample_size, read_table},
+    ope::{
+        Estimator, Rounds, Sequential, effective_sample_size, estimate_with_intervals, read_table,
+    },
 };
 use std::{
     path::{Path, PathBuf},
@@ -420,19 +422,12 @@ pub(crate) fn ope(args: &OpeArgs, loader: &Loader<'_>) -> Result<()> {
     );
     let mut rows: Vec<Row> = Vec::new();
     let ess = effective_sample_size(&rounds);
-    let round: Vec<Vec<f64>> = bandit
-        .iter()
-        .map(|e| {
-            e.round_rewards(&rounds)
-                .expect("the model is fitted when needed")
-        })
-        .collect();
-    let slices: Vec<&[f64]> = round.iter().map(Vec::as_slice).collect();
-    let intervals = bootstrap_intervals(&slices, 0.05, args.bootstrap, args.estimators.seed);
-    for ((e, values), (lower, upper)) in bandit.iter().zip(&round).zip(intervals) {
+    let estimates = estimate_with_intervals(&bandit, &rounds, args.bootstrap, args.estimators.seed)
+        .expect("the model is fitted when needed");
+    for (e, (estimate, lower, upper)) in bandit.iter().zip(estimates) {
         rows.push(Row {
             name: e.name().to_string(),
-            estimate: values.iter().sum::<f64>() / n as f64,
+            estimate,
             lower,
             upper,
             ess: if matches!(e, Estimator::Dm) {

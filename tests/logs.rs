@@ -466,13 +466,7 @@ fn npy(descr: &str, shape: &[usize], values: &[f64]) -> Vec<u8> {
 #[test]
 fn pdis_on_a_pricing_log_recovers_the_dp_value_of_a_fixed_price() {
     let tmp = TempDir::new("ope-pdis");
-    let scenario = tmp.path().join("pricing.toml");
-    let text = std::fs::read_to_string("scenarios/pricing.toml").unwrap();
-    std::fs::write(
-        &scenario,
-        format!("{text}\n[[policies]]\nkind = \"fixed\"\nprice = 3.0\nepsilon = 0.05\n"),
-    )
-    .unwrap();
+    let scenario = common::pricing_explorer(tmp.path());
     let p = shoplab_harness::load(&scenario, &Registry::default()).unwrap();
     let baseline = p.family().baseline().unwrap();
     assert_eq!(baseline.name, "best fixed price 3");

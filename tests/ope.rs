@@ -121,13 +121,7 @@ fn an_ope_study_does_not_depend_on_the_thread_count() {
 #[test]
 fn ope_of_a_scenario_policy_shows_its_true_value() {
     let tmp = TempDir::new("ope-target-policy");
-    let scenario = tmp.path().join("pricing.toml");
-    let text = std::fs::read_to_string("scenarios/pricing.toml").unwrap();
-    std::fs::write(
-        &scenario,
-        format!("{text}\n[[policies]]\nkind = \"fixed\"\nprice = 3.0\nepsilon = 0.05\n"),
-    )
-    .unwrap();
+    let scenario = common::pricing_explorer(tmp.path());
     let dp = prepared(scenario.to_str().unwrap())
         .family()
         .baseline()
@@ -259,13 +253,7 @@ fn a_target_policy_from_another_scenario_is_refused() {
 #[test]
 fn fqe_and_dr_for_mdps_recover_the_dp_value_of_a_fixed_price() {
     let tmp = TempDir::new("ope-fqe");
-    let scenario = tmp.path().join("pricing.toml");
-    let text = std::fs::read_to_string("scenarios/pricing.toml").unwrap();
-    std::fs::write(
-        &scenario,
-        format!("{text}\n[[policies]]\nkind = \"fixed\"\nprice = 3.0\nepsilon = 0.05\n"),
-    )
-    .unwrap();
+    let scenario = common::pricing_explorer(tmp.path());
     let s = scenario.to_str().unwrap();
     let dp = prepared(s).family().baseline().unwrap().value;
     let log = tmp.path().join("log.csv");

@@ -239,3 +239,18 @@ pub fn shoplab_within(args: &[&str], seconds: u64) -> Output {
     }
     child.wait_with_output().expect("the output can be read")
 }
+
+/// `scenarios/pricing.toml` with a behaviour policy for off-policy tests
+/// added — a shop that posts price 3 but tries a random price of the grid
+/// with probability 0.05 (`fixed_price_3_epsilon_0.05`) — written into
+/// `dir`; its path.
+pub fn pricing_explorer(dir: &Path) -> PathBuf {
+    let scenario = dir.join("pricing.toml");
+    let text = std::fs::read_to_string("scenarios/pricing.toml").unwrap();
+    std::fs::write(
+        &scenario,
+        format!("{text}\n[[policies]]\nkind = \"fixed\"\nprice = 3.0\nepsilon = 0.05\n"),
+    )
+    .unwrap();
+    scenario
+}

@@ -31,7 +31,7 @@ use shoplab_env::{Observation, seed::derive_seed};
 use shoplab_logs::{
     Log,
     model::{ModelKind, fit_predict},
-    ope::{Estimator, Rounds, Sequential, bootstrap_intervals},
+    ope::{Estimator, Rounds, Sequential, estimate_with_intervals},
 };
 use shoplab_policy::Policy;
 
@@ -479,29 +479,20 @@ fn one_log(
         n_actions,
     };
     let mut out = Vec::new();
-    let round: Vec<Vec<f64>> = spec
-        .estimators
-        .iter()
-        .map(|e| {
-            e.round_rewards(&rounds)
-                .expect("the model is fitted when needed")
-        })
-        .collect();
-    let slices: Vec<&[f64]> = round.iter().map(Vec::as_slice).collect();
-    let intervals = bootstrap_intervals(
-        &slices,
-        0.05,
+    let estimates = estimate_with_intervals(
+        &spec.estimators,
+        &rounds,
         spec.bootstrap,
         derive_seed(seed, "bootstrap", 0),
-    );
-    let n = log.len() as f64;
-    for ((e, values), (lower, upper)) in spec.estimators.iter().zip(&round).zip(intervals) {
+    )
+    .expect("the model is fitted when needed");
+    for (e, (estimate, lower, upper)) in spec.estimators.iter().zip(estimates) {
         out.push(Outcome {
             episodes,
             log: r,
             decisions: log.len(),
             estimator: e.name().to_string(),
-            estimate: values.iter().sum::<f64>() / n,
+            estimate,
             lower,
             upper,
             truth: truth.per_decision.mean,

@@ -124,20 +124,25 @@ impl Log {
         let names: Vec<&str> = self.features.iter().map(String::as_str).collect();
         let mut writer = LogWriter::create(path, &names)?;
         for i in 0..self.len() {
-            writer.write(&LogRow {
-                episode: self.episode[i],
-                session: self.session[i],
-                step: self.step[i],
-                features: self.features_of(i),
-                action: self.action[i] as usize,
-                position: usize::from(self.position[i]),
-                reward: self.reward[i],
-                propensity: self.propensity[i],
-                terminated: self.terminated[i],
-                truncated: self.truncated[i],
-            })?;
+            writer.write(&self.row(i))?;
         }
         writer.finish()
+    }
+
+    /// Row `i`, as a writer takes it.
+    pub fn row(&self, i: usize) -> LogRow<'_> {
+        LogRow {
+            episode: self.episode[i],
+            session: self.session[i],
+            step: self.step[i],
+            features: self.features_of(i),
+            action: self.action[i] as usize,
+            position: usize::from(self.position[i]),
+            reward: self.reward[i],
+            propensity: self.propensity[i],
+            terminated: self.terminated[i],
+            truncated: self.truncated[i],
+        }
     }
 
     /// Each session's rows, in step order, sessions in the order they first

@@ -217,6 +217,31 @@ pub fn bootstrap_intervals(
         .collect()
 }
 
+/// Each estimator's estimate with its percentile bootstrap 95% interval
+/// ([`bootstrap_intervals`], one draw of rounds for all): `(estimate,
+/// lower, upper)` in the order of `estimators`, or `None` when one needs
+/// estimated rewards that `rounds` lacks.
+pub fn estimate_with_intervals(
+    estimators: &[Estimator],
+    rounds: &Rounds<'_>,
+    resamples: usize,
+    seed: u64,
+) -> Option<Vec<(f64, f64, f64)>> {
+    let round: Vec<Vec<f64>> = estimators
+        .iter()
+        .map(|e| e.round_rewards(rounds))
+        .collect::<Option<_>>()?;
+    let slices: Vec<&[f64]> = round.iter().map(Vec::as_slice).collect();
+    let n = rounds.reward.len() as f64;
+    Some(
+        bootstrap_intervals(&slices, 0.05, resamples, seed)
+            .into_iter()
+            .zip(&round)
+            .map(|((lower, upper), values)| (values.iter().sum::<f64>() / n, lower, upper))
+            .collect(),
+    )
+}
+
 /// The `q` quantile of sorted `xs`, interpolating linearly between order
 /// statistics (numpy's default).
 pub fn quantile(xs: &[f64], q: f64) -> f64 {

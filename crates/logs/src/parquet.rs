@@ -447,18 +447,7 @@ impl Log {
         let names: Vec<&str> = self.features.iter().map(String::as_str).collect();
         let mut writer = ParquetLogWriter::create(path, &names)?;
         for i in 0..self.len() {
-            writer.write(&LogRow {
-                episode: self.episode[i],
-                session: self.session[i],
-                step: self.step[i],
-                features: self.features_of(i),
-                action: self.action[i] as usize,
-                position: usize::from(self.position[i]),
-                reward: self.reward[i],
-                propensity: self.propensity[i],
-                terminated: self.terminated[i],
-                truncated: self.truncated[i],
-            })?;
+            writer.write(&self.row(i))?;
         }
         writer.finish()
     }
