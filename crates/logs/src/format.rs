@@ -129,6 +129,28 @@ impl Log {
         writer.finish()
     }
 
+    /// The log as an offline learner reads it: each row's features (the
+    /// observation), action and reward, and the next row of its session
+    /// (none after a session's last row, or after a row that terminated
+    /// it).
+    pub fn transitions(&self) -> shoplab_policy::offline::Transitions {
+        let mut next = vec![None; self.len()];
+        for rows in self.sessions() {
+            for w in rows.windows(2) {
+                if !self.terminated[w[0]] {
+                    next[w[0]] = Some(w[1]);
+                }
+            }
+        }
+        shoplab_policy::offline::Transitions {
+            dim: self.features.len(),
+            obs: self.x.clone(),
+            action: self.action.clone(),
+            reward: self.reward.clone(),
+            next,
+        }
+    }
+
     /// Row `i`, as a writer takes it.
     pub fn row(&self, i: usize) -> LogRow<'_> {
         LogRow {
