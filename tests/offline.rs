@@ -38,8 +38,14 @@ fn tabular_fitted_q_iteration_converges_to_the_dp() {
     let fqi = TabularFqi::fit(&data, state, n_states, prices, 1.0, horizon as usize);
     use shoplab_env::inventory::{PricingProblem, PricingSolution};
     use std::sync::Arc;
-    let problem = p.family().get::<Arc<PricingProblem>>().expect("the problem");
-    let solution = p.family().get::<Arc<PricingSolution>>().expect("its solution");
+    let problem = p
+        .family()
+        .get::<Arc<PricingProblem>>()
+        .expect("the problem");
+    let solution = p
+        .family()
+        .get::<Arc<PricingSolution>>()
+        .expect("its solution");
     let (mut compared, mut total, mut worst) = (0, 0.0f64, 0.0f64);
     let mut greedy_checked = 0;
     for t in 0..horizon {
@@ -78,7 +84,15 @@ fn tabular_fitted_q_iteration_converges_to_the_dp() {
     }
     let mean = total / f64::from(compared);
     assert!(compared >= 150, "only {compared} pairs well covered");
-    assert!(greedy_checked >= 4, "only {greedy_checked} clear greedy choices");
-    assert!(mean < 0.1, "mean |Q̂ − Q*| {mean} (worst {worst}) over {compared} pairs");
-    eprintln!("{compared} pairs, mean |Q̂ − Q*| {mean:.4}, worst {worst:.4}; {greedy_checked} greedy choices checked");
+    assert!(
+        greedy_checked >= 4,
+        "only {greedy_checked} clear greedy choices"
+    );
+    assert!(
+        mean < 0.1,
+        "mean |Q̂ − Q*| {mean} (worst {worst}) over {compared} pairs"
+    );
+    eprintln!(
+        "{compared} pairs, mean |Q̂ − Q*| {mean:.4}, worst {worst:.4}; {greedy_checked} greedy choices checked"
+    );
 }

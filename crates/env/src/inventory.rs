@@ -127,7 +127,9 @@ impl PricingProblem {
     /// problem's `solution` (`t` below the horizon).
     pub fn q_value(&self, solution: &PricingSolution, t: u32, stock: u32, a: usize) -> f64 {
         let n = self.inventory as usize;
-        let next: Vec<f64> = (0..=self.inventory).map(|s| solution.value(t + 1, s)).collect();
+        let next: Vec<f64> = (0..=self.inventory)
+            .map(|s| solution.value(t + 1, s))
+            .collect();
         let mut out = vec![0.0; n + 1];
         self.action_values(t as usize, a, &next, &mut out);
         out[stock as usize]

@@ -81,7 +81,10 @@ impl TabularFqi {
             for i in 0..data.len() {
                 let future = data.next[i].map_or(0.0, |j| {
                     let s = states[j] * n_actions;
-                    q[s..s + n_actions].iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                    q[s..s + n_actions]
+                        .iter()
+                        .copied()
+                        .fold(f64::NEG_INFINITY, f64::max)
                 });
                 sums[cell(i)] += data.reward[i] + gamma * future;
             }
@@ -135,7 +138,11 @@ mod tests {
         };
         let fqi = TabularFqi::fit(&data, |o| o[0] as usize, 2, 2, 0.5, 3);
         for (s, a, q) in [(0, 0, 1.0), (0, 1, 2.0), (1, 0, 2.0), (1, 1, 2.0)] {
-            assert!((fqi.q(s, a) - q).abs() < 1e-12, "Q({s}, {a}) = {}", fqi.q(s, a));
+            assert!(
+                (fqi.q(s, a) - q).abs() < 1e-12,
+                "Q({s}, {a}) = {}",
+                fqi.q(s, a)
+            );
         }
         assert_eq!(fqi.count(0, 1), 2);
         assert_eq!(fqi.greedy(0), 1);
