@@ -13,6 +13,7 @@ use summary::{print_footer, print_summary};
 mod eval;
 mod logs;
 mod ope;
+mod ope_args;
 mod study;
 mod summary;
 

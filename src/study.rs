@@ -3,7 +3,8 @@
 
 use crate::{
     Loader,
-    ope::{EstimatorArgs, MAX_DECISIONS, input, json_number, target_of},
+    ope::{MAX_DECISIONS, input, json_number, target_of},
+    ope_args::EstimatorArgs,
 };
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, json};

@@ -37,7 +37,10 @@ pub mod npy;
 pub mod obd;
 pub mod ope;
 pub mod parquet;
+mod table;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 pub use format::*;
+pub use writer::{LogRow, LogSink, LogWriter};

@@ -267,24 +267,7 @@ pub struct ParquetLogWriter {
 impl ParquetLogWriter {
     /// Starts a log at `path` with the named feature columns.
     pub fn create(path: &Path, features: &[&str]) -> Result<Self, LogError> {
-        let file = path.display().to_string();
-        if path.exists() {
-            return Err(LogError::File {
-                file,
-                rule: "exists already; logs are never written over (choose another --out)".into(),
-            });
-        }
-        for name in features {
-            if COLUMNS.contains(name) {
-                return Err(LogError::File {
-                    file,
-                    rule: format!("cannot have a feature column named `{name}`"),
-                });
-            }
-        }
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
+        let (partial, handle) = crate::writer::claim(path, features, &[])?;
         let write = |e: String| LogError::File {
             file: partial.display().to_string(),
             rule: format!("could not be written ({e})"),
@@ -319,11 +302,6 @@ impl ParquetLogWriter {
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .build();
-        let handle = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&partial)
-            .map_err(|e| write(e.to_string()))?;
         let writer = SerializedFileWriter::new(handle, Arc::new(schema), Arc::new(properties))
             .map_err(|e| write(e.to_string()))?;
         Ok(Self {
