@@ -131,7 +131,7 @@ enum Command {
         /// Episodes to log.
         #[arg(long)]
         episodes: u32,
-        /// The log file to write (CSV; never over an existing file).
+        /// The log file to write (Parquet for a `.parquet` path, CSV otherwise; never over an existing file).
         #[arg(long)]
         out: PathBuf,
         /// Seed of the policy and of the logged episodes [default: the
@@ -141,7 +141,7 @@ enum Command {
     },
     /// Read and validate a log whole, and summarise it.
     LogInfo {
-        /// The log file (CSV).
+        /// The log file (CSV, or Parquet for a `.parquet` file).
         file: PathBuf,
         /// Size of the action space: actions must be below it.
         #[arg(long)]
@@ -152,14 +152,14 @@ enum Command {
     Obd {
         /// The dataset's CSV file.
         file: PathBuf,
-        /// The log file to write (never over an existing file).
+        /// The log file to write (Parquet for a `.parquet` path, CSV otherwise; never over an existing file).
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Off-policy evaluation of a target policy on a log: IPW, SNIPW and,
-    /// with estimated rewards, DM, DR, SNDR, Switch-DR and DR-OS (obp's
-    /// definitions), and per session PDIS and WPDIS, each with a bootstrap
-    /// interval.
+    /// Off-policy evaluation of a target policy on a log: per decision IPW,
+    /// SNIPW, DM, DR, SNDR, Switch-DR and DR-OS (obp's definitions), per
+    /// session PDIS, WPDIS, FQE and DR for MDPs, each with an interval;
+    /// writes a run folder.
     Ope(ope::OpeArgs),
     /// Judge the off-policy estimators against the simulator's truth: many
     /// independent logs of a behaviour policy at several sizes, a target

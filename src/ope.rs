@@ -22,7 +22,7 @@ use std::{
 /// What `shoplab ope` estimates with.
 #[derive(clap::Args)]
 pub(crate) struct OpeArgs {
-    /// The log (CSV, shoplab's log format).
+    /// The log (shoplab's log format: CSV, or Parquet for a `.parquet` file).
     pub log: PathBuf,
     /// The target policy's action distribution at each log row's position:
     /// a CSV with one column per action, one row per log row, or a NumPy
