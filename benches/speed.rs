@@ -29,6 +29,9 @@
 //!     about a million rows), and the reader's rows per second on that log;
 //! 12. (`-- ope`, also in the full run) IPW and SNIPW over 10 million
 //!     logged decisions (two actions), decisions per second, one core;
+//! 13. (`-- offline`, also in the full run) offline training: discrete
+//!     CQL's gradient steps per second with the pricing network (3 inputs,
+//!     64-64, 8 actions) at batch 256 on a pricing log, one thread;
 //! 10. (`-- like-for-like`, also in the full run) the peers' own workloads
 //!     on one core: RecSim's interest evolution (user-steps per second,
 //!     random slates; `scenarios/bench/recsim-interest-evolution*.toml`)
@@ -333,6 +336,52 @@ fn ope() {
             median(rates) / 1e6
         );
     }
+}
+
+/// Discrete CQL's gradient steps per second on a pricing log of random
+/// prices (about 150,000 rows), the pricing network at batch 256, one
+/// thread (median of 5 runs of 500 steps).
+fn offline() {
+    use shoplab_policy::offline::neural::{Algorithm, OfflineConfig, OfflineLearner};
+    let file = Path::new("scenarios/pricing.toml");
+    let prepared = shoplab_harness::load(file, &shoplab_harness::registry::Registry::default())
+        .expect("scenarios/pricing.toml is valid");
+    let random = prepared
+        .names
+        .iter()
+        .position(|n| n == "random")
+        .expect("a random policy");
+    let (log, _) = shoplab_harness::logging::log_in_memory(&prepared, random, 10_000, 1)
+        .expect("logging works");
+    let data = log.transitions();
+    let config = OfflineConfig {
+        algorithm: Algorithm::Cql { alpha: 1.0 },
+        hidden: vec![64, 64],
+        batch_size: 256,
+        ..OfflineConfig::default()
+    };
+    let rates: Vec<f64> = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a pool")
+        .install(|| {
+            (0..5)
+                .map(|_| {
+                    let mut learner =
+                        OfflineLearner::new(config.clone(), &data, 8).expect("a learner");
+                    let start = Instant::now();
+                    for _ in 0..500 {
+                        black_box(learner.train_step(&data).expect("a step"));
+                    }
+                    500.0 / start.elapsed().as_secs_f64()
+                })
+                .collect()
+        });
+    println!(
+        "offline training: discrete CQL, pricing network 3→64→64→8, batch 256, {} rows: {:.0} gradient steps/s (1 thread)",
+        data.len(),
+        median(rates)
+    );
 }
 
 /// The like-for-like rows: the peers' workloads, one session per call and
@@ -646,6 +695,9 @@ fn main() {
     if std::env::args().skip(1).any(|a| a == "ope") {
         return ope();
     }
+    if std::env::args().skip(1).any(|a| a == "offline") {
+        return offline();
+    }
 
     let decisions = purchase_decisions();
     println!(
@@ -699,6 +751,7 @@ fn main() {
     like_for_like();
     logs();
     ope();
+    offline();
     dqn_figures();
     match memory {
         Some(bytes) => println!(

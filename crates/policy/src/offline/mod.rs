@@ -1,5 +1,6 @@
 //! Learning from logged transitions, without acting: the data offline
-//! learners read, and tabular fitted Q iteration.
+//! learners read, tabular fitted Q iteration, and the neural learners
+//! ([`neural`]).
 //!
 //! [`Transitions`] is a log's decisions as a learner needs them — each
 //! row's observation, action and reward, and the row that follows it in its
@@ -15,6 +16,8 @@
 //! converges to the data's estimate of `Q*`, and a finite horizon's in as
 //! many iterations as its longest session. Pairs never logged stay at 0
 //! (reported by [`TabularFqi::count`]).
+
+pub mod neural;
 
 /// Logged transitions, row by row.
 #[derive(Debug, Clone, PartialEq, Default)]

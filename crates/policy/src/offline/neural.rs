@@ -1,0 +1,404 @@
+//! Neural offline learners on the DQN's network: behaviour cloning, naive
+//! offline DQN, discrete CQL and discrete BCQ, trained by minibatches drawn
+//! from logged [`Transitions`] with a seeded generator.
+//!
+//! Each gradient step samples `batch_size` rows uniformly and minimises:
+//! - **BC**: the cross-entropy of the network's logits on the logged
+//!   actions; the policy is their argmax.
+//! - **DQN** (naive offline): the TD loss `(Q(s, a) − y)²` with `y = r + γ
+//!   maxₐ' Q̄(s', a')` (`Q̄` the target network, copied every
+//!   `target_update_interval` steps; no bootstrap after a session's last
+//!   row). Out-of-data actions' values go unchecked, and are where it fails.
+//! - **CQL** (Kumar et al., 2020, CQL(H), as d3rlpy's `DiscreteCQL`): the TD
+//!   loss plus `α (log Σₐ exp Q(s, a) − Q(s, a_logged))`, which pushes down
+//!   the values of actions the data does not support.
+//! - **BCQ** (discrete, Fujimoto et al., 2019): a second network `G` learns
+//!   the behaviour policy by cross-entropy; the target and the policy take
+//!   the best action among those with `G(a|s) / maxₐ' G(a'|s) ≥ τ`.
+//!
+//! The inputs are the observations standardised by the data's mean and
+//! standard deviation. Everything random — the initialisation and the
+//! minibatches — comes from `seed`.
+
+use super::Transitions;
+use crate::dqn::network::{
+    Architecture, NetResult, Params, QNetwork, forward, matrix, soft_update, to_vec,
+};
+use candle_core::{D, Tensor};
+use rand::RngExt;
+use shoplab_env::seed::{SimRng, rng_from_seed};
+
+/// The offline algorithm and its own setting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Algorithm {
+    /// Behaviour cloning.
+    Bc,
+    /// Naive offline DQN.
+    Dqn,
+    /// Discrete CQL(H) with its weight α ≥ 0.
+    Cql {
+        /// Weight of the conservative term.
+        alpha: f64,
+    },
+    /// Discrete BCQ with its action threshold τ in [0, 1).
+    Bcq {
+        /// Relative behaviour probability an action needs.
+        tau: f64,
+    },
+}
+
+/// How an offline learner trains.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfflineConfig {
+    /// The algorithm.
+    pub algorithm: Algorithm,
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Discount.
+    pub gamma: f64,
+    /// Gradient steps between target-network copies.
+    pub target_update_interval: u64,
+    /// Largest global gradient norm.
+    pub max_grad_norm: f64,
+    /// Seed of the initialisation and the minibatches.
+    pub seed: u64,
+}
+
+impl Default for OfflineConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: Algorithm::Cql { alpha: 1.0 },
+            hidden: vec![64, 64],
+            batch_size: 256,
+            learning_rate: 1e-3,
+            gamma: 0.99,
+            target_update_interval: 500,
+            max_grad_norm: 10.0,
+            seed: 0,
+        }
+    }
+}
+
+/// An offline learner, its networks and its place in training.
+#[derive(Debug)]
+pub struct OfflineLearner {
+    config: OfflineConfig,
+    net: QNetwork,
+    target: Params,
+    /// BCQ's behaviour model.
+    imitation: Option<QNetwork>,
+    mean: Vec<f32>,
+    scale: Vec<f32>,
+    rng: SimRng,
+    steps: u64,
+    n_actions: usize,
+}
+
+fn err(e: candle_core::Error) -> crate::dqn::network::NetError {
+    crate::dqn::network::NetError(e.to_string())
+}
+
+/// `log Σₐ exp x[·, a]`, row by row, stably.
+fn logsumexp(x: &Tensor) -> NetResult<Tensor> {
+    let max = x.max_keepdim(D::Minus1).map_err(err)?;
+    let shifted = x.broadcast_sub(&max).map_err(err)?;
+    let sum = shifted
+        .exp()
+        .and_then(|e| e.sum_keepdim(D::Minus1))
+        .map_err(err)?;
+    (sum.log().map_err(err)? + max)
+        .and_then(|t| t.squeeze(D::Minus1))
+        .map_err(err)
+}
+
+impl OfflineLearner {
+    /// A learner for `data` (its standardisation) with `n_actions` actions.
+    pub fn new(config: OfflineConfig, data: &Transitions, n_actions: usize) -> NetResult<Self> {
+        let d = data.dim;
+        let n = data.len().max(1) as f64;
+        let mut mean = vec![0.0f64; d];
+        let mut sq = vec![0.0f64; d];
+        for i in 0..data.len() {
+            for (j, &v) in data.obs_of(i).iter().enumerate() {
+                mean[j] += f64::from(v) / n;
+                sq[j] += f64::from(v) * f64::from(v) / n;
+            }
+        }
+        let scale: Vec<f32> = mean
+            .iter()
+            .zip(&sq)
+            .map(|(m, s)| {
+                let var = s - m * m;
+                if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
+            })
+            .collect();
+        let arch = Architecture {
+            inputs: d,
+            hidden: config.hidden.clone(),
+            outputs: n_actions,
+            dueling: false,
+        };
+        let mut rng = rng_from_seed(config.seed);
+        let net = QNetwork::new(arch.clone(), &mut rng)?;
+        let imitation = match config.algorithm {
+            Algorithm::Bcq { .. } => Some(QNetwork::new(arch, &mut rng)?),
+            _ => None,
+        };
+        let target = net.snapshot()?;
+        Ok(Self {
+            config,
+            net,
+            target,
+            imitation,
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            scale,
+            rng,
+            steps: 0,
+            n_actions,
+        })
+    }
+
+    /// Gradient steps taken.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn standardise(&self, x: &[f32], out: &mut Vec<f32>) {
+        out.extend(
+            x.iter()
+                .zip(self.mean.iter().zip(&self.scale))
+                .map(|(v, (m, s))| (v - m) / s),
+        );
+    }
+
+    /// Actions BCQ allows from the behaviour model's logits of one row.
+    fn allowed(tau: f64, logits: &[f32]) -> Vec<bool> {
+        // G(a)/max G = exp(logit_a − max logit).
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        logits
+            .iter()
+            .map(|&l| f64::from(l - max).exp() >= tau)
+            .collect()
+    }
+
+    /// One gradient step on a minibatch of `data`; returns the loss.
+    pub fn train_step(&mut self, data: &Transitions) -> NetResult<f64> {
+        let (b, d, m) = (self.config.batch_size, data.dim, self.n_actions);
+        let device = self.net.device().clone();
+        let arch = self.net.architecture().clone();
+        let (mut obs, mut next) = (Vec::with_capacity(b * d), Vec::with_capacity(b * d));
+        let (mut actions, mut rewards, mut live) = (
+            Vec::with_capacity(b),
+            Vec::with_capacity(b),
+            Vec::with_capacity(b),
+        );
+        for _ in 0..b {
+            let i = self.rng.random_range(0..data.len());
+            self.standardise(data.obs_of(i), &mut obs);
+            match data.next[i] {
+                Some(j) => {
+                    self.standardise(data.obs_of(j), &mut next);
+                    live.push(1.0f32);
+                }
+                None => {
+                    next.extend(std::iter::repeat_n(0.0, d));
+                    live.push(0.0);
+                }
+            }
+            actions.push(data.action[i]);
+            rewards.push(data.reward[i] as f32);
+        }
+        let x = matrix(&obs, b, d, &device)?;
+        let a = Tensor::from_slice(&actions, (b, 1), &device).map_err(err)?;
+        let out = forward(&arch, self.net.tracked(), &x)?;
+        let chosen = out.gather(&a, 1).and_then(|t| t.squeeze(1)).map_err(err)?;
+        let bc_loss = |logits: &Tensor, chosen: &Tensor| -> NetResult<Tensor> {
+            (logsumexp(logits)? - chosen)
+                .and_then(|t| t.mean_all())
+                .map_err(err)
+        };
+        let loss = if self.config.algorithm == Algorithm::Bc {
+            bc_loss(&out, &chosen)?
+        } else {
+            // TD targets from the target network at the next states.
+            let xn = matrix(&next, b, d, &device)?;
+            let q_next = to_vec(&forward(&arch, &self.target, &xn)?)?;
+            let allowed_next = match (&self.config.algorithm, &self.imitation) {
+                (Algorithm::Bcq { tau }, Some(g)) => {
+                    let logits = to_vec(&forward(&arch, g.detached(), &xn)?)?;
+                    (0..b)
+                        .map(|r| Self::allowed(*tau, &logits[r * m..(r + 1) * m]))
+                        .collect()
+                }
+                _ => vec![vec![true; m]; b],
+            };
+            let targets: Vec<f32> = (0..b)
+                .map(|r| {
+                    let best = (0..m)
+                        .filter(|&k| allowed_next[r][k])
+                        .map(|k| q_next[r * m + k])
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    rewards[r] + self.config.gamma as f32 * live[r] * best
+                })
+                .collect();
+            let y = Tensor::from_slice(&targets, b, &device).map_err(err)?;
+            let td = (&chosen - &y)
+                .and_then(|t| t.sqr())
+                .and_then(|t| t.mean_all())
+                .map_err(err)?;
+            match self.config.algorithm {
+                Algorithm::Cql { alpha } => {
+                    let gap = (logsumexp(&out)? - &chosen)
+                        .and_then(|t| t.mean_all())
+                        .map_err(err)?;
+                    (td + (gap * alpha).map_err(err)?).map_err(err)?
+                }
+                _ => td,
+            }
+        };
+        let value = f64::from(loss.to_scalar::<f32>().map_err(err)?);
+        if !value.is_finite() {
+            return Err(crate::dqn::network::NetError(format!(
+                "after {} steps the loss is {value}",
+                self.steps
+            )));
+        }
+        self.net
+            .adam_step(&loss, self.config.learning_rate, self.config.max_grad_norm)?;
+        if let Some(g) = &mut self.imitation {
+            let logits = forward(&arch, g.tracked(), &x)?;
+            let chosen = logits
+                .gather(&a, 1)
+                .and_then(|t| t.squeeze(1))
+                .map_err(err)?;
+            let loss = bc_loss(&logits, &chosen)?;
+            g.adam_step(&loss, self.config.learning_rate, self.config.max_grad_norm)?;
+        }
+        self.steps += 1;
+        if self
+            .steps
+            .is_multiple_of(self.config.target_update_interval)
+        {
+            soft_update(&mut self.target, self.net.detached(), 1.0)?;
+        }
+        Ok(value)
+    }
+
+    /// The network's outputs for one observation (Q-values, or BC's logits).
+    pub fn values(&self, obs: &[f32]) -> NetResult<Vec<f32>> {
+        let mut x = Vec::with_capacity(obs.len());
+        self.standardise(obs, &mut x);
+        let mut out = Vec::new();
+        self.net.forward_one(&x, &mut out)?;
+        Ok(out)
+    }
+
+    /// The learned policy's action: the argmax of the outputs, among the
+    /// actions BCQ's behaviour model allows.
+    pub fn act(&self, obs: &[f32]) -> NetResult<usize> {
+        let q = self.values(obs)?;
+        let allowed = match (&self.config.algorithm, &self.imitation) {
+            (Algorithm::Bcq { tau }, Some(g)) => {
+                let mut x = Vec::with_capacity(obs.len());
+                self.standardise(obs, &mut x);
+                let mut logits = Vec::new();
+                g.forward_one(&x, &mut logits)?;
+                Self::allowed(*tau, &logits)
+            }
+            _ => vec![true; q.len()],
+        };
+        Ok((0..q.len())
+            .filter(|&a| allowed[a])
+            .fold(None, |best: Option<usize>, a| match best {
+                Some(k) if q[k] >= q[a] => Some(k),
+                _ => Some(a),
+            })
+            .unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One-step sessions: state `x = i mod 4`, the logged action and reward
+    /// from `pick(i)`.
+    fn bandit(rows: usize, pick: impl Fn(usize) -> (u32, f64)) -> Transitions {
+        let (action, reward) = (0..rows).map(pick).unzip();
+        Transitions {
+            dim: 1,
+            obs: (0..rows).map(|i| (i % 4) as f32).collect(),
+            action,
+            reward,
+            next: vec![None; rows],
+        }
+    }
+
+    fn learner(algorithm: Algorithm, data: &Transitions) -> OfflineLearner {
+        let config = OfflineConfig {
+            algorithm,
+            hidden: vec![32],
+            batch_size: 64,
+            learning_rate: 3e-3,
+            seed: 4,
+            ..OfflineConfig::default()
+        };
+        OfflineLearner::new(config, data, 3).unwrap()
+    }
+
+    /// Behaviour cloning recovers the behaviour's usual action in each
+    /// state (action `x mod 3`, taken 4 times in 5).
+    #[test]
+    fn behaviour_cloning_learns_the_usual_action() {
+        let data = bandit(2000, |i| {
+            let x = i % 4;
+            let a = if (i / 4) % 5 == 0 { (x + 1) % 3 } else { x % 3 };
+            (a as u32, 0.0)
+        });
+        let mut bc = learner(Algorithm::Bc, &data);
+        for _ in 0..400 {
+            bc.train_step(&data).unwrap();
+        }
+        for x in 0..4 {
+            assert_eq!(bc.act(&[x as f32]).unwrap(), x % 3, "state {x}");
+        }
+    }
+
+    /// Narrow data: only action 0 is ever logged (reward 1). CQL pushes
+    /// the unlogged actions' values below the logged one's, which it fits
+    /// near 1; BCQ with τ = 0.3 only takes the logged action; both act 0.
+    #[test]
+    fn cql_and_bcq_stay_on_the_data() {
+        let data = bandit(1000, |_| (0, 1.0));
+        let mut cql = learner(Algorithm::Cql { alpha: 1.0 }, &data);
+        let mut bcq = learner(Algorithm::Bcq { tau: 0.3 }, &data);
+        for _ in 0..600 {
+            cql.train_step(&data).unwrap();
+            bcq.train_step(&data).unwrap();
+        }
+        for x in 0..4 {
+            let q = cql.values(&[x as f32]).unwrap();
+            assert!((q[0] - 1.0).abs() < 0.3, "state {x}: {q:?}");
+            assert!(q[1] < q[0] - 0.5 && q[2] < q[0] - 0.5, "state {x}: {q:?}");
+            assert_eq!(cql.act(&[x as f32]).unwrap(), 0);
+            assert_eq!(bcq.act(&[x as f32]).unwrap(), 0);
+        }
+    }
+
+    /// Training is a function of the seed: two learners, the same losses.
+    #[test]
+    fn training_is_reproducible() {
+        let data = bandit(500, |i| ((i % 3) as u32, (i % 7) as f64 / 7.0));
+        let run = || {
+            let mut l = learner(Algorithm::Cql { alpha: 0.5 }, &data);
+            (0..50)
+                .map(|_| l.train_step(&data).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(), run());
+    }
+}
