@@ -321,6 +321,29 @@ impl OfflineLearner {
     }
 }
 
+/// The learned policy, as the runner plays it: greedy, never learning.
+impl crate::Policy for OfflineLearner {
+    fn act(&mut self, obs: &shoplab_env::Observation) -> usize {
+        crate::Policy::greedy(self, obs)
+    }
+
+    fn action_probabilities(
+        &mut self,
+        obs: &shoplab_env::Observation,
+        probs: &mut Vec<f64>,
+    ) -> bool {
+        crate::one_hot_probabilities(crate::Policy::greedy(self, obs), self.n_actions, probs);
+        true
+    }
+
+    /// The greedy action; the observation has the width the learner was
+    /// built for (the harness checks a log's features against its env).
+    fn greedy(&self, obs: &shoplab_env::Observation) -> usize {
+        OfflineLearner::act(self, &obs.features)
+            .expect("an observation of the width the learner was built for")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
