@@ -10,6 +10,7 @@ use shoplab_harness::{budget::Limits, prepared::Prepared, registry::Registry};
 use std::path::{Path, PathBuf};
 use summary::{print_footer, print_summary};
 
+mod dataset;
 mod eval;
 mod logs;
 mod ope;
@@ -139,6 +140,9 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Offline datasets of a scenario, D4RL-style.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Read and validate a log whole, and summarise it.
     LogInfo {
         /// The log file (CSV, or Parquet for a `.parquet` file).
@@ -172,6 +176,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// `shoplab dataset …`.
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Build the suite — random, medium, medium-replay, expert, mixed — of
+    /// a scenario, deterministically, with each behaviour's value and a
+    /// manifest.
+    Build(dataset::BuildArgs),
 }
 
 /// Ends the program quietly when stdout has been closed (`shoplab … | head`):
@@ -311,6 +324,9 @@ fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
             out,
             seed,
         } => done(logs::log(&file, &policy, episodes, seed, &out, loader)),
+        Command::Dataset(DatasetCommand::Build(args)) => {
+            done(dataset::dataset_build(&args, loader))
+        }
         Command::LogInfo { file, actions } => done(logs::log_info(&file, actions)),
         Command::Obd { file, out } => done(logs::obd(&file, out.as_deref())),
         Command::Ope(args) => done(ope::ope(&args, loader)),

@@ -99,12 +99,12 @@ pub fn log_policy(
     // Parquet for a `.parquet` path, CSV otherwise.
     if shoplab_logs::parquet::is_parquet(out) {
         let mut writer = shoplab_logs::parquet::ParquetLogWriter::create(out, &names)?;
-        let summary = play(prepared, name, agent, episodes, seed, &mut writer, true)?;
+        let (summary, _) = play(prepared, name, agent, episodes, seed, &mut writer, true)?;
         writer.finish()?;
         Ok(summary)
     } else {
         let mut writer = LogWriter::create(out, &names)?;
-        let summary = play(prepared, name, agent, episodes, seed, &mut writer, true)?;
+        let (summary, _) = play(prepared, name, agent, episodes, seed, &mut writer, true)?;
         writer.finish()?;
         Ok(summary)
     }
@@ -117,12 +117,25 @@ pub fn log_in_memory(
     episodes: u32,
     seed: u64,
 ) -> Result<(Log, LogSummary), LoggingError> {
+    let (log, summary, _) = train_and_log(prepared, index, episodes, seed)?;
+    Ok((log, summary))
+}
+
+/// [`log_in_memory`], also returning the policy as its training left it:
+/// a training run's log (a `medium-replay` dataset) and the partially
+/// trained policy it ends with.
+pub fn train_and_log(
+    prepared: &Prepared,
+    index: usize,
+    episodes: u32,
+    seed: u64,
+) -> Result<(Log, LogSummary, Box<dyn Policy>), LoggingError> {
     let mut log = Log {
         features: probe(prepared, index, seed)?,
         ..Log::default()
     };
     let agent = build(prepared, index, seed)?;
-    let summary = play(
+    let (summary, agent) = play(
         prepared,
         &prepared.names[index],
         agent,
@@ -131,7 +144,7 @@ pub fn log_in_memory(
         &mut log,
         true,
     )?;
-    Ok((log, summary))
+    Ok((log, summary, agent))
 }
 
 /// [`log_in_memory`] of a frozen policy `agent` (named `name`): it acts
@@ -155,7 +168,7 @@ pub fn log_frozen(
             .collect(),
         ..Log::default()
     };
-    let summary = play(prepared, name, agent, episodes, seed, &mut log, false)?;
+    let (summary, _) = play(prepared, name, agent, episodes, seed, &mut log, false)?;
     Ok((log, summary))
 }
 
@@ -223,7 +236,7 @@ fn play(
     seed: u64,
     sink: &mut dyn LogSink,
     learning: bool,
-) -> Result<LogSummary, LoggingError> {
+) -> Result<(LogSummary, Box<dyn Policy>), LoggingError> {
     let name = name.to_string();
     let mut env = prepared.make_env();
     let n_actions = env.action_space().n();
@@ -370,11 +383,12 @@ fn play(
         }
     }
     let rows = tally.rows;
-    Ok(LogSummary {
+    let summary = LogSummary {
         rows,
         episodes,
         mean_reward: tally.reward / rows.max(1) as f64,
         propensity_range: tally.range,
         never_possible: (0..n_actions).filter(|&a| !tally.possible[a]).collect(),
-    })
+    };
+    Ok((summary, agent))
 }

@@ -18,6 +18,7 @@ pub mod fixed;
 pub mod linucb;
 pub mod most_popular;
 pub mod myopic_oracle;
+pub mod noisy;
 pub mod offline;
 pub mod paced_bidding;
 pub mod pricing_oracle;

@@ -1,0 +1,84 @@
+//! A policy's greedy choice with ε-uniform noise: how offline datasets'
+//! `medium` and `expert` behaviours are played (D4RL's noisy experts), with
+//! exact propensities.
+
+use crate::Policy;
+use rand::RngExt;
+use shoplab_env::{
+    Observation,
+    seed::{SimRng, rng_from_seed},
+};
+
+/// With probability ε a uniformly random action, otherwise `inner`'s
+/// greedy action; `inner` never learns through it.
+#[derive(Debug)]
+pub struct Noisy {
+    inner: Box<dyn Policy>,
+    epsilon: f64,
+    n_actions: usize,
+    rng: SimRng,
+}
+
+impl Noisy {
+    /// `inner` made noisy with probability `epsilon` (in [0, 1]) over
+    /// `n_actions`, its draws from `seed`.
+    pub fn new(inner: Box<dyn Policy>, epsilon: f64, n_actions: usize, seed: u64) -> Self {
+        Self {
+            inner,
+            epsilon,
+            n_actions,
+            rng: rng_from_seed(seed),
+        }
+    }
+}
+
+impl Policy for Noisy {
+    fn act(&mut self, obs: &Observation) -> usize {
+        if self.epsilon > 0.0 && self.rng.random_bool(self.epsilon) {
+            self.rng.random_range(0..self.n_actions)
+        } else {
+            self.inner.greedy(obs)
+        }
+    }
+
+    fn action_probabilities(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> bool {
+        crate::epsilon_greedy_probabilities(
+            self.epsilon,
+            self.inner.greedy(obs),
+            self.n_actions,
+            probs,
+        );
+        true
+    }
+
+    fn greedy(&self, obs: &Observation) -> usize {
+        self.inner.greedy(obs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixed::Fixed;
+
+    /// The reported probabilities are the ones `act` draws from (4,000
+    /// draws; 5 binomial standard deviations).
+    #[test]
+    fn noisy_propensities_are_exact() {
+        let mut noisy = Noisy::new(Box::new(Fixed::new(2, 4)), 0.3, 4, 9);
+        let obs = Observation { features: vec![] };
+        let mut probs = Vec::new();
+        assert!(noisy.action_probabilities(&obs, &mut probs));
+        for (p, q) in probs.iter().zip([0.075, 0.075, 0.775, 0.075]) {
+            assert!((p - q).abs() < 1e-12, "{probs:?}");
+        }
+        let mut counts = [0usize; 4];
+        for _ in 0..4000 {
+            counts[noisy.act(&obs)] += 1;
+        }
+        for (c, p) in counts.iter().zip(&probs) {
+            let sd = (4000.0 * p * (1.0 - p)).sqrt();
+            assert!((*c as f64 - 4000.0 * p).abs() < 5.0 * sd, "{counts:?}");
+        }
+    }
+}
