@@ -90,7 +90,8 @@ pub(crate) fn dataset_build(args: &BuildArgs, loader: &Loader<'_>) -> Result<()>
     let start = std::time::Instant::now();
     let datasets = build(&prepared, &spec)?;
     // Each log's bytes, written aside and read back, then published whole.
-    let scratch = tempfile_dir(&parent)?;
+    let scratch = Scratch(tempfile_dir(&parent)?);
+    let scratch = &scratch.0;
     let mut tables = Vec::new();
     let mut listed = Vec::new();
     let extension = if parquet { "parquet" } else { "csv" };
@@ -121,7 +122,6 @@ pub(crate) fn dataset_build(args: &BuildArgs, loader: &Loader<'_>) -> Result<()>
             "value_se": d.value.1,
         }));
     }
-    let _ = std::fs::remove_dir_all(&scratch);
     let mut fields = Map::new();
     fields.insert("command".into(), "dataset build".into());
     fields.insert("scenario".into(), crate::ope::input(&args.scenario)?);
@@ -144,6 +144,15 @@ pub(crate) fn dataset_build(args: &BuildArgs, loader: &Loader<'_>) -> Result<()>
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A scratch folder, removed when dropped (on success or failure).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A fresh hidden folder under `parent` for files written before they are
