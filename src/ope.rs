@@ -177,11 +177,12 @@ pub(crate) fn ope(args: &OpeArgs, loader: &Loader<'_>) -> Result<()> {
             let m = prepared.make_env().action_space().n();
             let truth = (args.truth_episodes > 0)
                 .then(|| {
+                    // Episodes of their own, apart from any log's.
                     true_value(
                         prepared,
                         target,
                         args.truth_episodes,
-                        seed,
+                        shoplab_env::seed::derive_seed(seed, "ope truth", 0),
                         args.estimators.gamma,
                     )
                 })
