@@ -83,6 +83,68 @@ impl Default for OfflineConfig {
     }
 }
 
+impl OfflineConfig {
+    /// Checks every setting, naming the key and the rule: α ≥ 0 and
+    /// finite, τ in [0, 1), 1 to 8 hidden layers of 1 ..= 4096, a batch of
+    /// 1 ..= 65536, a learning rate in (0, 1], γ in [0, 1], a target
+    /// interval ≥ 1 and a positive finite gradient-norm bound.
+    pub fn validate(&self) -> Result<(), crate::PolicyError> {
+        let bad = |key: &str, rule: String| Err(crate::PolicyError::invalid(key, rule));
+        match self.algorithm {
+            Algorithm::Cql { alpha } if !(alpha.is_finite() && alpha >= 0.0) => {
+                return bad(
+                    "alpha",
+                    format!("must be a finite number ≥ 0 (found {alpha})"),
+                );
+            }
+            Algorithm::Bcq { tau } if !(0.0..1.0).contains(&tau) => {
+                return bad("tau", format!("must be in [0, 1) (found {tau})"));
+            }
+            _ => {}
+        }
+        if self.hidden.is_empty()
+            || self.hidden.len() > 8
+            || self.hidden.iter().any(|&w| !(1..=4096).contains(&w))
+        {
+            return bad(
+                "hidden",
+                format!(
+                    "must be 1 to 8 widths of 1 ..= 4096 (found {:?})",
+                    self.hidden
+                ),
+            );
+        }
+        if !(1..=65_536).contains(&self.batch_size) {
+            return bad(
+                "batch_size",
+                format!("must be in 1 ..= 65536 (found {})", self.batch_size),
+            );
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            return bad(
+                "learning_rate",
+                format!("must be in (0, 1] (found {})", self.learning_rate),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.gamma) {
+            return bad("gamma", format!("must be in [0, 1] (found {})", self.gamma));
+        }
+        if self.target_update_interval == 0 {
+            return bad(
+                "target_update_interval",
+                "must be at least 1 (found 0)".into(),
+            );
+        }
+        if !(self.max_grad_norm.is_finite() && self.max_grad_norm > 0.0) {
+            return bad(
+                "max_grad_norm",
+                format!("must be a positive number (found {})", self.max_grad_norm),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// An offline learner, its networks and its place in training.
 #[derive(Debug)]
 pub struct OfflineLearner {
@@ -117,6 +179,8 @@ fn logsumexp(x: &Tensor) -> NetResult<Tensor> {
 
 impl OfflineLearner {
     /// A learner for `data` (its standardisation) with `n_actions` actions.
+    /// The settings are trusted here: check them first with
+    /// [`OfflineConfig::validate`].
     pub fn new(config: OfflineConfig, data: &Transitions, n_actions: usize) -> NetResult<Self> {
         let d = data.dim;
         let n = data.len().max(1) as f64;
@@ -371,6 +435,41 @@ mod tests {
             ..OfflineConfig::default()
         };
         OfflineLearner::new(config, data, 3).unwrap()
+    }
+
+    /// Bad settings are refused with their key and rule.
+    #[test]
+    fn bad_settings_name_their_key() {
+        let with = |algorithm, f: fn(&mut OfflineConfig)| {
+            let mut c = OfflineConfig {
+                algorithm,
+                ..OfflineConfig::default()
+            };
+            f(&mut c);
+            c.validate().map_err(|e| e.to_string())
+        };
+        assert!(with(Algorithm::Cql { alpha: 0.0 }, |_| {}).is_ok());
+        for (algorithm, f, key) in [
+            (
+                Algorithm::Cql { alpha: -1.0 },
+                (|_| {}) as fn(&mut OfflineConfig),
+                "alpha",
+            ),
+            (Algorithm::Bcq { tau: 1.0 }, |_| {}, "tau"),
+            (Algorithm::Bcq { tau: -0.1 }, |_| {}, "tau"),
+            (Algorithm::Bc, |c| c.hidden.clear(), "hidden"),
+            (Algorithm::Dqn, |c| c.batch_size = 0, "batch_size"),
+            (Algorithm::Dqn, |c| c.learning_rate = 0.0, "learning_rate"),
+            (Algorithm::Dqn, |c| c.gamma = 1.5, "gamma"),
+            (
+                Algorithm::Dqn,
+                |c| c.target_update_interval = 0,
+                "target_update_interval",
+            ),
+        ] {
+            let err = with(algorithm, f).unwrap_err();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     /// Behaviour cloning recovers the behaviour's usual action in each
