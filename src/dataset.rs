@@ -55,19 +55,7 @@ pub(crate) fn dataset_build(args: &BuildArgs, loader: &Loader<'_>) -> Result<()>
         bail!("--episodes and --medium-episodes must be at least 1");
     }
     let prepared = loader.load(&args.scenario)?;
-    let find = |name: &str| -> Result<usize> {
-        prepared
-            .names
-            .iter()
-            .position(|n| n == name)
-            .with_context(|| {
-                format!(
-                    "{}: no policy named `{name}` (its policies: {})",
-                    args.scenario.display(),
-                    prepared.names.join(", ")
-                )
-            })
-    };
+    let find = |name: &str| crate::logs::policy_index(&prepared, name, &args.scenario);
     let (medium, expert) = (find(&args.medium)?, find(&args.expert)?);
     let per_episode = prepared.family().episode_cost().decisions;
     let rows =

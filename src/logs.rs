@@ -9,6 +9,23 @@ use std::{collections::BTreeSet, path::Path, time::Instant};
 /// Most rows `shoplab log` writes (about 5 GiB of CSV at 50 bytes a row).
 const MAX_LOG_ROWS: f64 = 1e8;
 
+/// The index of the policy named `name` in `prepared` (read from `file`),
+/// or an error listing the scenario's policies.
+pub(crate) fn policy_index(
+    prepared: &shoplab_harness::prepared::Prepared,
+    name: &str,
+    file: &Path,
+) -> Result<usize> {
+    match prepared.names.iter().position(|n| n == name) {
+        Some(index) => Ok(index),
+        None => bail!(
+            "{}: no policy named `{name}` (its policies: {})",
+            file.display(),
+            prepared.names.join(", ")
+        ),
+    }
+}
+
 /// `shoplab log FILE --policy NAME --episodes N --out LOG`.
 pub(crate) fn log(
     file: &Path,
@@ -19,13 +36,7 @@ pub(crate) fn log(
     loader: &Loader<'_>,
 ) -> Result<()> {
     let prepared = loader.load(file)?;
-    let Some(index) = prepared.names.iter().position(|n| n == policy) else {
-        bail!(
-            "{}: no policy named `{policy}` (its policies: {})",
-            file.display(),
-            prepared.names.join(", ")
-        );
-    };
+    let index = policy_index(&prepared, policy, file)?;
     let rows = f64::from(episodes) * prepared.family().episode_cost().decisions;
     if episodes == 0 || rows > MAX_LOG_ROWS {
         bail!(

@@ -75,13 +75,7 @@ pub(crate) fn target_of(
     checkpoint: Option<&Path>,
     file: &Path,
 ) -> Result<Target> {
-    let Some(index) = prepared.names.iter().position(|n| n == name) else {
-        bail!(
-            "{}: no policy named `{name}` (its policies: {})",
-            file.display(),
-            prepared.names.join(", ")
-        );
-    };
+    let index = crate::logs::policy_index(prepared, name, file)?;
     let checkpoint = checkpoint
         .map(|path| {
             shoplab_env::input::read_regular_file(path, shoplab_env::input::MAX_DATA_BYTES)

@@ -67,19 +67,7 @@ pub(crate) fn ope_study(args: &StudyArgs, loader: &Loader<'_>) -> Result<()> {
         bail!("--sizes must be episode counts ≥ 1 and --truth-episodes at least 2");
     }
     let prepared = loader.load(&args.scenario)?;
-    let find = |name: &str| -> Result<usize> {
-        prepared
-            .names
-            .iter()
-            .position(|n| n == name)
-            .with_context(|| {
-                format!(
-                    "{}: no policy named `{name}` (its policies: {})",
-                    args.scenario.display(),
-                    prepared.names.join(", ")
-                )
-            })
-    };
+    let find = |name: &str| crate::logs::policy_index(&prepared, name, &args.scenario);
     let behaviour = find(&args.behaviour)?;
     let target = target_of(
         &prepared,

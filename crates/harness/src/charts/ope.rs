@@ -57,14 +57,7 @@ impl Draw for OpeChart {
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(n.max(1))
-            .y_label_formatter(&|y| {
-                let r = y.round();
-                if (y - r).abs() < 1e-6 && r >= 0.0 && (r as usize) < n {
-                    names[n - 1 - r as usize].to_string()
-                } else {
-                    String::new()
-                }
-            })
+            .y_label_formatter(&|y| row_label(&names, *y))
             .x_desc(self.x_label.as_str())
             .axis_desc_style(("sans-serif", 18))
             .label_style(("sans-serif", 15))

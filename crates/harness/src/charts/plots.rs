@@ -31,6 +31,17 @@ pub(super) fn reference_line<'a, DB: DrawingBackend + 'a>(
     Ok(())
 }
 
+/// The label of a horizontal chart's row at `y`: rows are `names` top to
+/// bottom at y = n − 1 … 0; between rows, nothing.
+pub(super) fn row_label<S: AsRef<str>>(names: &[S], y: f64) -> String {
+    let (n, r) = (names.len(), y.round());
+    if (y - r).abs() < 1e-6 && r >= 0.0 && (r as usize) < n {
+        names[n - 1 - r as usize].as_ref().to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// Colour of the baseline's reference line (the oracle's is black).
 pub(super) const BASELINE_GREY: RGBColor = RGBColor(130, 130, 130);
 
@@ -206,14 +217,7 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n.max(1))
-        .y_label_formatter(&|y| {
-            let r = y.round();
-            if (y - r).abs() < 1e-6 && r >= 0.0 && (r as usize) < n {
-                names[n - 1 - r as usize].clone()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&|y| row_label(&names, *y))
         .x_desc(if gaps {
             // "gap": the share of the baseline-to-oracle gap closed,
             // greedy where evaluated.
