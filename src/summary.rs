@@ -126,11 +126,54 @@ pub(crate) fn print_summary(report: &Report) {
             }
         }
     }
+    if let Some(offline) = &report.offline {
+        print_offline(offline);
+    }
     for (policy, seed, reason) in &report.failures {
         println!("FAILED {policy} seed {seed}: {reason}");
     }
     for warning in &report.warnings {
         println!("warning: {warning}");
+    }
+}
+
+/// The offline data, and each learner's estimates from it next to its
+/// online value.
+fn print_offline(offline: &shoplab_harness::offline::report::OfflineSection) {
+    println!(
+        "offline data: {}, {} rows in {} sessions, played by {}; mean session return {:.4} ± {:.4} (s.e.)",
+        offline.source,
+        offline.rows,
+        offline.sessions,
+        offline.behaviour,
+        offline.value.0,
+        offline.value.1
+    );
+    let steps: Vec<String> = offline
+        .steps
+        .iter()
+        .map(|(p, s)| format!("{p} {s}"))
+        .collect();
+    println!("gradient steps per run: {}", steps.join(", "));
+    if !offline.summaries.is_empty() {
+        println!(
+            "off-policy estimates of each trained policy from the log vs its online value, mean over seeds:"
+        );
+        for s in &offline.summaries {
+            println!(
+                "  {:<24} {:<6} {:>10.4} [{:.4}, {:.4}]  online {:>10.4}  RMSE {:.4}",
+                s.policy,
+                s.estimator,
+                s.estimate.mean,
+                s.estimate.low,
+                s.estimate.high,
+                s.truth.mean,
+                s.rmse
+            );
+        }
+    }
+    for note in &offline.notes {
+        println!("  note: {note}");
     }
 }
 

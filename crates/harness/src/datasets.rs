@@ -25,7 +25,7 @@ use crate::{
 };
 use shoplab_env::seed::derive_seed;
 use shoplab_logs::Log;
-use shoplab_policy::{noisy::Noisy, random::UniformRandom};
+use shoplab_policy::{Policy, noisy::Noisy, random::UniformRandom};
 
 /// What the suite is built from.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,69 +60,142 @@ pub struct Dataset {
 
 /// Builds the five datasets, in the order of the module's list.
 pub fn build(prepared: &Prepared, spec: &SuiteSpec) -> Result<Vec<Dataset>, LoggingError> {
-    let n_actions = prepared.make_env().action_space().n();
-    let seed = |what: &str| derive_seed(spec.seed, &format!("dataset/{what}"), 0);
-    let random = Box::new(UniformRandom::new(n_actions, seed("random policy")));
-    let (random_log, _) = log_frozen(prepared, "random", random, spec.episodes, seed("random"))?;
-    let medium_name = prepared.names[spec.medium].clone();
-    let (replay, _, trained) = train_and_log(
-        prepared,
-        spec.medium,
-        spec.medium_episodes,
-        seed("medium-replay"),
-    )?;
-    let noisy =
-        |inner, what: &str| Box::new(Noisy::new(inner, spec.epsilon, n_actions, seed(what)));
-    let medium_behaviour = format!(
-        "{medium_name} after {} training episodes, greedy, ε = {}",
-        spec.medium_episodes, spec.epsilon
-    );
-    let (medium, _) = log_frozen(
-        prepared,
-        &medium_behaviour,
-        noisy(trained, "medium policy"),
-        spec.episodes,
-        seed("medium"),
-    )?;
-    let expert_name = prepared.names[spec.expert].clone();
-    let expert_policy = prepared
-        .make_policy(spec.expert, seed("expert build"))
-        .map_err(|e| LoggingError::Policy {
-            policy: expert_name.clone(),
-            message: e.to_string(),
-        })?;
-    let expert_behaviour = format!("{expert_name}, greedy, ε = {}", spec.epsilon);
-    let (expert, _) = log_frozen(
-        prepared,
-        &expert_behaviour,
-        noisy(expert_policy, "expert policy"),
-        spec.episodes,
-        seed("expert"),
-    )?;
-    let mixed = concatenate(&replay, &expert);
-    let replay_behaviour = format!(
-        "{medium_name}'s training run, {} episodes",
-        spec.medium_episodes
-    );
-    let mixed_behaviour = format!("{replay_behaviour}, then {expert_behaviour}");
-    Ok([
-        ("random", "uniformly random".to_string(), random_log),
-        ("medium", medium_behaviour, medium),
-        ("medium-replay", replay_behaviour, replay),
-        ("expert", expert_behaviour, expert),
-        ("mixed", mixed_behaviour, mixed),
-    ]
-    .into_iter()
-    .map(|(name, behaviour, log)| {
-        let value = session_value(&log);
-        Dataset {
-            name,
-            behaviour,
-            log,
-            value,
-        }
-    })
-    .collect())
+    let suite = Suite { prepared, spec };
+    let (replay, trained) = suite.medium_replay()?;
+    let expert = suite.expert()?;
+    let mixed = suite.mixed(&replay, &expert);
+    Ok(vec![
+        suite.random()?,
+        suite.medium(trained)?,
+        replay,
+        expert,
+        mixed,
+    ])
+}
+
+/// Builds the dataset `name` of the suite alone: the same bytes as
+/// [`build`]'s, as every dataset draws from seeds of its own.
+pub fn build_one(
+    prepared: &Prepared,
+    spec: &SuiteSpec,
+    name: &str,
+) -> Result<Dataset, LoggingError> {
+    let suite = Suite { prepared, spec };
+    match name {
+        "random" => suite.random(),
+        "medium" => suite.medium(suite.medium_replay()?.1),
+        "medium-replay" => Ok(suite.medium_replay()?.0),
+        "expert" => suite.expert(),
+        "mixed" => Ok(suite.mixed(&suite.medium_replay()?.0, &suite.expert()?)),
+        other => Err(LoggingError::Policy {
+            policy: other.to_string(),
+            message: "is not a dataset of the suite".into(),
+        }),
+    }
+}
+
+/// The suite's builders, each dataset from seeds of its own.
+struct Suite<'a> {
+    prepared: &'a Prepared,
+    spec: &'a SuiteSpec,
+}
+
+impl Suite<'_> {
+    fn seed(&self, what: &str) -> u64 {
+        derive_seed(self.spec.seed, &format!("dataset/{what}"), 0)
+    }
+
+    fn n_actions(&self) -> usize {
+        self.prepared.make_env().action_space().n()
+    }
+
+    fn noisy(&self, inner: Box<dyn Policy>, what: &str) -> Box<dyn Policy> {
+        let n = self.n_actions();
+        Box::new(Noisy::new(inner, self.spec.epsilon, n, self.seed(what)))
+    }
+
+    fn random(&self) -> Result<Dataset, LoggingError> {
+        let policy = Box::new(UniformRandom::new(
+            self.n_actions(),
+            self.seed("random policy"),
+        ));
+        let (log, _) = log_frozen(
+            self.prepared,
+            "random",
+            policy,
+            self.spec.episodes,
+            self.seed("random"),
+        )?;
+        Ok(dataset("random", "uniformly random".into(), log))
+    }
+
+    /// The medium policy's training run, and the policy it ends with.
+    fn medium_replay(&self) -> Result<(Dataset, Box<dyn Policy>), LoggingError> {
+        let spec = self.spec;
+        let (log, _, trained) = train_and_log(
+            self.prepared,
+            spec.medium,
+            spec.medium_episodes,
+            self.seed("medium-replay"),
+        )?;
+        let behaviour = format!(
+            "{}'s training run, {} episodes",
+            self.prepared.names[spec.medium], spec.medium_episodes
+        );
+        Ok((dataset("medium-replay", behaviour, log), trained))
+    }
+
+    fn medium(&self, trained: Box<dyn Policy>) -> Result<Dataset, LoggingError> {
+        let spec = self.spec;
+        let behaviour = format!(
+            "{} after {} training episodes, greedy, ε = {}",
+            self.prepared.names[spec.medium], spec.medium_episodes, spec.epsilon
+        );
+        let (log, _) = log_frozen(
+            self.prepared,
+            &behaviour,
+            self.noisy(trained, "medium policy"),
+            spec.episodes,
+            self.seed("medium"),
+        )?;
+        Ok(dataset("medium", behaviour, log))
+    }
+
+    fn expert(&self) -> Result<Dataset, LoggingError> {
+        let spec = self.spec;
+        let name = self.prepared.names[spec.expert].clone();
+        let policy = self
+            .prepared
+            .make_policy(spec.expert, self.seed("expert build"))
+            .map_err(|e| LoggingError::Policy {
+                policy: name.clone(),
+                message: e.to_string(),
+            })?;
+        let behaviour = format!("{name}, greedy, ε = {}", spec.epsilon);
+        let (log, _) = log_frozen(
+            self.prepared,
+            &behaviour,
+            self.noisy(policy, "expert policy"),
+            spec.episodes,
+            self.seed("expert"),
+        )?;
+        Ok(dataset("expert", behaviour, log))
+    }
+
+    fn mixed(&self, replay: &Dataset, expert: &Dataset) -> Dataset {
+        let behaviour = format!("{}, then {}", replay.behaviour, expert.behaviour);
+        dataset("mixed", behaviour, concatenate(&replay.log, &expert.log))
+    }
+}
+
+fn dataset(name: &'static str, behaviour: String, log: Log) -> Dataset {
+    let value = session_value(&log);
+    Dataset {
+        name,
+        behaviour,
+        log,
+        value,
+    }
 }
 
 /// `a` then `b`, `b`'s episodes renumbered after `a`'s.

@@ -22,6 +22,7 @@ mod checkpoints;
 pub mod datasets;
 pub mod folder;
 pub mod logging;
+pub mod offline;
 pub mod ope_study;
 pub mod prepared;
 pub mod registry;

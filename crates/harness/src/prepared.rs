@@ -41,6 +41,8 @@ pub struct Prepared {
     baseline: Option<Baseline>,
     /// The whole scenario's estimated memory and work.
     estimate: Estimate,
+    /// The offline learners' data, read or built.
+    offline: Option<crate::offline::Offline>,
 }
 
 impl Prepared {
@@ -60,6 +62,9 @@ impl Prepared {
         let lines = scenario.key_lines.clone();
         let invalid = |e: ConfigError| ScenarioError::invalid(source, e, &lines);
         scenario.validate_common().map_err(invalid)?;
+        if let Some(spec) = &mut scenario.offline {
+            spec.resolve(scenario.run.seeds[0]).map_err(invalid)?;
+        }
         let base = source.parent().unwrap_or(Path::new("."));
         let family_name = scenario.family.name();
         let family = scenario
@@ -84,11 +89,22 @@ impl Prepared {
                 work: 0.0,
                 policies: Vec::new(),
             },
+            offline: None,
         };
         let episode = prepared.family.episode_cost();
         let training = crate::budget::training_decisions(&prepared.scenario.run, &episode);
-        let mut costs = Vec::new();
-        for index in 0..prepared.scenario.policies.len() {
+        // Offline learners are checked once their data is read (or built,
+        // by the other policies).
+        let n_policies = prepared.scenario.policies.len();
+        let learns_offline =
+            |p: &Self, index: usize| p.scenario.policies[index].offline_steps(1).is_some();
+        let mut costs = vec![None; n_policies];
+        let (offline_kinds, online_kinds): (Vec<usize>, Vec<usize>) =
+            (0..n_policies).partition(|&i| learns_offline(&prepared, i));
+        for index in online_kinds.into_iter().chain(offline_kinds) {
+            if learns_offline(&prepared, index) && prepared.offline.is_none() {
+                prepared.load_offline(base).map_err(invalid)?;
+            }
             let cost = prepared
                 .check_policy(index, training, limits)
                 .map_err(|(key, rule)| {
@@ -107,8 +123,12 @@ impl Prepared {
                         rule,
                     }
                 })?;
-            costs.push((prepared.names[index].clone(), cost));
+            costs[index] = Some((prepared.names[index].clone(), cost));
         }
+        if prepared.offline.is_none() {
+            prepared.load_offline(base).map_err(invalid)?;
+        }
+        let costs = costs.into_iter().flatten().collect();
         let family = prepared.family();
         let candidates = if family.baseline().is_some() {
             Vec::new()
@@ -148,6 +168,31 @@ impl Prepared {
         Ok(prepared)
     }
 
+    /// Reads or builds the `[offline]` data, where the scenario has the table.
+    fn load_offline(&mut self, base: &Path) -> Result<(), ConfigError> {
+        let Some(mut spec) = self.scenario.offline.take() else {
+            return Ok(());
+        };
+        let loaded = spec.load(self, base);
+        self.scenario.offline = Some(spec);
+        self.offline = Some(loaded?);
+        Ok(())
+    }
+
+    /// The `[offline]` data, where the scenario has the table.
+    pub fn offline(&self) -> Option<&crate::offline::Offline> {
+        self.offline.as_ref()
+    }
+
+    /// The gradient steps of policy `index` over a run, for offline learners.
+    pub fn offline_steps(&self, index: usize) -> Option<u64> {
+        let rows = self
+            .offline
+            .as_ref()
+            .map_or(1, |o| o.data.transitions.len());
+        self.scenario.policies[index].offline_steps(rows)
+    }
+
     /// The scenario's estimated peak memory and work, with each policy's part.
     pub fn estimate(&self) -> &Estimate {
         &self.estimate
@@ -184,6 +229,7 @@ impl Prepared {
             action_space,
             family: self.family.as_ref(),
             seed: 0,
+            offline: self.offline.as_ref().map(|o| &o.data),
         };
         let cost = spec.cost(&context, training_decisions).map_err(key_of)?;
         if crate::budget::over(cost.bytes, limits.max_memory) {
@@ -256,6 +302,7 @@ impl Prepared {
             action_space,
             family: self.family.as_ref(),
             seed,
+            offline: self.offline.as_ref().map(|o| &o.data),
         })
     }
 

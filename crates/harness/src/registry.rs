@@ -124,6 +124,7 @@ trait AnyPolicyKind: Send + Sync {
     ) -> Result<Box<dyn AnyConfig>, TableError>;
     fn name(&self, config: &dyn AnyConfig) -> String;
     fn state_dependent(&self) -> bool;
+    fn offline_steps(&self, config: &dyn AnyConfig, rows: usize) -> Option<u64>;
     fn applies(&self, family: &dyn Family) -> Result<(), String>;
     fn cost(
         &self,
@@ -158,6 +159,10 @@ impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
 
     fn state_dependent(&self) -> bool {
         self.0.state_dependent()
+    }
+
+    fn offline_steps(&self, config: &dyn AnyConfig, rows: usize) -> Option<u64> {
+        self.0.offline_steps(typed(config), rows)
     }
 
     fn applies(&self, family: &dyn Family) -> Result<(), String> {
@@ -258,6 +263,13 @@ impl PolicySpec {
     /// learned-policy chart.
     pub fn is_state_dependent(&self) -> bool {
         self.kind.state_dependent()
+    }
+
+    /// The gradient steps of a kind that learns from the scenario's logged
+    /// data of `rows` rows ([`PolicyKind::offline_steps`]); `None` for
+    /// kinds that do not.
+    pub fn offline_steps(&self, rows: usize) -> Option<u64> {
+        self.kind.offline_steps(self.config.as_ref(), rows)
     }
 
     /// The settings, if they are of type `T` (the kind's `Config`).
@@ -420,6 +432,7 @@ impl Default for Registry {
             linucb::LinUcbKind,
             most_popular::MostPopularKind,
             myopic_oracle::MyopicOracleKind,
+            offline::kinds::{Learner, OfflineKind, SeedArticleKind},
             paced_bidding as paced,
             pricing_oracle::PricingOracleKind,
             random::RandomKind,
@@ -454,5 +467,11 @@ impl Default for Registry {
             .with_policy(LinUcbKind)
             .with_policy(PricingOracleKind)
             .with_policy(MyopicOracleKind)
+            .with_policy(OfflineKind(Learner::Bc))
+            .with_policy(OfflineKind(Learner::Dqn))
+            .with_policy(OfflineKind(Learner::Fqi))
+            .with_policy(OfflineKind(Learner::Cql))
+            .with_policy(OfflineKind(Learner::Bcq))
+            .with_policy(SeedArticleKind)
     }
 }

@@ -202,6 +202,10 @@ pub struct RunResult {
     pub evaluations: Vec<Evaluation>,
     /// The trained parameters (safetensors), for policies that have them.
     pub checkpoint: Option<Vec<u8>>,
+    /// For offline learners: the trained policy's greedy action at every
+    /// row of the scenario's offline log, what off-policy estimates of it
+    /// are computed from ([`crate::offline::report`]).
+    pub on_log: Option<Vec<u32>>,
 }
 
 /// Builds policy `index` of the scenario with a seed: [`Prepared::make_policy`]
@@ -393,6 +397,7 @@ pub fn run_one(
         failure: None,
         table: None,
         evaluations: Vec::new(),
+        on_log: None,
         checkpoint: None,
     };
     let mut env = prepared.make_env();
@@ -457,6 +462,20 @@ pub fn run_one(
         }
         if prepared.scenario.policies[policy].is_state_dependent() {
             result.table = prepared.greedy_table(agent.as_ref());
+        }
+        if let (Some(offline), Some(_)) = (prepared.offline(), prepared.offline_steps(policy)) {
+            let log = &offline.log;
+            let mut obs = Observation {
+                features: Vec::with_capacity(log.features.len()),
+            };
+            let actions = (0..log.len())
+                .map(|i| {
+                    obs.features.clear();
+                    obs.features.extend_from_slice(log.features_of(i));
+                    agent.greedy(&obs) as u32
+                })
+                .collect();
+            result.on_log = Some(actions);
         }
         Ok(())
     }));

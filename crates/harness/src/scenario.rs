@@ -41,6 +41,8 @@ pub struct Scenario {
     pub family: FamilySpec,
     /// The policies to train and compare.
     pub policies: Vec<PolicySpec>,
+    /// The logged data offline learners train on ([`crate::offline`]).
+    pub offline: Option<crate::offline::OfflineSpec>,
     /// The line of every key in the file the scenario was read from
     /// (`run.seeds` → 12, `policies[2].epsilon` → 31), so errors found after parsing
     /// still point at a line; empty for scenarios built in code.
@@ -286,6 +288,7 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
     let mut header = DeTable::new();
     let mut family: Option<(String, Spanned<DeValue<'_>>)> = None;
     let mut policies = None;
+    let mut offline = None;
     for (key, value) in root.into_inner() {
         let name: &str = key.get_ref();
         match name {
@@ -293,6 +296,7 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
                 header.insert(key, value);
             }
             "policies" => policies = Some(value),
+            "offline" => offline = Some(value),
             _ if registry.has_family(name) => {
                 if let Some((first, _)) = &family {
                     return Err(error(
@@ -310,8 +314,8 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
                     name,
                     Some(key.span()),
                     format!(
-                        "unknown key `{name}`: expected `name`, `description`, `run`, `policies` \
-                         or a family table: {}",
+                        "unknown key `{name}`: expected `name`, `description`, `run`, `policies`, \
+                         `offline` or a family table: {}",
                         listed(&registry.family_names())
                     ),
                 ));
@@ -409,12 +413,24 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
         })?;
         specs.push(spec);
     }
+    let read_offline = |v: Spanned<DeValue<'_>>| {
+        serde_path_to_error::deserialize::<_, crate::offline::OfflineSpec>(ValueDeserializer::from(
+            v,
+        ))
+    };
+    let offline = offline
+        .map(|table| {
+            read_offline(table.clone())
+                .map_err(|e| table_error("offline", e, &table, &|v| read_offline(v).map(drop)))
+        })
+        .transpose()?;
     let mut scenario = Scenario {
         name: header.name,
         description: header.description,
         run: header.run,
         family,
         policies: specs,
+        offline,
         key_lines,
     };
     if scenario.name.is_empty() {
@@ -538,6 +554,12 @@ impl Scenario {
             toml::Value::try_from(&self.run).expect("the run table serialises"),
         );
         doc.insert(self.family.name().into(), self.family.to_toml());
+        if let Some(offline) = &self.offline {
+            doc.insert(
+                "offline".into(),
+                toml::Value::try_from(offline).expect("the offline table serialises"),
+            );
+        }
         doc.insert(
             "policies".into(),
             toml::Value::Array(self.policies.iter().map(PolicySpec::to_toml).collect()),

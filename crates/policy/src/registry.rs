@@ -26,6 +26,9 @@ pub struct BuildContext<'a> {
     /// Seed of the policy's generator (derived from the run's seed and the
     /// policy's name).
     pub seed: u64,
+    /// The scenario's logged data (its `[offline]` table), for kinds that
+    /// learn offline ([`PolicyKind::offline_steps`]); none without one.
+    pub offline: Option<&'a crate::offline::kinds::OfflineData>,
 }
 
 /// A kind of policy, as scenario files name it.
@@ -48,6 +51,16 @@ pub trait PolicyKind: Send + Sync + 'static {
     /// the learned policy.
     fn state_dependent(&self) -> bool {
         false
+    }
+
+    /// For kinds that learn from the scenario's logged data rather than
+    /// from the env: the gradient steps a run takes, given the data's
+    /// `rows`. The harness reads the data before it builds them, and charts
+    /// their value against these steps. `None` (the default) for kinds that
+    /// learn online or not at all.
+    fn offline_steps(&self, config: &Self::Config, rows: usize) -> Option<u64> {
+        let _ = (config, rows);
+        None
     }
 
     /// Whether the kind applies to `family`, whatever its settings; the

@@ -16,6 +16,7 @@ use plotters::{
 };
 use std::{path::Path, sync::Once};
 
+mod offline;
 mod ope;
 mod plots;
 pub use ope::{OpeChart, StudyChart};
@@ -103,6 +104,20 @@ enum Chart {
     Evaluation,
     /// Training loss and mean Q of learners that report them.
     Convergence,
+    /// Offline learners' online value against gradient steps.
+    Offline,
+}
+
+/// The x axis of charts against training episodes.
+const EPISODES: &str = "training episode";
+
+/// A report's oracle and baseline levels.
+fn references(report: &Report) -> References<'_> {
+    References {
+        oracle: report.optimal_value,
+        baseline: report.baseline.as_ref(),
+        lines: &[],
+    }
 }
 
 impl Chart {
@@ -114,6 +129,7 @@ impl Chart {
             Self::Tables => "policy_tables",
             Self::Evaluation => "evaluation_curve",
             Self::Convergence => "convergence",
+            Self::Offline => "offline_curve",
         }
     }
 
@@ -132,22 +148,31 @@ impl Chart {
             Self::Reward => curves(
                 area,
                 &report.curves,
-                &format!(
-                    "{name}: {} (mean over seeds, {level} band)",
-                    report.return_label
+                (
+                    &format!(
+                        "{name}: {} (mean over seeds, {level} band)",
+                        report.return_label
+                    ),
+                    EPISODES,
+                    report.return_label,
                 ),
-                report.return_label,
-                (report.optimal_value, report.baseline.as_ref()),
+                references(report),
                 false,
             ),
             Self::Regret => curves(
                 area,
                 &report.curves,
-                &format!(
-                    "{name}: regret per episode vs the oracle's expected return ({level} band)"
+                (
+                    &format!(
+                        "{name}: regret per episode vs the oracle's expected return ({level} band)"
+                    ),
+                    EPISODES,
+                    "regret (V* − return)",
                 ),
-                "regret (V* − return)",
-                (Some(0.0), None),
+                References {
+                    oracle: Some(0.0),
+                    ..References::default()
+                },
                 true,
             ),
             Self::Final => final_comparison(
@@ -165,13 +190,17 @@ impl Chart {
             Self::Evaluation => curves(
                 area,
                 &report.eval_curves,
-                &format!(
-                    "{name}: greedy evaluation during training (mean over seeds, {level} band)"
+                (
+                    &format!(
+                        "{name}: greedy evaluation during training (mean over seeds, {level} band)"
+                    ),
+                    EPISODES,
+                    report.return_label,
                 ),
-                report.return_label,
-                (report.optimal_value, report.baseline.as_ref()),
+                references(report),
                 false,
             ),
+            Self::Offline => offline::curve(report, area),
             Self::Convergence => {
                 area.fill(&WHITE).map_err(err)?;
                 let (top, bottom) = area.split_vertically(550);
@@ -196,17 +225,23 @@ impl Chart {
                 curves(
                     top,
                     &as_curves(|p| p.loss),
-                    &format!("{name}: training loss (mean over seeds, {level} band)"),
-                    "mean Huber loss per update",
-                    (None, None),
+                    (
+                        &format!("{name}: training loss (mean over seeds, {level} band)"),
+                        EPISODES,
+                        "mean loss per update",
+                    ),
+                    References::default(),
                     false,
                 )?;
                 curves(
                     bottom,
                     &as_curves(|p| p.mean_q),
-                    &format!("{name}: mean predicted Q of replayed pairs ({level} band)"),
-                    "mean Q (reward units)",
-                    (None, None),
+                    (
+                        &format!("{name}: mean predicted Q of sampled pairs ({level} band)"),
+                        EPISODES,
+                        "mean Q (reward units)",
+                    ),
+                    References::default(),
                     false,
                 )
             }
@@ -236,10 +271,18 @@ pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<String>, ChartError> 
     if report.learning.iter().any(|(_, points)| !points.is_empty()) {
         charts.push(Chart::Convergence);
     }
+    if report.offline.is_some() {
+        charts.push(Chart::Offline);
+    }
     let mut written = Vec::new();
     for chart in charts {
         let size = chart.size(report);
         written.extend(save(&(chart, report), size, dir, chart.file_stem())?);
+    }
+    if let Some(section) = &report.offline
+        && let Some(chart) = offline::estimates(report, section)
+    {
+        written.extend(save(&chart, SIZE, dir, "offline_ope")?);
     }
     Ok(written)
 }

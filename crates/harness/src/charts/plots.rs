@@ -43,6 +43,9 @@ pub(super) fn row_label<S: AsRef<str>>(names: &[S], y: f64) -> String {
 }
 
 /// Colour of the baseline's reference line (the oracle's is black).
+/// The colour of a behaviour policy's level.
+pub(super) const BEHAVIOUR: RGBColor = RGBColor(160, 82, 45);
+
 pub(super) const BASELINE_GREY: RGBColor = RGBColor(130, 130, 130);
 
 /// The legend box, at `position`.
@@ -62,14 +65,23 @@ pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
 
 /// Mean ± band curves, one per policy, with optional reference lines:
 /// the oracle's value (or zero regret), and the baseline's value.
+/// The reference lines of a curves chart: the oracle's value, the
+/// baseline's, and other labelled levels (a behaviour policy's value).
+#[derive(Default)]
+pub(super) struct References<'a> {
+    pub oracle: Option<f64>,
+    pub baseline: Option<&'a BaselineValue>,
+    pub lines: &'a [(String, f64)],
+}
+
 pub(super) fn curves<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     curves: &[Curve],
-    title: &str,
-    y_label: &str,
-    (reference, baseline): (Option<f64>, Option<&BaselineValue>),
+    (title, x_label, y_label): (&str, &str, &str),
+    references: References<'_>,
     regret: bool,
 ) -> Drawn {
+    let (reference, baseline) = (references.oracle, references.baseline);
     area.fill(&WHITE).map_err(err)?;
     // Regret charts show only the policies whose regret is known.
     let shown = |c: &Curve| !c.points.is_empty() && (!regret || c.points[0].regret.is_some());
@@ -88,7 +100,12 @@ pub(super) fn curves<DB: DrawingBackend>(
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), e| {
             (l.min(e.low), h.max(e.high))
         });
-    for r in reference.into_iter().chain(baseline.map(|b| b.value)) {
+    let levels = references.lines.iter().map(|l| l.1);
+    for r in reference
+        .into_iter()
+        .chain(baseline.map(|b| b.value))
+        .chain(levels)
+    {
         lo = lo.min(r);
         hi = hi.max(r);
     }
@@ -106,7 +123,7 @@ pub(super) fn curves<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .x_desc("training episode")
+        .x_desc(x_label)
         .y_desc(y_label)
         .axis_desc_style(("sans-serif", 18))
         .label_style(("sans-serif", 15))
@@ -152,6 +169,10 @@ pub(super) fn curves<DB: DrawingBackend>(
         let label = format!("{}: {:.2}", b.name, b.value);
         let line = ((0.0, b.value), (x_max, b.value));
         reference_line(&mut chart, line.0, line.1, label, BASELINE_GREY)?;
+    }
+    for (name, level) in references.lines {
+        let label = format!("{name}: {level:.2}");
+        reference_line(&mut chart, (0.0, *level), (x_max, *level), label, BEHAVIOUR)?;
     }
     legend(
         &mut chart,

@@ -171,6 +171,9 @@ pub struct Report {
     pub failures: Vec<(String, u64, String)>,
     /// Warnings about how far the estimates can be trusted.
     pub warnings: Vec<String>,
+    /// The offline data, learners and their off-policy estimates, where
+    /// the scenario has offline learners.
+    pub offline: Option<crate::offline::report::OfflineSection>,
 }
 
 /// What every estimate of a report shares: the run's settings and the
@@ -464,6 +467,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
         failures: Vec::new(),
         warnings: Vec::new(),
         metric_names,
+        offline: None,
     };
     for (p, name) in prepared.names.iter().enumerate() {
         let runs: Vec<&RunResult> = results.iter().filter(|r| r.policy == p).collect();
@@ -499,6 +503,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
         report.tables.extend(averaged_table(name, &ok));
     }
     report.warnings = warnings(prepared, &report.summaries);
+    report.offline = crate::offline::report::section(prepared, results);
     report
 }
 

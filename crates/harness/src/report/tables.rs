@@ -316,6 +316,12 @@ pub fn csv_files(
         }
         files.push(("policy_tables.csv".to_string(), finish(w)?));
     }
+    if let Some(section) = &report.offline {
+        files.push((
+            "offline_ope.csv".to_string(),
+            crate::offline::report::csv(section)?,
+        ));
+    }
     Ok(files)
 }
 

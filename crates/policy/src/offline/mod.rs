@@ -17,6 +17,7 @@
 //! many iterations as its longest session. Pairs never logged stay at 0
 //! (reported by [`TabularFqi::count`]).
 
+pub mod kinds;
 pub mod neural;
 
 /// Logged transitions, row by row.

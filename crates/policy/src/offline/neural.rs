@@ -45,6 +45,24 @@ pub enum Algorithm {
         /// Relative behaviour probability an action needs.
         tau: f64,
     },
+    /// The seed article's regression: the mean squared error over the
+    /// whole output vector against a copy of the predictions whose logged
+    /// entry is replaced by `y` — so only that entry moves, at `1/m` the
+    /// weight. As written, `y = 0`; as intended, `y = r + γ maxₐ' Q̄(s', a')`.
+    Article {
+        /// True for the article's code as written (`y = 0`).
+        as_written: bool,
+    },
+}
+
+/// How minibatches are drawn from the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampling {
+    /// `batch_size` rows drawn uniformly with replacement (d3rlpy's way).
+    Uniform,
+    /// Epochs: every row once per pass in a fresh random order, in batches
+    /// of `batch_size` (the last one of a pass smaller), as Keras's `fit`.
+    Epochs,
 }
 
 /// How an offline learner trains.
@@ -64,6 +82,8 @@ pub struct OfflineConfig {
     pub target_update_interval: u64,
     /// Largest global gradient norm.
     pub max_grad_norm: f64,
+    /// How minibatches are drawn.
+    pub sampling: Sampling,
     /// Seed of the initialisation and the minibatches.
     pub seed: u64,
 }
@@ -78,6 +98,7 @@ impl Default for OfflineConfig {
             gamma: 0.99,
             target_update_interval: 500,
             max_grad_norm: 10.0,
+            sampling: Sampling::Uniform,
             seed: 0,
         }
     }
@@ -158,6 +179,11 @@ pub struct OfflineLearner {
     rng: SimRng,
     steps: u64,
     n_actions: usize,
+    /// The pass's order and the next place in it, for [`Sampling::Epochs`].
+    order: Vec<usize>,
+    cursor: usize,
+    /// Updates, summed losses and summed mean Q since the last report.
+    tally: (u64, f64, f64),
 }
 
 fn err(e: candle_core::Error) -> crate::dqn::network::NetError {
@@ -223,7 +249,15 @@ impl OfflineLearner {
             rng,
             steps: 0,
             n_actions,
+            order: Vec::new(),
+            cursor: 0,
+            tally: (0, 0.0, 0.0),
         })
+    }
+
+    /// Number of actions.
+    pub fn n_actions(&self) -> usize {
+        self.n_actions
     }
 
     /// Gradient steps taken.
@@ -249,9 +283,38 @@ impl OfflineLearner {
             .collect()
     }
 
+    /// Gradient steps in one pass over `rows` rows under epoch sampling.
+    pub fn steps_per_epoch(&self, rows: usize) -> u64 {
+        rows.div_ceil(self.config.batch_size.max(1)).max(1) as u64
+    }
+
+    /// The rows of the next minibatch.
+    fn next_batch(&mut self, rows: usize) -> Vec<usize> {
+        let b = self.config.batch_size;
+        match self.config.sampling {
+            Sampling::Uniform => (0..b).map(|_| self.rng.random_range(0..rows)).collect(),
+            Sampling::Epochs => {
+                if self.cursor >= self.order.len() {
+                    self.order = (0..rows).collect();
+                    // Fisher–Yates, from the learner's own generator.
+                    for i in (1..rows).rev() {
+                        let j = self.rng.random_range(0..=i);
+                        self.order.swap(i, j);
+                    }
+                    self.cursor = 0;
+                }
+                let end = (self.cursor + b).min(self.order.len());
+                let batch = self.order[self.cursor..end].to_vec();
+                self.cursor = end;
+                batch
+            }
+        }
+    }
+
     /// One gradient step on a minibatch of `data`; returns the loss.
     pub fn train_step(&mut self, data: &Transitions) -> NetResult<f64> {
-        let (b, d, m) = (self.config.batch_size, data.dim, self.n_actions);
+        let batch = self.next_batch(data.len());
+        let (b, d, m) = (batch.len(), data.dim, self.n_actions);
         let device = self.net.device().clone();
         let arch = self.net.architecture().clone();
         let (mut obs, mut next) = (Vec::with_capacity(b * d), Vec::with_capacity(b * d));
@@ -260,8 +323,7 @@ impl OfflineLearner {
             Vec::with_capacity(b),
             Vec::with_capacity(b),
         );
-        for _ in 0..b {
-            let i = self.rng.random_range(0..data.len());
+        for &i in &batch {
             self.standardise(data.obs_of(i), &mut obs);
             match data.next[i] {
                 Some(j) => {
@@ -300,8 +362,12 @@ impl OfflineLearner {
                 }
                 _ => vec![vec![true; m]; b],
             };
+            let as_written = self.config.algorithm == Algorithm::Article { as_written: true };
             let targets: Vec<f32> = (0..b)
                 .map(|r| {
+                    if as_written {
+                        return 0.0;
+                    }
                     let best = (0..m)
                         .filter(|&k| allowed_next[r][k])
                         .map(|k| q_next[r * m + k])
@@ -315,6 +381,9 @@ impl OfflineLearner {
                 .and_then(|t| t.mean_all())
                 .map_err(err)?;
             match self.config.algorithm {
+                // Only the logged entry differs from its target: the mean
+                // over all `m` outputs is the TD error's over `m`.
+                Algorithm::Article { .. } => (td / m as f64).map_err(err)?,
                 Algorithm::Cql { alpha } => {
                     let gap = (logsumexp(&out)? - &chosen)
                         .and_then(|t| t.mean_all())
@@ -325,6 +394,12 @@ impl OfflineLearner {
             }
         };
         let value = f64::from(loss.to_scalar::<f32>().map_err(err)?);
+        let mean_q = f64::from(
+            chosen
+                .mean_all()
+                .and_then(|t| t.to_scalar::<f32>())
+                .map_err(err)?,
+        );
         if !value.is_finite() {
             return Err(crate::dqn::network::NetError(format!(
                 "after {} steps the loss is {value}",
@@ -343,6 +418,9 @@ impl OfflineLearner {
             g.adam_step(&loss, self.config.learning_rate, self.config.max_grad_norm)?;
         }
         self.steps += 1;
+        self.tally.0 += 1;
+        self.tally.1 += value;
+        self.tally.2 += mean_q;
         if self
             .steps
             .is_multiple_of(self.config.target_update_interval)
@@ -350,6 +428,19 @@ impl OfflineLearner {
             soft_update(&mut self.target, self.net.detached(), 1.0)?;
         }
         Ok(value)
+    }
+
+    /// Updates since the last call, their mean loss and mean output of the
+    /// logged actions (Q, or BC's logit); the tally restarts.
+    pub fn take_stats(&mut self) -> crate::LearningStats {
+        let (n, loss, q) = std::mem::take(&mut self.tally);
+        let mean = |sum: f64| (n > 0).then(|| sum / n as f64);
+        crate::LearningStats {
+            updates: n,
+            loss: mean(loss),
+            mean_q: mean(q),
+            exploration: 0.0,
+        }
     }
 
     /// The network's outputs for one observation (Q-values, or BC's logits).
