@@ -304,8 +304,22 @@ fn play(
                 let mut slates = vec![0; n * k];
                 let mut propensities = vec![0.0; n * k];
                 let mut slate = Vec::with_capacity(k);
+                // Oracles read the expected rewards, as in the runner.
+                let oracle = agent.wants_expected_rewards();
+                let mut expected = Vec::new();
                 'ticks: loop {
+                    if oracle && !env.expected_rewards(&mut expected) {
+                        return Err(LoggingError::Policy {
+                            policy: name.clone(),
+                            message: "this env cannot tell an oracle its expected rewards".into(),
+                        });
+                    }
                     for (s, o) in obs.iter().enumerate() {
+                        if oracle {
+                            agent.see_expected_rewards(
+                                &expected[s * n_actions..(s + 1) * n_actions],
+                            );
+                        }
                         if k == 1 {
                             let Some(action) = agent.act_logged(o, &mut probs) else {
                                 break 'ticks false;

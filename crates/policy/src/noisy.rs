@@ -54,12 +54,34 @@ impl Policy for Noisy {
     fn greedy(&self, obs: &Observation) -> usize {
         self.inner.greedy(obs)
     }
+
+    /// An oracle inside reads the env's expected rewards through it.
+    fn wants_expected_rewards(&self) -> bool {
+        self.inner.wants_expected_rewards()
+    }
+
+    fn see_expected_rewards(&mut self, rewards: &[f64]) {
+        self.inner.see_expected_rewards(rewards);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixed::Fixed;
+    use crate::{fixed::Fixed, myopic_oracle::MyopicOracle};
+
+    /// An oracle inside sees the expected rewards the env gives it, and
+    /// its greedy action follows them.
+    #[test]
+    fn an_oracle_inside_sees_the_expected_rewards() {
+        let mut noisy = Noisy::new(Box::new(MyopicOracle::default()), 0.0, 3, 1);
+        assert!(noisy.wants_expected_rewards());
+        let obs = Observation { features: vec![] };
+        noisy.see_expected_rewards(&[0.1, 0.7, 0.2]);
+        assert_eq!(noisy.act(&obs), 1);
+        noisy.see_expected_rewards(&[0.9, 0.7, 0.2]);
+        assert_eq!(noisy.act(&obs), 0);
+    }
 
     /// The reported probabilities are the ones `act` draws from (4,000
     /// draws; 5 binomial standard deviations).

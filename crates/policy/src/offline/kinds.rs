@@ -330,7 +330,8 @@ pub enum ArticleVariant {
 pub struct ArticleSettings {
     /// `as_written` or `as_intended`.
     pub variant: ArticleVariant,
-    /// Passes over the data, 1 ..= 10,000.
+    /// Passes over the data, 0 ..= 10,000 (0: the untrained network's
+    /// argmax, the reference the as-written variant is no better than).
     #[serde(default = "default_epochs")]
     pub epochs: u32,
     /// Hidden layer widths.
@@ -353,10 +354,10 @@ pub struct SeedArticleKind;
 
 impl SeedArticleKind {
     fn config(s: &ArticleSettings, rows: usize, seed: u64) -> Result<OfflineConfig, PolicyError> {
-        if !(1..=10_000).contains(&s.epochs) {
+        if s.epochs > 10_000 {
             return Err(PolicyError::invalid(
                 "epochs",
-                format!("must be in 1 ..= 10000 (found {})", s.epochs),
+                format!("must be in 0 ..= 10000 (found {})", s.epochs),
             ));
         }
         let config = OfflineConfig {
@@ -392,6 +393,9 @@ impl PolicyKind for SeedArticleKind {
     }
 
     fn name(&self, config: &ArticleSettings) -> String {
+        if config.epochs == 0 {
+            return "seed_article_untrained".into();
+        }
         match config.variant {
             ArticleVariant::AsWritten => "seed_article_as_written".into(),
             ArticleVariant::AsIntended => "seed_article_as_intended".into(),
