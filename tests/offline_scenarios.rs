@@ -215,3 +215,62 @@ fn logs_that_do_not_fit_are_refused() {
     assert_names(&m, &["offline.sha256", "not the 00ff"]);
     assert!(Path::new("scenarios/offline-pricing.toml").is_file());
 }
+
+/// A policy exported as a table of states and actions plays exactly as the
+/// policy it lists: a table of price 2.0 in every state of the small
+/// scenario's grid earns, episode by episode, what `fixed` at 2.0 earns
+/// (the same shoppers, seed by seed). A table missing a state stops its
+/// runs with the state named, while the other policies finish.
+#[test]
+fn an_action_table_plays_as_the_policy_it_lists() {
+    let tmp = TempDir::new("action-table");
+    let mut table = String::from("period,stock,last_sales,action\n");
+    for t in 0..8 {
+        for s in 0..=12 {
+            for l in 0..=12 {
+                table.push_str(&format!("{t},{s},{l},2\n"));
+            }
+        }
+    }
+    std::fs::write(tmp.path().join("two.csv"), &table).unwrap();
+    let partial: String = table.lines().take(20).map(|l| format!("{l}\n")).collect();
+    std::fs::write(tmp.path().join("partial.csv"), partial).unwrap();
+    let text = format!(
+        "{}\n[[policies]]\nkind = \"action_table\"\nname = \"exported\"\nfile = \"two.csv\"\n\n\
+         [[policies]]\nkind = \"action_table\"\nname = \"holes\"\nfile = \"partial.csv\"\n",
+        common::small_pricing("table", 5)
+    );
+    let file = tmp.path().join("table.toml");
+    std::fs::write(&file, text).unwrap();
+    let results = tmp.path().join("results");
+    let out = common::run_scenario(&file, &results, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_names(&stdout, &["FAILED holes seed 1", "no row for the state"]);
+    let dir = &run_dirs(&results, "table")[0];
+    let episodes = std::fs::read_to_string(dir.join("episodes.csv")).unwrap();
+    let returns = |policy: &str| -> Vec<String> {
+        episodes
+            .lines()
+            .filter(|l| l.split(',').nth(1) == Some(policy))
+            .map(|l| l.split(',').nth(4).unwrap().to_string())
+            .collect()
+    };
+    let (exported, fixed) = (returns("exported"), returns("fixed_price_2"));
+    assert_eq!(exported.len(), 4 * 5);
+    assert_eq!(exported, fixed);
+    let resolved = std::fs::read_to_string(dir.join("scenario.toml")).unwrap();
+    let absolute = std::fs::canonicalize(tmp.path().join("two.csv")).unwrap();
+    assert!(
+        resolved.contains(&absolute.display().to_string()),
+        "{resolved}"
+    );
+    let m = refused(
+        &replaced(
+            &common::small_pricing("bad", 5),
+            "kind = \"random\"",
+            "kind = \"action_table\"\nfile = \"t.csv\"",
+        ),
+        &[("t.csv", "period,stock,action\n0,1,1\n")],
+    );
+    assert_names(&m, &["policies[1].file", "t.csv", "header"]);
+}

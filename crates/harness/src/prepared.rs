@@ -66,6 +66,9 @@ impl Prepared {
             spec.resolve(scenario.run.seeds[0]).map_err(invalid)?;
         }
         let base = source.parent().unwrap_or(Path::new("."));
+        for spec in &mut scenario.policies {
+            spec.resolve_paths(base);
+        }
         let family_name = scenario.family.name();
         let family = scenario
             .family

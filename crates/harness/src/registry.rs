@@ -125,6 +125,7 @@ trait AnyPolicyKind: Send + Sync {
     fn name(&self, config: &dyn AnyConfig) -> String;
     fn state_dependent(&self) -> bool;
     fn offline_steps(&self, config: &dyn AnyConfig, rows: usize) -> Option<u64>;
+    fn resolve_paths(&self, config: &mut dyn AnyConfig, base: &Path);
     fn applies(&self, family: &dyn Family) -> Result<(), String>;
     fn cost(
         &self,
@@ -163,6 +164,14 @@ impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
 
     fn offline_steps(&self, config: &dyn AnyConfig, rows: usize) -> Option<u64> {
         self.0.offline_steps(typed(config), rows)
+    }
+
+    fn resolve_paths(&self, config: &mut dyn AnyConfig, base: &Path) {
+        let config = config
+            .as_any_mut()
+            .downcast_mut()
+            .expect("a config is only ever handled by the entry that parsed it");
+        self.0.resolve_paths(config, base);
     }
 
     fn applies(&self, family: &dyn Family) -> Result<(), String> {
@@ -270,6 +279,12 @@ impl PolicySpec {
     /// kinds that do not.
     pub fn offline_steps(&self, rows: usize) -> Option<u64> {
         self.kind.offline_steps(self.config.as_ref(), rows)
+    }
+
+    /// Makes the settings' paths absolute, relative to `base`
+    /// ([`PolicyKind::resolve_paths`]).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        self.kind.resolve_paths(self.config.as_mut(), base);
     }
 
     /// The settings, if they are of type `T` (the kind's `Config`).
@@ -426,6 +441,7 @@ impl Default for Registry {
     /// The families and policies shoplab ships: one line each.
     fn default() -> Self {
         use shoplab_policy::{
+            action_table::ActionTableKind,
             dqn::DqnKind,
             epsilon_greedy::EpsilonGreedyKind,
             fixed::{FixedActionKind, FixedPriceKind},
@@ -473,5 +489,6 @@ impl Default for Registry {
             .with_policy(OfflineKind(Learner::Cql))
             .with_policy(OfflineKind(Learner::Bcq))
             .with_policy(SeedArticleKind)
+            .with_policy(ActionTableKind)
     }
 }

@@ -11,6 +11,7 @@
 //! model as plain numbers (see [`pricing_oracle`]).
 #![deny(missing_docs)]
 
+pub mod action_table;
 pub mod arms;
 pub mod dqn;
 pub mod epsilon_greedy;

@@ -63,6 +63,13 @@ pub trait PolicyKind: Send + Sync + 'static {
         None
     }
 
+    /// Makes the paths in the settings absolute, relative to `base` (the
+    /// scenario file's folder), so that the resolved scenario of a run
+    /// folder reads the same files from anywhere. Nothing by default.
+    fn resolve_paths(&self, config: &mut Self::Config, base: &std::path::Path) {
+        let _ = (config, base);
+    }
+
     /// Whether the kind applies to `family`, whatever its settings; the
     /// reason when it does not, saying what it needs and which families
     /// have it (`it needs budgeted auctions, as in the ads family`). Asked
