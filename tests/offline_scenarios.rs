@@ -59,8 +59,13 @@ fn a_dataset_scenario_runs_reports_and_reproduces() {
         ],
     );
     let dir = &run_dirs(&results, "off")[0];
-    for chart in ["offline_curve.svg", "offline_ope.svg"] {
-        assert!(dir.join(chart).is_file(), "{chart} missing");
+    for file in [
+        "offline_curve.svg",
+        "offline_ope.svg",
+        "checkpoints/bc-seed1.safetensors",
+        "checkpoints/cql-seed4.safetensors",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing");
     }
     let csv = std::fs::read_to_string(dir.join("offline_ope.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
@@ -84,6 +89,48 @@ fn a_dataset_scenario_runs_reports_and_reproduces() {
     );
     let again = shoplab(&["reproduce", dir.to_str().unwrap()], &[]);
     assert_success(&again);
+    // A trained learner's checkpoint is an OPE target, rebuilt from the
+    // scenario with its data and loaded.
+    let log = tmp.path().join("log.csv");
+    let logged = shoplab(
+        &[
+            "log",
+            file.to_str().unwrap(),
+            "--policy",
+            "random",
+            "--episodes",
+            "50",
+            "--out",
+            log.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_success(&logged);
+    let checkpoint = dir.join("checkpoints/cql-seed1.safetensors");
+    let ope = shoplab(
+        &[
+            "ope",
+            log.to_str().unwrap(),
+            "--target-policy",
+            "cql",
+            "--scenario",
+            file.to_str().unwrap(),
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--estimators",
+            "wpdis",
+            "--truth-episodes",
+            "20",
+            "--results",
+            tmp.path().join("ope").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_success(&ope);
+    assert_names(
+        &String::from_utf8_lossy(&ope.stdout),
+        &["wpdis", "true value"],
+    );
 }
 
 /// A log file named by the scenario is read, recorded with its absolute

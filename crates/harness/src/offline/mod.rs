@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! [offline]
-//! log = "logs/pricing-medium.parquet"   # relative to the scenario file
+//! log = "logs/medium.parquet"           # relative to the scenario file
 //! sha256 = "…"                          # optional: refused if the file differs
 //! ```
 //!
@@ -18,7 +18,7 @@
 //! dataset = "medium"        # random, medium, medium-replay, expert or mixed
 //! medium = "q_learning"     # a policy of the file (medium, medium-replay, mixed)
 //! medium_episodes = 300
-//! expert = "pricing_oracle" # a policy of the file (expert, mixed)
+//! expert = "oracle"         # a policy of the file (expert, mixed)
 //! epsilon = 0.1             # the noise of medium and expert
 //! episodes = 1000           # episodes of random, medium and expert
 //! seed = 0                  # default: the first run seed

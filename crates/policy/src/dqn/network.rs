@@ -294,44 +294,64 @@ impl QNetwork {
             .map_err(|e| CheckpointError::Format(e.to_string()))
     }
 
+    /// The parameters by name, as tensors sharing their storage.
+    pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        self.vars
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect()
+    }
+
     /// Loads parameters from safetensors bytes; every name and shape must
     /// match this network's. Adam's moments restart at zero.
     pub fn load_safetensors(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
         let loaded = candle_core::safetensors::load_buffer(bytes, &self.device)
             .map_err(|e| CheckpointError::Format(e.to_string()))?;
+        if let Some(extra) = loaded.keys().find(|k| !self.vars.contains_key(*k)) {
+            return Err(CheckpointError::UnknownTensor(extra.clone()));
+        }
+        self.load_from(&loaded, "")
+    }
+
+    /// Loads the parameters named `prefix` + each name from `loaded` (other
+    /// tensors are the caller's); every one must be there, with this
+    /// network's shape, f32 and finite. Adam's moments restart at zero.
+    pub fn load_from(
+        &mut self,
+        loaded: &std::collections::HashMap<String, Tensor>,
+        prefix: &str,
+    ) -> Result<(), CheckpointError> {
+        let named = |name: &str| format!("{prefix}{name}");
+        let mut found = Vec::with_capacity(self.vars.len());
         for (name, var) in &self.vars {
             let tensor = loaded
-                .get(name)
-                .ok_or_else(|| CheckpointError::MissingTensor(name.clone()))?;
+                .get(&named(name))
+                .ok_or_else(|| CheckpointError::MissingTensor(named(name)))?;
             if tensor.dims() != var.dims() || tensor.dtype() != DType::F32 {
                 return Err(CheckpointError::Shape {
-                    tensor: name.clone(),
+                    tensor: named(name),
                     found: format!("{:?} {:?}", tensor.dtype(), tensor.dims()),
                     expected: format!("{:?} f32", var.dims()),
                 });
             }
-        }
-        if let Some(extra) = loaded.keys().find(|k| !self.vars.contains_key(*k)) {
-            return Err(CheckpointError::UnknownTensor(extra.clone()));
-        }
-        // A NaN weight makes every Q value NaN and every greedy action the
-        // first: refuse it rather than score a broken network.
-        for name in self.vars.keys() {
-            let values = loaded[name]
+            // A NaN weight makes every Q value NaN and every greedy action
+            // the first: refuse it rather than score a broken network.
+            let values = tensor
                 .flatten_all()
                 .and_then(|t| t.to_vec1::<f32>())
                 .map_err(err)?;
             if let Some((index, &v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 return Err(CheckpointError::Value {
-                    tensor: name.clone(),
+                    tensor: named(name),
                     found: f64::from(v),
                     index,
                     rule: "weights must be finite",
                 });
             }
+            found.push(tensor);
         }
-        for (name, var) in &self.vars {
-            var.set(&loaded[name]).map_err(err)?;
+        for (var, tensor) in self.vars.values().zip(found) {
+            var.set(tensor).map_err(err)?;
         }
         for (m, v) in self.moments.values_mut() {
             m.fill(0.0);

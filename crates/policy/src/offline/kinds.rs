@@ -292,7 +292,13 @@ impl PolicyKind for OfflineKind {
     ) -> Result<Box<dyn Policy>, PolicyError> {
         let c = self.config(config, cx.seed)?;
         let data = data_of(self.kind_name(), cx)?;
-        OfflinePolicy::boxed(c, data, cx.action_space.n(), config.gradient_steps)
+        OfflinePolicy::boxed(
+            self.kind_name(),
+            c,
+            data,
+            cx.action_space.n(),
+            config.gradient_steps,
+        )
     }
 }
 
@@ -432,7 +438,7 @@ impl PolicyKind for SeedArticleKind {
         let data = data_of(self.kind(), cx)?;
         let c = Self::config(config, data.transitions.len(), cx.seed)?;
         let steps = c.target_update_interval * u64::from(config.epochs);
-        OfflinePolicy::boxed(c, data, cx.action_space.n(), steps)
+        OfflinePolicy::boxed(self.kind(), c, data, cx.action_space.n(), steps)
     }
 }
 
@@ -440,6 +446,7 @@ impl PolicyKind for SeedArticleKind {
 /// before each training episode, its greedy policy played.
 #[derive(Debug)]
 pub struct OfflinePolicy {
+    kind: &'static str,
     learner: OfflineLearner,
     data: Arc<Transitions>,
     total_steps: u64,
@@ -450,6 +457,7 @@ impl OfflinePolicy {
     /// A learner of `config` on `data` that takes `total_steps` over a
     /// run, boxed as the registry builds it.
     pub fn boxed(
+        kind: &'static str,
         config: OfflineConfig,
         data: &OfflineData,
         n_actions: usize,
@@ -458,6 +466,7 @@ impl OfflinePolicy {
         let learner = OfflineLearner::new(config, &data.transitions, n_actions)
             .map_err(|e| PolicyError::invalid("", e.0))?;
         Ok(Box::new(Self {
+            kind,
             learner,
             data: Arc::clone(&data.transitions),
             total_steps,
@@ -502,5 +511,16 @@ impl Policy for OfflinePolicy {
 
     fn learning_stats(&mut self) -> Option<LearningStats> {
         Some(self.learner.take_stats())
+    }
+
+    fn checkpoint(&self) -> Option<Result<Vec<u8>, crate::CheckpointError>> {
+        Some(self.learner.to_safetensors(self.kind))
+    }
+
+    /// Restores a trained learner; it then takes no further steps.
+    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), crate::CheckpointError> {
+        self.learner.load_safetensors(bytes)?;
+        self.total_steps = 0;
+        Ok(())
     }
 }

@@ -20,6 +20,8 @@
 //! standard deviation. Everything random — the initialisation and the
 //! minibatches — comes from `seed`.
 
+mod checkpoint;
+
 use super::Transitions;
 use crate::dqn::network::{
     Architecture, NetResult, Params, QNetwork, forward, matrix, soft_update, to_vec,
