@@ -21,6 +21,10 @@ pub(crate) struct BuildArgs {
     /// The strong policy of the scenario behind `expert` (such as `oracle`).
     #[arg(long)]
     pub expert: String,
+    /// Its training episodes before it is frozen (0: as built, for oracles
+    /// and rules; a learner is trained first).
+    #[arg(long, default_value_t = 0)]
+    pub expert_episodes: u32,
     /// The ε-uniform noise of `medium` and `expert`, in [0, 1].
     #[arg(long, default_value_t = 0.1)]
     pub epsilon: f64,
@@ -60,9 +64,10 @@ pub(crate) fn dataset_build(args: &BuildArgs, loader: &Loader<'_>) -> Result<()>
     let per_episode = prepared.family().episode_cost().decisions;
     let rows =
         per_episode * (4.0 * f64::from(args.episodes) + 2.0 * f64::from(args.medium_episodes));
-    if rows > MAX_ROWS {
+    let training = per_episode * f64::from(args.expert_episodes);
+    if rows > MAX_ROWS || training > MAX_ROWS {
         bail!(
-            "the suite would hold about {rows:.1e} rows, more than {MAX_ROWS:.0e} (fewer episodes)"
+            "the suite would hold about {rows:.1e} rows (and train its expert for {training:.1e} decisions), more than {MAX_ROWS:.0e} (fewer episodes)"
         );
     }
     let parent = args.out.join(&prepared.scenario.name);
@@ -71,6 +76,7 @@ pub(crate) fn dataset_build(args: &BuildArgs, loader: &Loader<'_>) -> Result<()>
         medium,
         medium_episodes: args.medium_episodes,
         expert,
+        expert_episodes: args.expert_episodes,
         epsilon: args.epsilon,
         episodes: args.episodes,
         seed: args.seed,

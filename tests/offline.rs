@@ -274,6 +274,7 @@ fn cql_and_bcq_beat_the_behaviour_and_naive_dqn_on_medium_data() {
         medium: index("q_learning"),
         medium_episodes: 2000,
         expert: index("oracle"),
+        expert_episodes: 0,
         epsilon: 0.1,
         episodes: 1000,
         seed: 0,

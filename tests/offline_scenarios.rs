@@ -321,3 +321,88 @@ fn an_action_table_plays_as_the_policy_it_lists() {
     );
     assert_names(&m, &["policies[1].file", "t.csv", "header"]);
 }
+
+/// Ad bidding logs carry exact propensities: Q-learned pacing decides its
+/// multiplier every 24 periods and holds it between, with a fixed creative
+/// rule (UCB1, deterministic given its counts); in the first of two
+/// training days ε is 1, so each decision row has probability 1/8 (8
+/// multipliers) and every held row 1. Thompson sampling over creatives
+/// has no closed form and is refused. The suite builds for the family,
+/// its expert trained first when asked.
+#[test]
+fn ads_logs_carry_exact_propensities() {
+    let tmp = TempDir::new("ads-log");
+    let text = std::fs::read_to_string("scenarios/ads.toml").unwrap();
+    let text = replaced(
+        &text,
+        "kind = \"q_pacing\"\ndecide_every = 24\ncreative = \"thompson\"",
+        "kind = \"q_pacing\"\ndecide_every = 24\ncreative = \"ucb1\"",
+    );
+    let file = tmp.path().join("ads.toml");
+    std::fs::write(&file, text).unwrap();
+    let log = tmp.path().join("q.csv");
+    let log_of = |policy: &str, out: &Path| {
+        shoplab(
+            &[
+                "log",
+                file.to_str().unwrap(),
+                "--policy",
+                policy,
+                "--episodes",
+                "2",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    assert_success(&log_of("q_pacing_ucb1", &log));
+    let csv = std::fs::read_to_string(&log).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (episode, period, propensity) = (col("episode"), col("period"), col("propensity"));
+    let mut decisions = 0;
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let p: f64 = cells[propensity].parse().unwrap();
+        let t: u32 = cells[period].parse().unwrap();
+        if !t.is_multiple_of(24) {
+            assert_eq!(p, 1.0, "{line}");
+        } else if cells[episode] == "0" {
+            assert!((p - 0.125).abs() < 1e-12, "{line}");
+            decisions += 1;
+        }
+    }
+    assert_eq!(decisions, 4);
+    let out = log_of("dual_pacing_thompson", &tmp.path().join("t.csv"));
+    assert!(!out.status.success());
+    assert_names(
+        &String::from_utf8_lossy(&out.stderr),
+        &["cannot report the probabilities"],
+    );
+    let built = shoplab(
+        &[
+            "dataset",
+            "build",
+            file.to_str().unwrap(),
+            "--medium",
+            "q_pacing_ucb1",
+            "--medium-episodes",
+            "20",
+            "--expert",
+            "dual_pacing_thompson",
+            "--expert-episodes",
+            "20",
+            "--episodes",
+            "10",
+            "--out",
+            tmp.path().join("datasets").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_success(&built);
+    assert_names(
+        &String::from_utf8_lossy(&built.stdout),
+        &["dual_pacing_thompson after 20 training episodes, greedy"],
+    );
+}

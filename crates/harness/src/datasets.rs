@@ -37,6 +37,9 @@ pub struct SuiteSpec {
     pub medium_episodes: u32,
     /// The strong policy behind `expert`.
     pub expert: usize,
+    /// Its training episodes before it is frozen (0: as built, for oracles
+    /// and rules).
+    pub expert_episodes: u32,
     /// The noise of `medium` and `expert`, in [0, 1].
     pub epsilon: f64,
     /// Episodes of `random`, `medium` and `expert`.
@@ -164,14 +167,27 @@ impl Suite<'_> {
     fn expert(&self) -> Result<Dataset, LoggingError> {
         let spec = self.spec;
         let name = self.prepared.names[spec.expert].clone();
-        let policy = self
+        let failed = |message: String| LoggingError::Policy {
+            policy: name.clone(),
+            message,
+        };
+        let mut policy = self
             .prepared
             .make_policy(spec.expert, self.seed("expert build"))
-            .map_err(|e| LoggingError::Policy {
-                policy: name.clone(),
-                message: e.to_string(),
-            })?;
-        let behaviour = format!("{name}, greedy, ε = {}", spec.epsilon);
+            .map_err(|e| failed(e.to_string()))?;
+        let trained = if spec.expert_episodes > 0 {
+            crate::runner::train(
+                self.prepared,
+                policy.as_mut(),
+                spec.expert_episodes,
+                self.seed("expert training"),
+            )
+            .map_err(failed)?;
+            format!(" after {} training episodes", spec.expert_episodes)
+        } else {
+            String::new()
+        };
+        let behaviour = format!("{name}{trained}, greedy, ε = {}", spec.epsilon);
         let (log, _) = log_frozen(
             self.prepared,
             &behaviour,

@@ -249,9 +249,8 @@ fn play(
         possible: vec![false; n_actions],
     };
     for episode in 0..episodes {
-        if learning {
-            agent.begin_episode(episode as usize, episodes as usize);
-        }
+        // Frozen policies too: controllers reset their per-episode state.
+        agent.begin_episode(episode as usize, episodes as usize);
         let env_seed = derive_seed(seed, "log episode", u64::from(episode));
         let ok = match &mut env {
             EnvBox::Single(env) => {

@@ -10,13 +10,19 @@ use shoplab_env::{
 };
 
 /// With probability ε a uniformly random action, otherwise `inner`'s
-/// greedy action; `inner` never learns through it.
+/// greedy action; `inner` never learns through it. The greedy action is
+/// asked once a decision, through [`Policy::act_greedy`], so controllers
+/// with per-episode state (a pacing controller's integral) follow their
+/// own course whatever the noise does.
 #[derive(Debug)]
 pub struct Noisy {
     inner: Box<dyn Policy>,
     epsilon: f64,
     n_actions: usize,
     rng: SimRng,
+    /// The greedy action of the observation whose probabilities were
+    /// just reported, which `act` then plays.
+    pending: Option<usize>,
 }
 
 impl Noisy {
@@ -28,26 +34,34 @@ impl Noisy {
             epsilon,
             n_actions,
             rng: rng_from_seed(seed),
+            pending: None,
         }
     }
 }
 
 impl Policy for Noisy {
+    fn begin_episode(&mut self, episode: usize, total: usize) {
+        self.pending = None;
+        self.inner.begin_episode(episode, total);
+    }
+
     fn act(&mut self, obs: &Observation) -> usize {
+        let greedy = match self.pending.take() {
+            Some(g) => g,
+            None => self.inner.act_greedy(obs),
+        };
         if self.epsilon > 0.0 && self.rng.random_bool(self.epsilon) {
             self.rng.random_range(0..self.n_actions)
         } else {
-            self.inner.greedy(obs)
+            greedy
         }
     }
 
+    /// Asks the inner policy's greedy action (once: `act` plays it next).
     fn action_probabilities(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> bool {
-        crate::epsilon_greedy_probabilities(
-            self.epsilon,
-            self.inner.greedy(obs),
-            self.n_actions,
-            probs,
-        );
+        let greedy = self.inner.act_greedy(obs);
+        self.pending = Some(greedy);
+        crate::epsilon_greedy_probabilities(self.epsilon, greedy, self.n_actions, probs);
         true
     }
 

@@ -19,6 +19,7 @@
 //! medium = "q_learning"     # a policy of the file (medium, medium-replay, mixed)
 //! medium_episodes = 300
 //! expert = "oracle"         # a policy of the file (expert, mixed)
+//! expert_episodes = 0       # its training before it is frozen (0: as built)
 //! epsilon = 0.1             # the noise of medium and expert
 //! episodes = 1000           # episodes of random, medium and expert
 //! seed = 0                  # default: the first run seed
@@ -72,6 +73,9 @@ pub struct OfflineSpec {
     /// The policy behind `expert`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expert: Option<String>,
+    /// Its training episodes before it is frozen (default 0: as built).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_episodes: Option<u32>,
     /// The noise of `medium` and `expert`, in [0, 1] (default 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epsilon: Option<f64>,
@@ -144,6 +148,7 @@ impl OfflineSpec {
             ("medium", self.medium.is_some()),
             ("medium_episodes", self.medium_episodes.is_some()),
             ("expert", self.expert.is_some()),
+            ("expert_episodes", self.expert_episodes.is_some()),
             ("epsilon", self.epsilon.is_some()),
             ("episodes", self.episodes.is_some()),
             ("seed", self.seed.is_some()),
@@ -218,6 +223,9 @@ impl OfflineSpec {
                     ));
                 }
                 self.episodes.get_or_insert(1000);
+                if needs_expert {
+                    self.expert_episodes.get_or_insert(0);
+                }
                 self.seed.get_or_insert(first_seed);
                 Ok(())
             }
@@ -302,13 +310,16 @@ impl OfflineSpec {
                         Some(_) => find("expert", &self.expert)?,
                         None => 0,
                     },
+                    expert_episodes: self.expert_episodes.unwrap_or(0),
                     epsilon: self.epsilon.unwrap_or(0.1),
                     episodes: self.episodes.unwrap_or(1000),
                     seed: self.seed.unwrap_or(0),
                 };
                 let per_episode = prepared.family().episode_cost().decisions;
                 let rows = per_episode
-                    * (2.0 * f64::from(spec.episodes) + f64::from(spec.medium_episodes));
+                    * (2.0 * f64::from(spec.episodes)
+                        + f64::from(spec.medium_episodes)
+                        + f64::from(spec.expert_episodes));
                 if rows > MAX_ROWS {
                     return Err(invalid(
                         "episodes",

@@ -46,6 +46,7 @@ use shoplab_env::{
 };
 
 mod creative;
+mod logged;
 pub use creative::{CreativeBandit, CreativeRule};
 
 /// How the bid multiplier is chosen.
@@ -352,6 +353,10 @@ impl Policy for PacedBidding {
 
     fn act(&mut self, obs: &Observation) -> usize {
         self.decide(obs, true)
+    }
+
+    fn act_logged(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> Option<usize> {
+        self.logged(obs, probs)
     }
 
     fn greedy(&self, obs: &Observation) -> usize {
