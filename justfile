@@ -12,9 +12,9 @@ bench-scenario name:
 reproduce dir:
     cargo shoplab reproduce {{dir}}
 
-# The whole test suite (what .ci/run runs).
+# The whole test suite, Rust then Python (what .ci/run runs).
 test:
-    cargo test --workspace --release
+    scripts/test
 
 # Formatting and lints, warnings as errors.
 lint:

@@ -62,7 +62,7 @@ impl BatchStep {
 }
 
 /// Many sessions of one scenario, stepped together.
-pub trait BatchEnv {
+pub trait BatchEnv: Send {
     /// Describes each slot's observation.
     fn observation_space(&self) -> &ObservationSpace;
     /// Describes the actions a slate is drawn from.

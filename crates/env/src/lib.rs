@@ -84,7 +84,7 @@ impl Step {
 /// Implementations own their random number generator and reseed it on every
 /// [`reset`](Env::reset), so that a trajectory depends only on the seed and the
 /// actions taken.
-pub trait Env {
+pub trait Env: Send {
     /// Describes the observation's features.
     fn observation_space(&self) -> &ObservationSpace;
     /// Describes the actions.

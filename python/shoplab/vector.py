@@ -1,0 +1,69 @@
+"""Vector environments: many sessions of a scenario stepped together."""
+
+from typing import Optional
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
+
+from . import _native
+
+try:  # Gymnasium ≥ 1.1 names the autoreset modes.
+    from gymnasium.vector import AutoresetMode
+
+    _MODES = {"next_step": AutoresetMode.NEXT_STEP, "same_step": AutoresetMode.SAME_STEP}
+except ImportError:  # pragma: no cover - Gymnasium 1.0
+    _MODES = {"next_step": "next_step", "same_step": "same_step"}
+
+
+class ShoplabVectorEnv(gymnasium.vector.VectorEnv):
+    """Many sessions of a shoplab scenario as a ``gymnasium.vector.VectorEnv``.
+
+    For a batched family (recommendation) the sessions are the scenario's
+    concurrent shoppers, stepped by the simulator at once; for the others,
+    ``num_envs`` copies of the single env. Rust steps them with the GIL
+    released and writes the results straight into NumPy arrays.
+
+    Autoreset: copies of a single env use Gymnasium's **next-step** mode
+    (the step after a copy's episode ends resets it, ignoring its action,
+    with reward 0); a batched family's sessions use **same-step** mode, as
+    its simulator replaces a departed shopper at once (the slot returns the
+    new shopper's first observation in the same step; a terminated
+    session's last observation is not kept, as nothing bootstraps from it).
+    When a batch episode's ticks run out, every slot is truncated and the
+    batch restarts in the same step, its last observations in
+    ``infos["final_obs"]``. For copies, ``infos["reference"]`` (masked by
+    ``infos["_reference"]``) holds each ended episode's reference.
+    """
+
+    def __init__(self, scenario: str, num_envs: Optional[int] = None, overrides: Optional[dict] = None):
+        self.scenario = _native.Scenario(scenario, overrides or {})
+        self._env = _native.VectorEnv(self.scenario, num_envs)
+        self.num_envs = self._env.num_envs
+        names, low, high = self.scenario.observation
+        self.feature_names = list(names)
+        self.single_observation_space = spaces.Box(
+            low=np.asarray(low, dtype=np.float32), high=np.asarray(high, dtype=np.float32), dtype=np.float32
+        )
+        n, k = self.scenario.n_actions, self._env.slate_size
+        self.single_action_space = spaces.Discrete(n) if k == 1 else spaces.MultiDiscrete([n] * k)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.metadata = {"autoreset_mode": _MODES[self._env.autoreset_mode]}
+        self.autoreset_mode = self._env.autoreset_mode
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            raise ValueError("a shoplab vector env is seeded with one int (copy i gets seed + i)")
+        super().reset(seed=seed)
+        batch_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2**63))
+        return self._env.reset(batch_seed), {}
+
+    def step(self, actions):
+        return self._env.step(np.asarray(actions))
+
+
+def vector_env(scenario: str = "recommendation", num_envs: Optional[int] = None, overrides: Optional[dict] = None):
+    """A :class:`ShoplabVectorEnv` of ``scenario`` (a file or a shipped name)."""
+    return ShoplabVectorEnv(scenario, num_envs=num_envs, overrides=overrides)

@@ -1,0 +1,51 @@
+"""The harness from Python: run folders as DataFrames, logs for obp and d3rlpy."""
+
+import filecmp
+import subprocess
+
+import numpy as np
+import pytest
+
+import shoplab
+
+
+def test_run_writes_the_cli_s_run_folder(cli, small_pricing, tmp_path):
+    file = small_pricing("both", episodes=20, eval_episodes=5)
+    run = shoplab.run(file, results=str(tmp_path / "py"))
+    subprocess.run([cli, "run", file, "--results", str(tmp_path / "cli"), "--quiet"], check=True,
+                   stdout=subprocess.DEVNULL)
+    (cli_folder,) = (tmp_path / "cli" / "both").iterdir()
+    for table in ["summary.csv", "episodes.csv", "curves.csv", "evaluations.csv"]:
+        assert filecmp.cmp(f"{run.path}/{table}", cli_folder / table, shallow=False), table
+    assert list(run.summary["policy"]) == ["fixed_price_2", "random", "oracle"]
+    assert len(run.episodes) == 3 * 2 * 20
+    assert run.oracle_value == pytest.approx(float(run.summary["reference_value"][0]))
+    again = shoplab.load_run(str(cli_folder))
+    assert again.summary.equals(run.summary)
+    assert again.offline_ope is None
+    with pytest.raises(ValueError, match="not a run folder"):
+        shoplab.load_run(str(tmp_path))
+
+
+def test_the_oracle_table_is_the_dp_s():
+    table = shoplab.Scenario("pricing").oracle_table()
+    assert table["row_name"] and len(table["values"]) == len(table["rows"])
+    assert shoplab.Scenario("recommendation").oracle_table() is None
+
+
+def test_logs_for_obp_and_d3rlpy(cli, small_pricing, tmp_path):
+    file = small_pricing("logged")
+    log_file = tmp_path / "log.csv"
+    subprocess.run([cli, "log", file, "--policy", "random", "--episodes", "30", "--out", str(log_file)],
+                   check=True, stdout=subprocess.DEVNULL)
+    log = shoplab.read_log(str(log_file))
+    assert log.features == ["period", "stock", "last_sales"]
+    feedback = log.bandit_feedback(n_actions=5)
+    assert feedback["n_rounds"] == len(log) and feedback["context"].shape == (len(log), 3)
+    assert np.allclose(feedback["pscore"], 0.2)
+    arrays = log.mdp_arrays()
+    ends = arrays["terminals"] + arrays["timeouts"]
+    assert ends.sum() == 30 and ends[-1] == 1
+    assert np.isclose(arrays["rewards"].sum(), log.reward.sum())
+    with pytest.raises(ValueError):
+        shoplab.read_log(str(tmp_path / "missing.csv"))

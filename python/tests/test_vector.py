@@ -1,0 +1,86 @@
+"""Vector environments: autoreset semantics, seeding, shapes."""
+
+import numpy as np
+import pytest
+
+import shoplab
+from shoplab import _native
+
+
+def test_copies_autoreset_on_the_next_step():
+    """Next-step autoreset: the step after copy i's episode ends resets it
+    (reward 0, no flags, its action ignored) to the episode of seed
+    derive_seed(seed + i, "autoreset", 1), which a single env replays."""
+    venv = shoplab.vector_env("pricing", num_envs=3)
+    assert venv.metadata["autoreset_mode"].value == "NextStep" or str(venv.autoreset_mode) == "next_step"
+    obs, _ = venv.reset(seed=10)
+    single = shoplab.PricingEnv()
+    for i in range(3):
+        assert np.array_equal(obs[i], single.reset(seed=10 + i)[0])
+    actions = np.full(3, 5)
+    ended_at = None
+    for t in range(200):
+        obs, rewards, terminated, truncated, infos = venv.step(actions)
+        done = terminated | truncated
+        if done.any():
+            ended_at = t
+            assert "reference" in infos and infos["_reference"][done].all()
+            break
+    assert ended_at is not None
+    obs, rewards, terminated, truncated, _ = venv.step(actions)
+    for i in np.flatnonzero(done):
+        assert rewards[i] == 0.0 and not terminated[i] and not truncated[i]
+        first, _ = single.reset(seed=_native.derive_seed(10 + int(i), "autoreset", 1))
+        assert np.array_equal(obs[i], first)
+
+
+def test_the_batch_env_resets_its_sessions_in_the_same_step():
+    """Same-step autoreset for the recommendation batch: a departed
+    shopper's slot shows a new shopper at once (session step 0); when the
+    ticks run out every slot is truncated and the batch restarts, the last
+    observations in final_obs."""
+    venv = shoplab.vector_env("recommendation", overrides={"recommendation.ticks": 6})
+    assert venv.num_envs == 200 and venv.autoreset_mode == "same_step"
+    obs, _ = venv.reset(seed=4)
+    assert obs.shape == (200, 7) and obs.dtype == np.float32
+    step = venv.feature_names.index("session_step")
+    rng = np.random.default_rng(0)
+    for t in range(6):
+        actions = rng.integers(0, 100, 200)
+        obs, rewards, terminated, truncated, infos = venv.step(actions)
+        assert not (terminated & truncated).any()
+        if t < 5:
+            assert (obs[terminated, step] == 0).all()
+            assert not truncated.any() and "final_obs" not in infos
+    assert (truncated | terminated).all() and truncated.any()
+    assert infos["final_obs"].shape == (200, 7) and infos["_final_obs"].all()
+    assert (obs[:, step] == 0).all(), "a new batch episode starts every session afresh"
+
+
+def test_vector_seeding_is_deterministic():
+    def trace(seed):
+        venv = shoplab.vector_env("recommendation", overrides={"recommendation.ticks": 5})
+        out = [venv.reset(seed=seed)[0]]
+        rng = np.random.default_rng(1)
+        for _ in range(5):
+            o, r, *_ = venv.step(rng.integers(0, 100, venv.num_envs))
+            out += [o, r]
+        return out
+
+    a, b, c = trace(3), trace(3), trace(4)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_vector_actions_are_checked():
+    venv = shoplab.vector_env("pricing", num_envs=2)
+    with pytest.raises(Exception) as e:
+        venv.step(np.array([0, 1]))
+    assert "reset" in str(e.value)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match="outside the action space"):
+        venv.step(np.array([0, 8]))
+    with pytest.raises(ValueError, match="shape"):
+        venv.step(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="num_envs"):
+        shoplab.vector_env("recommendation", num_envs=3)
