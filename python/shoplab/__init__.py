@@ -47,10 +47,14 @@ __all__ = [
 def _register():
     import gymnasium
 
-    for name, cls in [("Pricing", "PricingEnv"), ("Recommendation", "RecommendationEnv"), ("Ads", "AdsEnv")]:
+    for name, family in [("Pricing", "pricing"), ("Recommendation", "recommendation"), ("Ads", "ads")]:
         env_id = f"shoplab/{name}-v0"
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=f"shoplab.envs:{cls}")
+            gymnasium.register(
+                id=env_id,
+                entry_point=f"shoplab.envs:{name}Env",
+                vector_entry_point=f"shoplab.vector:make_{family}_vec",
+            )
 
 
 _register()

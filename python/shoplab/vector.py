@@ -67,3 +67,30 @@ class ShoplabVectorEnv(gymnasium.vector.VectorEnv):
 def vector_env(scenario: str = "recommendation", num_envs: Optional[int] = None, overrides: Optional[dict] = None):
     """A :class:`ShoplabVectorEnv` of ``scenario`` (a file or a shipped name)."""
     return ShoplabVectorEnv(scenario, num_envs=num_envs, overrides=overrides)
+
+
+def _vector_entry(family: str, default: str, batched: bool):
+    """The ``vector_entry_point`` of ``shoplab/<Family>-v0``, for
+    ``gymnasium.make_vec(id, num_envs=n, vectorization_mode="vector_entry_point")``:
+    copies of the single env, or — for a batched family — its batch with
+    ``n`` concurrent sessions."""
+
+    def make(num_envs: int = 1, scenario: str = default, overrides: Optional[dict] = None, **kwargs):
+        if kwargs:
+            raise ValueError(f"unknown arguments: {sorted(kwargs)}")
+        overrides = dict(overrides or {})
+        if batched:
+            overrides.setdefault(f"{family}.concurrent_sessions", num_envs)
+            env = ShoplabVectorEnv(scenario, overrides=overrides)
+        else:
+            env = ShoplabVectorEnv(scenario, num_envs=num_envs, overrides=overrides)
+        if env.scenario.family != family:
+            raise ValueError(f"scenario `{env.scenario.name}` is of the {env.scenario.family} family, not {family}")
+        return env
+
+    return make
+
+
+make_pricing_vec = _vector_entry("pricing", "pricing", batched=False)
+make_ads_vec = _vector_entry("ads", "ads", batched=False)
+make_recommendation_vec = _vector_entry("recommendation", "recommendation", batched=True)

@@ -84,3 +84,17 @@ def test_vector_actions_are_checked():
         venv.step(np.array([0, 1, 2]))
     with pytest.raises(ValueError, match="num_envs"):
         shoplab.vector_env("recommendation", num_envs=3)
+
+
+def test_make_vec_builds_copies_or_the_batch():
+    import gymnasium as gym
+
+    copies = gym.make_vec("shoplab/Pricing-v0", num_envs=4, vectorization_mode="vector_entry_point")
+    assert copies.num_envs == 4 and copies.autoreset_mode == "next_step"
+    obs, _ = copies.reset(seed=0)
+    assert obs.shape == (4, 3)
+    batch = gym.make_vec("shoplab/Recommendation-v0", num_envs=50, vectorization_mode="vector_entry_point")
+    assert batch.num_envs == 50 and batch.autoreset_mode == "same_step"
+    assert batch.reset(seed=0)[0].shape == (50, 7)
+    with pytest.raises(ValueError, match="not pricing"):
+        gym.make_vec("shoplab/Pricing-v0", num_envs=2, vectorization_mode="vector_entry_point", scenario="ads")
