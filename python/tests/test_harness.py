@@ -49,3 +49,15 @@ def test_logs_for_obp_and_d3rlpy(cli, small_pricing, tmp_path):
     assert np.isclose(arrays["rewards"].sum(), log.reward.sum())
     with pytest.raises(ValueError):
         shoplab.read_log(str(tmp_path / "missing.csv"))
+
+
+def test_run_folders_read_as_polars_too(cli, small_pricing, tmp_path):
+    import polars
+
+    run = shoplab.run(small_pricing("polar", episodes=5), results=str(tmp_path / "r"), backend="polars")
+    assert isinstance(run.summary, polars.DataFrame)
+    assert run.summary["policy"].to_list() == ["fixed_price_2", "random", "oracle"]
+    pandas_view = shoplab.load_run(run.path)
+    assert pandas_view.summary["final_return_mean"].tolist() == run.summary["final_return_mean"].to_list()
+    with pytest.raises(ValueError, match="pandas, polars or csv"):
+        shoplab.load_run(run.path, backend="arrow")
