@@ -27,6 +27,7 @@ pub mod ope_study;
 pub mod prepared;
 pub mod registry;
 pub mod report;
+pub mod rliable;
 pub mod runner;
 pub mod scenario;
 pub mod stats;

@@ -52,7 +52,7 @@ pub fn std_dev(values: &[f64]) -> f64 {
 }
 
 /// The `q` quantile of sorted values, interpolating linearly between ranks.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     if sorted[lo] == sorted[hi] {
