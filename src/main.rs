@@ -10,6 +10,7 @@ use shoplab_harness::{budget::Limits, prepared::Prepared, registry::Registry};
 use std::path::{Path, PathBuf};
 use summary::{print_footer, print_summary};
 
+mod compare;
 mod dataset;
 mod eval;
 mod logs;
@@ -170,6 +171,12 @@ enum Command {
     /// policy's estimates on each, and their bias, RMSE and interval
     /// coverage, as a run folder with CSV tables and a chart.
     OpeStudy(study::StudyArgs),
+    /// Compare the policies of run folders: mean, median and IQM (and,
+    /// normalised, the optimality gap) with stratified bootstrap intervals,
+    /// the probability of improvement over the first policy, paired
+    /// differences on shared seeds, and performance profiles; writes a
+    /// folder with the tables and charts.
+    Compare(compare::CompareArgs),
     /// Check scenario files without running them.
     Validate {
         /// The scenario files.
@@ -331,6 +338,7 @@ fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
         Command::Obd { file, out } => done(logs::obd(&file, out.as_deref())),
         Command::Ope(args) => done(ope::ope(&args, loader)),
         Command::OpeStudy(args) => done(study::ope_study(&args, loader)),
+        Command::Compare(args) => done(compare::compare_runs(&args)),
     }
 }
 

@@ -19,6 +19,7 @@ mod accepted;
 pub mod budget;
 pub mod charts;
 mod checkpoints;
+pub mod compare;
 pub mod datasets;
 pub mod folder;
 pub mod logging;

@@ -16,9 +16,11 @@ use plotters::{
 };
 use std::{path::Path, sync::Once};
 
+mod compare;
 mod offline;
 mod ope;
 mod plots;
+pub use compare::ProfileChart;
 pub use ope::{OpeChart, StudyChart};
 use plots::*;
 

@@ -25,6 +25,11 @@ impl OpeChart {
     pub fn save(&self, dir: &Path) -> Result<Vec<String>, ChartError> {
         save(self, SIZE, dir, "estimates")
     }
+
+    /// Draws it into `dir` as `<stem>.png` and `<stem>.svg`.
+    pub fn save_as(&self, dir: &Path, stem: &str) -> Result<Vec<String>, ChartError> {
+        save(self, SIZE, dir, stem)
+    }
 }
 
 impl Draw for OpeChart {
