@@ -233,3 +233,45 @@ fn rule_refusals_name_the_line_of_their_key() {
         &[&format!("policies[1]` (line {at})"), "does not apply"],
     );
 }
+
+/// Every policy entry may take its own `name`: two settings of one kind
+/// side by side, named as the user wants in every report; the resolved
+/// scenario keeps the names; a name used twice, or not a plain word, is
+/// refused with its key and line.
+#[test]
+fn policies_take_their_own_names() {
+    let base = common::small_pricing("named", 5);
+    let text = common::replaced(
+        &base,
+        "[[policies]]\nkind = \"q_learning\"",
+        "[[policies]]\nkind = \"q_learning\"\nname = \"ql_fast\"\nalpha = 1.0\n\n\
+         [[policies]]\nkind = \"q_learning\"\nname = \"ql_slow\"\nalpha = 0.1",
+    );
+    let registry = Registry::default();
+    let scenario =
+        shoplab_harness::scenario::parse(&text, Path::new("named.toml"), &registry).unwrap();
+    let names = scenario.policy_names();
+    assert!(names.contains(&"ql_fast".to_string()) && names.contains(&"ql_slow".to_string()));
+    let resolved = scenario.to_toml();
+    assert!(resolved.contains("name = \"ql_fast\""), "{resolved}");
+    let again =
+        shoplab_harness::scenario::parse(&resolved, Path::new("named.toml"), &registry).unwrap();
+    assert_eq!(again.policy_names(), names);
+    let twice = text.replace("name = \"ql_slow\"", "name = \"ql_fast\"");
+    let m = common::refused(&twice, &[]);
+    common::assert_names(
+        &m,
+        &[
+            "policies[4].name",
+            "line",
+            "already the name of policies[3]",
+        ],
+    );
+    let clash = text.replace("name = \"ql_slow\"", "name = \"random\"");
+    let m = common::refused(&clash, &[]);
+    common::assert_names(&m, &["policies[4].name", "already the name of policies[1]"]);
+    let m = common::refused(&text.replace("name = \"ql_slow\"", "name = 3"), &[]);
+    common::assert_names(&m, &["policies[4].name", "must be a string"]);
+    let m = common::refused(&text.replace("name = \"ql_slow\"", "name = \"a b\""), &[]);
+    common::assert_names(&m, &["policies[4].name", "letters, digits"]);
+}

@@ -255,6 +255,8 @@ impl fmt::Debug for FamilySpec {
 pub struct PolicySpec {
     kind: Arc<dyn AnyPolicyKind>,
     config: Box<dyn AnyConfig>,
+    /// The entry's own `name`, where the file gives one.
+    label: Option<String>,
 }
 
 impl PolicySpec {
@@ -265,7 +267,19 @@ impl PolicySpec {
 
     /// The policy's base name in reports.
     pub fn base_name(&self) -> String {
-        self.kind.name(self.config.as_ref())
+        self.label
+            .clone()
+            .unwrap_or_else(|| self.kind.name(self.config.as_ref()))
+    }
+
+    /// The entry's own `name` (the report name it asks for), if any.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    /// Sets the entry's own `name`.
+    pub fn set_label(&mut self, label: Option<String>) {
+        self.label = label;
     }
 
     /// True for policies whose greedy action depends on the state, worth a
@@ -322,6 +336,9 @@ impl PolicySpec {
     pub fn to_toml(&self) -> toml::Value {
         let mut table = toml::Table::new();
         table.insert("kind".into(), self.kind().into());
+        if let Some(label) = &self.label {
+            table.insert("name".into(), label.clone().into());
+        }
         if let toml::Value::Table(fields) = self.config.to_toml() {
             table.extend(fields);
         }
@@ -334,13 +351,16 @@ impl Clone for PolicySpec {
         Self {
             kind: Arc::clone(&self.kind),
             config: self.config.clone_box(),
+            label: self.label.clone(),
         }
     }
 }
 
 impl PartialEq for PolicySpec {
     fn eq(&self, other: &Self) -> bool {
-        self.kind() == other.kind() && self.config.eq_dyn(other.config.as_ref())
+        self.kind() == other.kind()
+            && self.label == other.label
+            && self.config.eq_dyn(other.config.as_ref())
     }
 }
 
@@ -433,6 +453,7 @@ impl Registry {
         Some(entry.parse(value).map(|config| PolicySpec {
             kind: Arc::clone(entry),
             config,
+            label: None,
         }))
     }
 }

@@ -363,12 +363,39 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
             return Err(error(&at, Some(span), "must be a table with a kind".into()));
         };
         let mut kind = None;
+        let mut label = None;
         let mut settings = DeTable::new();
         for (key, value) in table {
-            if key.get_ref() == "kind" {
-                kind = Some(value);
-            } else {
-                settings.insert(key, value);
+            match key.get_ref().as_ref() {
+                "kind" => kind = Some(value),
+                "name" => {
+                    let at_name = format!("{at}.name");
+                    let Some(name) = value.get_ref().as_str() else {
+                        return Err(error(
+                            &at_name,
+                            Some(value.span()),
+                            "must be a string (the policy's report name)".into(),
+                        ));
+                    };
+                    if name.is_empty()
+                        || name.len() > 64
+                        || !name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                    {
+                        return Err(error(
+                            &at_name,
+                            Some(value.span()),
+                            format!(
+                                "must be 1 to 64 letters, digits, '_', '-' or '.' (found {name:?})"
+                            ),
+                        ));
+                    }
+                    label = Some(name.to_string());
+                }
+                _ => {
+                    settings.insert(key, value);
+                }
             }
         }
         let kind =
@@ -411,6 +438,8 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
                 None => table_error(&at, e, &settings, &|v| read_policy(v).map(drop)),
             }
         })?;
+        let mut spec = spec;
+        spec.set_label(label);
         specs.push(spec);
     }
     let read_offline = |v: Spanned<DeValue<'_>>| {
@@ -509,6 +538,28 @@ impl Scenario {
         }
         shoplab_env::config::in_range("run.curve_points", run.curve_points.into(), 1, 10_000)?;
         shoplab_env::config::in_range("run.eval_episodes", run.eval_episodes.into(), 0, 100_000)?;
+        for (i, spec) in self.policies.iter().enumerate() {
+            let Some(label) = spec.label() else { continue };
+            if let Some(j) = self
+                .policies
+                .iter()
+                .enumerate()
+                .position(|(j, other)| j != i && other.base_name() == label)
+            {
+                // Reported at the later entry that gives the name.
+                let (at, first) = if j > i && self.policies[j].label().is_some() {
+                    (j, i)
+                } else {
+                    (i, j)
+                };
+                return Err(ConfigError::new(
+                    format!("policies[{at}].name"),
+                    format!(
+                        "`{label}` is already the name of policies[{first}]: names must differ"
+                    ),
+                ));
+            }
+        }
         if self.policies.is_empty() {
             return Err(ConfigError::new(
                 "policies",

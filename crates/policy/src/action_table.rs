@@ -30,9 +30,6 @@ const MAX_TABLE_BYTES: u64 = 256 << 20;
 pub struct ActionTableSettings {
     /// The CSV table, relative to the scenario file (absolute once resolved).
     pub file: PathBuf,
-    /// The report name (default `action_table`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
     /// The action of states the table lacks (default: none; such a state
     /// stops the run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,10 +126,6 @@ impl PolicyKind for ActionTableKind {
         "action_table"
     }
 
-    fn name(&self, config: &ActionTableSettings) -> String {
-        config.name.clone().unwrap_or_else(|| "action_table".into())
-    }
-
     fn state_dependent(&self) -> bool {
         true
     }
@@ -154,19 +147,6 @@ impl PolicyKind for ActionTableKind {
                 format!(
                     "must be one of the env's 0 ..= {} (found {f})",
                     n_actions - 1
-                ),
-            ));
-        }
-        if let Some(name) = &config.name
-            && (name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        {
-            return Err(PolicyError::invalid(
-                "name",
-                format!(
-                    "must be non-empty and use only letters, digits, '-' and '_' (found {name:?})"
                 ),
             ));
         }
