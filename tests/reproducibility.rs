@@ -90,3 +90,45 @@ fn run_folder_is_complete() {
     assert!(resolved.contains("bootstrap_resamples = 200"));
     assert!(resolved.contains("alpha_exponent"));
 }
+
+/// The run id is the UTC time the runs start, not the time they end: a
+/// run of several seconds is stamped with the second it began.
+#[test]
+fn the_run_id_is_the_start_time() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let tmp = common::TempDir::new("run-id");
+    let file = tmp.path().join("long.toml");
+    std::fs::write(&file, common::small_pricing("long", 40_000)).unwrap();
+    let results = tmp.path().join("results");
+    let now = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = now();
+    common::assert_success(&common::run_scenario(
+        &file,
+        &results,
+        &[("RAYON_NUM_THREADS", "1")],
+    ));
+    let after = now();
+    assert!(
+        after >= before + 3,
+        "the run must outlast the stamp's resolution ({} s)",
+        after - before
+    );
+    let dir = &common::run_dirs(&results, "long")[0];
+    let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+    // YYYYMMDD-HHMMSS → seconds of the day, compared with the clock's.
+    let of_day = |s: u64| s % 86_400;
+    let hms: u64 = id[9..15].parse().unwrap();
+    let stamped = hms / 10_000 * 3600 + hms / 100 % 100 * 60 + hms % 100;
+    let started = of_day(before);
+    let gap = (stamped + 86_400 - started) % 86_400;
+    assert!(
+        gap <= 1,
+        "run id {id}: {gap} s after the start, the run took {} s",
+        after - before
+    );
+}

@@ -282,12 +282,13 @@ pub fn execute(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Finished, HarnessError> {
     check_writable(&results_root.join(&prepared.scenario.name))?;
-    let tables = compute(prepared, progress)?;
+    // The run id is the time the runs start.
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let stamp = utc_stamp(now);
+    let tables = compute(prepared, progress)?;
     let parent = results_root.join(&prepared.scenario.name);
     let claim = folder::claim(&parent, &stamp)?;
     let result = write_folder(prepared, &tables, &claim, &stamp).and_then(|files| {
