@@ -133,11 +133,14 @@ fn a_dataset_scenario_runs_reports_and_reproduces() {
     );
 }
 
-/// A log file named by the scenario is read, recorded with its absolute
-/// path and SHA-256 in the resolved scenario, and a changed file is
-/// refused when the run folder is reproduced.
+/// A log file named by the scenario is read and kept with the run: the
+/// run folder holds a copy under `inputs/`, hashed in the manifest, and
+/// the resolved scenario points at it with the log's SHA-256, so the run
+/// reproduces after the original moves or changes; a changed copy is
+/// named when the folder is reproduced, and a scenario pinning a hash its
+/// log no longer has is refused.
 #[test]
-fn a_log_file_is_pinned_by_its_hash() {
+fn a_log_file_is_kept_with_the_run_and_pinned_by_its_hash() {
     let tmp = TempDir::new("offline-log");
     let base = tmp.path().join("base.toml");
     std::fs::write(&base, common::small_pricing("base", 6)).unwrap();
@@ -171,20 +174,52 @@ fn a_log_file_is_pinned_by_its_hash() {
     assert_success(&common::run_scenario(&file, &results, &[]));
     let dir = &run_dirs(&results, "fromlog")[0];
     let resolved = std::fs::read_to_string(dir.join("scenario.toml")).unwrap();
-    let absolute = std::fs::canonicalize(&log).unwrap();
     assert!(
-        resolved.contains(&format!("log = \"{}\"", absolute.display())),
+        resolved.contains("log = \"inputs/random.csv\""),
         "{resolved}"
     );
-    assert!(resolved.contains("sha256 = \""), "{resolved}");
-    assert_success(&shoplab(&["reproduce", dir.to_str().unwrap()], &[]));
-    // Another log under the same name: refused, naming the key.
+    assert_eq!(
+        std::fs::read(dir.join("inputs/random.csv")).unwrap(),
+        std::fs::read(&log).unwrap()
+    );
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"inputs/random.csv\""), "{manifest}");
+    let sha = resolved
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256 = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    // The original replaced by another log: the run still reproduces.
     std::fs::remove_file(&log).unwrap();
     write_log("2");
+    assert_success(&shoplab(&["reproduce", dir.to_str().unwrap()], &[]));
+    // A scenario pinning the first log's hash refuses the second.
+    let pinned = tmp.path().join("pinned.toml");
+    std::fs::write(
+        &pinned,
+        scenario(
+            "pinned",
+            &format!("log = \"random.csv\"\nsha256 = \"{sha}\""),
+        ),
+    )
+    .unwrap();
+    let out = common::run_scenario(&pinned, &results, &[]);
+    assert!(!out.status.success());
+    assert_names(
+        &String::from_utf8_lossy(&out.stderr),
+        &["offline.sha256", "not the"],
+    );
+    // The run folder's own copy changed: reproduce names it.
+    std::fs::copy(&log, dir.join("inputs/random.csv")).unwrap();
     let out = shoplab(&["reproduce", dir.to_str().unwrap()], &[]);
     assert!(!out.status.success());
-    let message = String::from_utf8_lossy(&out.stderr);
-    assert_names(&message, &["offline.sha256", "not the"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_names(&said, &["changed", "inputs/random.csv"]);
 }
 
 /// Must-hold 5: bad offline settings are refused before any work, with
@@ -306,9 +341,9 @@ fn an_action_table_plays_as_the_policy_it_lists() {
     assert_eq!(exported.len(), 4 * 5);
     assert_eq!(exported, fixed);
     let resolved = std::fs::read_to_string(dir.join("scenario.toml")).unwrap();
-    let absolute = std::fs::canonicalize(tmp.path().join("two.csv")).unwrap();
+    assert!(resolved.contains("file = \"inputs/two.csv\""), "{resolved}");
     assert!(
-        resolved.contains(&absolute.display().to_string()),
+        resolved.contains("file = \"inputs/partial.csv\""),
         "{resolved}"
     );
     let m = refused(

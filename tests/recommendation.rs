@@ -203,3 +203,54 @@ fn items_csv_is_read_and_its_errors_name_row_and_column() {
     );
     assert_names(&m, &["missing column `f1`"]);
 }
+
+/// A catalog read from a file is kept with the run: the run folder holds
+/// a copy under `inputs/`, the resolved scenario points at it, and the run
+/// reproduces byte for byte after the original file is gone.
+#[test]
+fn a_catalog_file_is_kept_with_the_run() {
+    let tmp = TempDir::new("rec-catalog");
+    let mut items = String::from("topic,price,quality,clickbait");
+    for j in 0..20 {
+        items.push_str(&format!(",f{j}"));
+    }
+    items.push('\n');
+    for i in 0..12 {
+        items.push_str(&format!(
+            "{},{:.2},{:.2},0",
+            i % 10,
+            1.0 + f64::from(i) / 10.0,
+            f64::from(i % 3) / 4.0
+        ));
+        for j in 0..20 {
+            items.push_str(&format!(
+                ",{:.3}",
+                f64::from((i * 7 + j * 3) % 11) / 10.0 - 0.5
+            ));
+        }
+        items.push('\n');
+    }
+    let catalog = tmp.path().join("items.csv");
+    std::fs::write(&catalog, &items).unwrap();
+    let text = with(
+        "[recommendation.catalog]\n",
+        "[recommendation.catalog]\npath = \"items.csv\"\n",
+    );
+    let file = tmp.path().join("small-rec.toml");
+    std::fs::write(&file, text).unwrap();
+    let results = tmp.path().join("results");
+    common::assert_success(&run_scenario(&file, &results, &[]));
+    let dir = &common::run_dirs(&results, "small-rec")[0];
+    let resolved = std::fs::read_to_string(dir.join("scenario.toml")).unwrap();
+    assert!(
+        resolved.contains("path = \"inputs/items.csv\""),
+        "{resolved}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("inputs/items.csv")).unwrap(),
+        items
+    );
+    std::fs::remove_file(&catalog).unwrap();
+    let out = shoplab(&["reproduce", dir.to_str().unwrap(), "--quiet"], &[]);
+    common::assert_success(&out);
+}

@@ -28,7 +28,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use std::{
     any::{Any, TypeId},
     fmt::Debug,
-    path::Path,
+    path::{Path, PathBuf},
     sync::Arc,
 };
 
@@ -350,4 +350,13 @@ pub trait FamilyKind: Send + Sync + 'static {
         config: &mut Self::Config,
         base: &Path,
     ) -> Result<Arc<dyn Family>, ConfigError>;
+
+    /// Calls `f` on every input file the config names (a catalog CSV),
+    /// each with its key relative to the table (`catalog.path`), and puts
+    /// back the path `f` returns: how the harness copies a run's inputs
+    /// into its run folder and points the resolved scenario at the copies.
+    /// Nothing by default.
+    fn map_paths(&self, config: &mut Self::Config, f: &mut dyn FnMut(&str, &Path) -> PathBuf) {
+        let _ = (config, f);
+    }
 }

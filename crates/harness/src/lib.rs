@@ -51,6 +51,9 @@ use thiserror::Error;
 /// The resolved scenario's file name inside a run folder.
 pub const SCENARIO_FILE: &str = "scenario.toml";
 
+/// The folder of a run folder that keeps copies of its input files.
+pub const INPUT_DIR: &str = "inputs";
+
 /// What can stop the harness.
 #[derive(Debug, Error)]
 pub enum HarnessError {
@@ -257,6 +260,7 @@ struct Manifest<'a> {
     scenario_sha256: String,
     csv_files: Vec<ManifestFile>,
     checkpoints: Vec<ManifestFile>,
+    inputs: Vec<ManifestFile>,
     charts: Vec<String>,
     reproduce: String,
 }
@@ -395,7 +399,45 @@ fn write_folder(
     let (staging, dir, run_id) = (&claim.staging, &claim.dir, &claim.id);
     let mut files = vec![SCENARIO_FILE.to_string()];
     let scenario_path = staging.join(SCENARIO_FILE);
-    let scenario_text = prepared.scenario.to_toml();
+    // Every input file is kept with the run, under `inputs/`, and the
+    // resolved scenario points at the copies (paths relative to it).
+    let mut resolved = prepared.scenario.clone();
+    let mut inputs: Vec<(String, PathBuf)> = Vec::new();
+    resolved.map_input_paths(&mut |_, source| {
+        let stem = source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "input".into());
+        let mut name = stem.clone();
+        let mut k = 2;
+        while inputs.iter().any(|(n, s)| *n == name && s != source) {
+            name = format!("{k}-{stem}");
+            k += 1;
+        }
+        if !inputs.iter().any(|(n, _)| *n == name) {
+            inputs.push((name.clone(), source.to_path_buf()));
+        }
+        PathBuf::from(INPUT_DIR).join(name)
+    });
+    let mut input_files = Vec::new();
+    if !inputs.is_empty() {
+        let folder = staging.join(INPUT_DIR);
+        folder::step(|| fs::create_dir_all(&folder)).map_err(|source| HarnessError::Write {
+            path: folder.clone(),
+            what: "the inputs folder",
+            source,
+        })?;
+        for (name, source) in &inputs {
+            let bytes = folder::step(|| fs::read(source)).map_err(|e| HarnessError::Write {
+                path: source.clone(),
+                what: "an input file (reading it to keep with the run)",
+                source: e,
+            })?;
+            input_files.push((format!("{INPUT_DIR}/{name}"), bytes));
+        }
+    }
+    let input_manifest = write_hashed(staging, &input_files, "an input file", &mut files)?;
+    let scenario_text = resolved.to_toml();
     write_file(
         &scenario_path,
         scenario_text.as_bytes(),
@@ -436,6 +478,7 @@ fn write_folder(
         scenario_sha256: format!("{:x}", Sha256::digest(scenario_text.as_bytes())),
         csv_files: manifest_files,
         checkpoints: checkpoint_files,
+        inputs: input_manifest,
         charts,
         reproduce: format!("shoplab reproduce {}", dir.display()),
     };

@@ -66,9 +66,15 @@ impl Prepared {
             spec.resolve(scenario.run.seeds[0]).map_err(invalid)?;
         }
         let base = source.parent().unwrap_or(Path::new("."));
-        for spec in &mut scenario.policies {
-            spec.resolve_paths(base);
-        }
+        // Input files made absolute, so the scenario reads the same from
+        // anywhere (the offline log is made so when it is read).
+        scenario.map_input_paths(&mut |key, path| {
+            if key == "offline.log" {
+                return path.to_path_buf();
+            }
+            let joined = base.join(path);
+            std::fs::canonicalize(&joined).unwrap_or(joined)
+        });
         let family_name = scenario.family.name();
         let family = scenario
             .family

@@ -21,7 +21,12 @@ use shoplab_policy::{
     Policy, PolicyError,
     registry::{BuildContext, PolicyKind},
 };
-use std::{any::Any, fmt, path::Path, sync::Arc};
+use std::{
+    any::Any,
+    fmt,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 /// A parse error of one table, with the key path inside it.
 pub type TableError = serde_path_to_error::Error<toml::de::Error>;
@@ -86,6 +91,7 @@ trait AnyFamilyKind: Send + Sync {
         config: &mut dyn AnyConfig,
         base: &Path,
     ) -> Result<Arc<dyn Family>, ConfigError>;
+    fn map_paths(&self, config: &mut dyn AnyConfig, f: &mut dyn FnMut(&str, &Path) -> PathBuf);
 }
 
 struct FamilyEntry<K>(K);
@@ -113,6 +119,14 @@ impl<K: FamilyKind> AnyFamilyKind for FamilyEntry<K> {
             .expect("a config is only ever handled by the entry that parsed it");
         self.0.prepare(config, base)
     }
+
+    fn map_paths(&self, config: &mut dyn AnyConfig, f: &mut dyn FnMut(&str, &Path) -> PathBuf) {
+        let config = config
+            .as_any_mut()
+            .downcast_mut()
+            .expect("a config is only ever handled by the entry that parsed it");
+        self.0.map_paths(config, f);
+    }
 }
 
 /// A policy kind with its config type erased.
@@ -125,7 +139,7 @@ trait AnyPolicyKind: Send + Sync {
     fn name(&self, config: &dyn AnyConfig) -> String;
     fn state_dependent(&self) -> bool;
     fn offline_steps(&self, config: &dyn AnyConfig, rows: usize) -> Option<u64>;
-    fn resolve_paths(&self, config: &mut dyn AnyConfig, base: &Path);
+    fn map_paths(&self, config: &mut dyn AnyConfig, f: &mut dyn FnMut(&str, &Path) -> PathBuf);
     fn applies(&self, family: &dyn Family) -> Result<(), String>;
     fn cost(
         &self,
@@ -166,12 +180,12 @@ impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
         self.0.offline_steps(typed(config), rows)
     }
 
-    fn resolve_paths(&self, config: &mut dyn AnyConfig, base: &Path) {
+    fn map_paths(&self, config: &mut dyn AnyConfig, f: &mut dyn FnMut(&str, &Path) -> PathBuf) {
         let config = config
             .as_any_mut()
             .downcast_mut()
             .expect("a config is only ever handled by the entry that parsed it");
-        self.0.resolve_paths(config, base);
+        self.0.map_paths(config, f);
     }
 
     fn applies(&self, family: &dyn Family) -> Result<(), String> {
@@ -221,6 +235,11 @@ impl FamilySpec {
     /// Validates the config (paths relative to `base`) and prepares the family.
     pub fn prepare(&mut self, base: &Path) -> Result<Arc<dyn Family>, ConfigError> {
         self.kind.prepare(self.config.as_mut(), base)
+    }
+
+    /// Maps the input files the config names ([`FamilyKind::map_paths`]).
+    pub fn map_paths(&mut self, f: &mut dyn FnMut(&str, &Path) -> PathBuf) {
+        self.kind.map_paths(self.config.as_mut(), f);
     }
 
     /// The config as a TOML table, every default spelled out.
@@ -295,10 +314,9 @@ impl PolicySpec {
         self.kind.offline_steps(self.config.as_ref(), rows)
     }
 
-    /// Makes the settings' paths absolute, relative to `base`
-    /// ([`PolicyKind::resolve_paths`]).
-    pub fn resolve_paths(&mut self, base: &Path) {
-        self.kind.resolve_paths(self.config.as_mut(), base);
+    /// Maps the input files the settings name ([`PolicyKind::map_paths`]).
+    pub fn map_paths(&mut self, f: &mut dyn FnMut(&str, &Path) -> PathBuf) {
+        self.kind.map_paths(self.config.as_mut(), f);
     }
 
     /// The settings, if they are of type `T` (the kind's `Config`).

@@ -578,6 +578,25 @@ impl Scenario {
         Ok(())
     }
 
+    /// Calls `f` on every input file the scenario names — the family's
+    /// (a catalog), each policy's (an action table) and the `[offline]`
+    /// log — with its full key (`<family>.catalog.path`,
+    /// `policies[3].file`, `offline.log`), and puts back the path `f`
+    /// returns.
+    pub fn map_input_paths(&mut self, f: &mut dyn FnMut(&str, &Path) -> PathBuf) {
+        let family = self.family.name();
+        self.family
+            .map_paths(&mut |key, path| f(&format!("{family}.{key}"), path));
+        for (i, spec) in self.policies.iter_mut().enumerate() {
+            spec.map_paths(&mut |key, path| f(&format!("policies[{i}].{key}"), path));
+        }
+        if let Some(offline) = &mut self.offline
+            && let Some(log) = &mut offline.log
+        {
+            *log = f("offline.log", log);
+        }
+    }
+
     /// Report names of the policies, in order, made unique with `_2`, `_3`, … suffixes.
     pub fn policy_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();

@@ -1,8 +1,10 @@
 //! Checking a run folder against its manifest: every file the manifest
 //! lists is there with its recorded size and SHA-256, and nothing else is.
 //!
-//! `manifest.json` records the size and SHA-256 of every CSV and checkpoint
-//! and of the resolved `scenario.toml`, and the names of the charts. A
+//! `manifest.json` records the size and SHA-256 of every CSV, checkpoint
+//! and input file kept with the run (`inputs/`: a catalog, an action table,
+//! an offline log) and of the resolved `scenario.toml`, and the names of
+//! the charts. A
 //! folder verifies when each of those files exists as a regular file with
 //! the recorded size and hash (charts: exists), and the folder holds no
 //! other file. A manifest that does not parse, or lacks its lists, fails.
@@ -33,6 +35,9 @@ struct Hashed {
 struct Listed {
     csv_files: Vec<Hashed>,
     checkpoints: Vec<Hashed>,
+    /// Absent in folders written before inputs were kept.
+    #[serde(default)]
+    inputs: Vec<Hashed>,
     charts: Vec<String>,
     /// Absent in folders written before it was recorded.
     #[serde(default)]
@@ -137,7 +142,12 @@ pub fn verify(dir: &Path) -> Result<Verification, HarnessError> {
             }
         }
     };
-    for f in listed.csv_files.iter().chain(&listed.checkpoints) {
+    for f in listed
+        .csv_files
+        .iter()
+        .chain(&listed.checkpoints)
+        .chain(&listed.inputs)
+    {
         check(&f.name, Some((f.bytes, &f.sha256)), &mut result);
     }
     for chart in &listed.charts {

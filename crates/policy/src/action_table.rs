@@ -130,9 +130,12 @@ impl PolicyKind for ActionTableKind {
         true
     }
 
-    fn resolve_paths(&self, config: &mut ActionTableSettings, base: &Path) {
-        let joined = base.join(&config.file);
-        config.file = std::fs::canonicalize(&joined).unwrap_or(joined);
+    fn map_paths(
+        &self,
+        config: &mut ActionTableSettings,
+        f: &mut dyn FnMut(&str, &Path) -> PathBuf,
+    ) {
+        config.file = f("file", &config.file);
     }
 
     fn build(

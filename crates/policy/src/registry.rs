@@ -63,11 +63,17 @@ pub trait PolicyKind: Send + Sync + 'static {
         None
     }
 
-    /// Makes the paths in the settings absolute, relative to `base` (the
-    /// scenario file's folder), so that the resolved scenario of a run
-    /// folder reads the same files from anywhere. Nothing by default.
-    fn resolve_paths(&self, config: &mut Self::Config, base: &std::path::Path) {
-        let _ = (config, base);
+    /// Calls `f` on every input file the settings name (an action table),
+    /// each with its key relative to the entry (`file`), and puts back the
+    /// path `f` returns: how the harness makes paths absolute when it
+    /// loads a scenario, and points a run folder's resolved scenario at
+    /// its copies of the inputs. Nothing by default.
+    fn map_paths(
+        &self,
+        config: &mut Self::Config,
+        f: &mut dyn FnMut(&str, &std::path::Path) -> std::path::PathBuf,
+    ) {
+        let _ = (config, f);
     }
 
     /// Whether the kind applies to `family`, whatever its settings; the

@@ -46,6 +46,16 @@ impl FamilyKind for RecommendationFamily {
         }
         Ok(Arc::new(Recommendation { model }))
     }
+
+    fn map_paths(
+        &self,
+        config: &mut RecommendationConfig,
+        f: &mut dyn FnMut(&str, &Path) -> std::path::PathBuf,
+    ) {
+        if let Some(path) = &mut config.catalog.path {
+            *path = f("catalog.path", path);
+        }
+    }
 }
 
 /// The summary ratios, the session length last.
