@@ -176,7 +176,7 @@ impl Suite<'_> {
             .make_policy(spec.expert, self.seed("expert build"))
             .map_err(|e| failed(e.to_string()))?;
         let trained = if spec.expert_episodes > 0 {
-            crate::runner::train(
+            train(
                 self.prepared,
                 policy.as_mut(),
                 spec.expert_episodes,
@@ -212,6 +212,37 @@ fn dataset(name: &'static str, behaviour: String, log: Log) -> Dataset {
         log,
         value,
     }
+}
+
+/// Trains `agent` for `episodes` episodes on the env seeds
+/// `derive_seed(seed, "train", e)`, as a run trains (exploring and
+/// learning), and returns it: how a dataset's expert is fully trained
+/// before it is frozen.
+pub fn train(
+    prepared: &Prepared,
+    agent: &mut dyn Policy,
+    episodes: u32,
+    seed: u64,
+) -> Result<(), String> {
+    let mut env = prepared.make_env();
+    let total = episodes as usize;
+    for e in 0..total {
+        agent.begin_episode(e, total);
+        let record = crate::runner::play(
+            prepared,
+            &mut env,
+            agent,
+            derive_seed(seed, "train", e as u64),
+            false,
+        )?;
+        if !record.ret.is_finite() {
+            return Err(format!("training episode {e}: the return is not finite"));
+        }
+        if let Some(reason) = agent.divergence() {
+            return Err(format!("training episode {e}: diverged: {reason}"));
+        }
+    }
+    Ok(())
 }
 
 /// `a` then `b`, `b`'s episodes renumbered after `a`'s.

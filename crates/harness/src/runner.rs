@@ -185,37 +185,6 @@ pub(crate) fn reference_returns(
     Ok((oracle, baseline))
 }
 
-/// Trains `agent` for `episodes` episodes on the env seeds
-/// `derive_seed(seed, "train", e)`, as a run trains (exploring and
-/// learning), and returns it: how a dataset's expert is fully trained
-/// before it is frozen.
-pub fn train(
-    prepared: &Prepared,
-    agent: &mut dyn Policy,
-    episodes: u32,
-    seed: u64,
-) -> Result<(), String> {
-    let mut env = prepared.make_env();
-    let total = episodes as usize;
-    for e in 0..total {
-        agent.begin_episode(e, total);
-        let record = play(
-            prepared,
-            &mut env,
-            agent,
-            derive_seed(seed, "train", e as u64),
-            false,
-        )?;
-        if !record.ret.is_finite() {
-            return Err(format!("training episode {e}: the return is not finite"));
-        }
-        if let Some(reason) = agent.divergence() {
-            return Err(format!("training episode {e}: diverged: {reason}"));
-        }
-    }
-    Ok(())
-}
-
 /// One run's outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunResult {
@@ -358,7 +327,7 @@ fn batch_episode(
 
 /// One episode on `env`, training or (`greedy`) evaluating, with the
 /// scenario's reference filled in where the env gives none.
-fn play(
+pub(crate) fn play(
     prepared: &Prepared,
     env: &mut EnvBox,
     agent: &mut dyn Policy,
