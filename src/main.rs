@@ -409,7 +409,7 @@ fn reproduce(dir: &Path, quiet: bool, loader: &Loader<'_>) -> Result<()> {
         .map_err(anyhow::Error::from)
         .with_context(|| format!("{} is not a reproducible run folder", dir.display()))?;
     let bar = progress_bar(&prepared, quiet);
-    let checks = shoplab_harness::reproduce(&prepared, dir, &|n| bar.inc(n))?;
+    let checks = shoplab_harness::reproduce(&prepared, dir, &with_eta(&bar, &prepared))?;
     bar.finish_and_clear();
     let mut all = true;
     for c in &checks {
@@ -534,6 +534,30 @@ fn scenario_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The progress callback of a run: the bar advances by episodes, and its
+/// message is the time left, each policy's remaining episodes at its own
+/// measured cost ([`shoplab_harness::eta`]).
+fn with_eta<'a>(
+    bar: &'a ProgressBar,
+    prepared: &Prepared,
+) -> impl Fn(shoplab_harness::eta::Progress) + Sync + 'a {
+    let eta = std::sync::Mutex::new(shoplab_harness::eta::Eta::new(
+        prepared,
+        rayon::current_num_threads(),
+    ));
+    move |p| {
+        bar.inc(p.episodes);
+        let mut eta = eta.lock().unwrap_or_else(|e| e.into_inner());
+        eta.record(&p);
+        if let Some(left) = eta.remaining_seconds() {
+            bar.set_message(format!(
+                "eta {}",
+                shoplab_harness::eta::format_seconds(left)
+            ));
+        }
+    }
+}
+
 fn progress_bar(prepared: &Prepared, quiet: bool) -> ProgressBar {
     let run = &prepared.scenario.run;
     let total = prepared.names.len() as u64 * run.seeds.len() as u64 * u64::from(run.episodes);
@@ -544,7 +568,7 @@ fn progress_bar(prepared: &Prepared, quiet: bool) -> ProgressBar {
     };
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {human_pos}/{human_len} episodes ({per_sec}, eta {eta})",
+            "{spinner} [{elapsed_precise}] {bar:40} {human_pos}/{human_len} episodes ({per_sec}) {msg}",
         )
         .expect("the template is valid"),
     );
@@ -566,7 +590,7 @@ fn run_file(file: &Path, results: &Path, quiet: bool, loader: &Loader<'_>) -> Re
         eprintln!("removed {}: {why}", dir.display());
     }
     let bar = progress_bar(&prepared, quiet);
-    let finished = shoplab_harness::execute(&prepared, results, &|n| bar.inc(n))?;
+    let finished = shoplab_harness::execute(&prepared, results, &with_eta(&bar, &prepared))?;
     bar.finish_and_clear();
     print_summary(&finished.report);
     print_footer(&finished);

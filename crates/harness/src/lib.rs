@@ -21,6 +21,7 @@ pub mod charts;
 mod checkpoints;
 pub mod compare;
 pub mod datasets;
+pub mod eta;
 pub mod folder;
 pub mod logging;
 pub mod offline;
@@ -193,7 +194,10 @@ struct Tables {
     run_seconds: f64,
 }
 
-fn compute(prepared: &Prepared, progress: &(dyn Fn(u64) + Sync)) -> Result<Tables, HarnessError> {
+fn compute(
+    prepared: &Prepared,
+    progress: &(dyn Fn(eta::Progress) + Sync),
+) -> Result<Tables, HarnessError> {
     let start = Instant::now();
     let results = runner::run_all(prepared, progress);
     let run_seconds = start.elapsed().as_secs_f64();
@@ -283,7 +287,7 @@ pub fn check_writable(parent: &Path) -> Result<(), HarnessError> {
 pub fn execute(
     prepared: &Prepared,
     results_root: &Path,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(eta::Progress) + Sync),
 ) -> Result<Finished, HarnessError> {
     check_writable(&results_root.join(&prepared.scenario.name))?;
     // The run id is the time the runs start.
@@ -506,7 +510,7 @@ pub struct FileCheck {
 pub fn reproduce(
     prepared: &Prepared,
     dir: &Path,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(eta::Progress) + Sync),
 ) -> Result<Vec<FileCheck>, HarnessError> {
     let tables = compute(prepared, progress)?;
     let mut checks = Vec::new();

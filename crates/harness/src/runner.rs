@@ -382,13 +382,14 @@ pub fn evaluate(
     Ok(evaluation)
 }
 
-/// Trains policy `policy` on `seed`, calling `progress` with finished episode counts.
+/// Trains policy `policy` on `seed`, calling `progress` after each episode
+/// (and the evaluation that follows it) with the seconds it took.
 pub fn run_one(
     prepared: &Prepared,
     make_policy: &PolicyFactory<'_>,
     policy: usize,
     seed: u64,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(crate::eta::Progress) + Sync),
 ) -> RunResult {
     let mut result = RunResult {
         policy,
@@ -417,6 +418,7 @@ pub fn run_one(
         // the episodes are the same at every evaluation point.
         let mut paired: Option<(Vec<f64>, Vec<f64>)> = None;
         for episode in 0..episodes {
+            let started = std::time::Instant::now();
             agent.begin_episode(episode, episodes);
             let mut record = play(prepared, &mut env, agent.as_mut(), env_seed(episode), false)?;
             record.learning = agent.learning_stats();
@@ -432,7 +434,6 @@ pub fn run_one(
                 ));
             }
             result.episodes.push(record);
-            progress(1);
             if evaluate_after(episode + 1) {
                 let mut evaluation = evaluate(
                     prepared,
@@ -455,6 +456,11 @@ pub fn run_one(
                 }
                 result.evaluations.push(evaluation);
             }
+            progress(crate::eta::Progress {
+                policy,
+                episodes: 1,
+                seconds: started.elapsed().as_secs_f64(),
+            });
         }
         if let Some(bytes) = agent.checkpoint() {
             result.checkpoint =
@@ -496,7 +502,10 @@ pub fn run_one(
 
 /// Runs every policy on every seed, in parallel; results come in
 /// policy-major, seed-minor order whatever the thread count.
-pub fn run_all(prepared: &Prepared, progress: &(dyn Fn(u64) + Sync)) -> Vec<RunResult> {
+pub fn run_all(
+    prepared: &Prepared,
+    progress: &(dyn Fn(crate::eta::Progress) + Sync),
+) -> Vec<RunResult> {
     run_all_with(
         prepared,
         &|index, seed| prepared.make_policy(index, seed),
@@ -506,15 +515,17 @@ pub fn run_all(prepared: &Prepared, progress: &(dyn Fn(u64) + Sync)) -> Vec<RunR
 
 /// [`run_all`] with policies built by `make_policy`.
 ///
-/// Runs are scheduled longest first — by each policy's estimated work
-/// ([`Prepared::estimate`]), a deep Q-learner's runs before a bandit's — and
-/// each thread takes the next run as it finishes one, so the threads finish
-/// together instead of one waiting on the last long run. Every run is seeded
-/// on its own, so the order changes no result.
+/// Every policy's first run is scheduled first, so that each policy's pace
+/// is measured early ([`crate::eta`]); then the others, longest first — by
+/// each policy's estimated work ([`Prepared::estimate`]), a deep
+/// Q-learner's runs before a bandit's — and each thread takes the next run
+/// as it finishes one, so the threads finish together instead of one
+/// waiting on the last long run. Every run is seeded on its own, so the
+/// order changes no result.
 pub fn run_all_with(
     prepared: &Prepared,
     make_policy: &PolicyFactory<'_>,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(crate::eta::Progress) + Sync),
 ) -> Vec<RunResult> {
     let jobs: Vec<(usize, u64)> = (0..prepared.scenario.policies.len())
         .flat_map(|p| prepared.scenario.run.seeds.iter().map(move |&s| (p, s)))
@@ -527,8 +538,16 @@ pub fn run_all_with(
             .map_or(0.0, |p| p.work)
     };
     let mut order: Vec<usize> = (0..jobs.len()).collect();
-    // Stable: equal estimates keep the file's order.
-    order.sort_by(|&a, &b| work(jobs[b].0).total_cmp(&work(jobs[a].0)));
+    // Each policy's first run before any policy's second, so that every
+    // policy's pace is measured early (the time-left estimate extrapolates
+    // it); within each round, longest first. Stable: equal estimates keep
+    // the file's order.
+    let round = |job: usize| usize::from(prepared.scenario.run.seeds.first() != Some(&jobs[job].1));
+    order.sort_by(|&a, &b| {
+        round(a)
+            .cmp(&round(b))
+            .then(work(jobs[b].0).total_cmp(&work(jobs[a].0)))
+    });
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done: std::sync::Mutex<Vec<Option<RunResult>>> =
         std::sync::Mutex::new((0..jobs.len()).map(|_| None).collect());
