@@ -5,7 +5,6 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use shoplab_harness::{budget::Limits, prepared::Prepared, registry::Registry};
 use std::path::{Path, PathBuf};
 use summary::{print_footer, print_summary};
@@ -16,6 +15,7 @@ mod eval;
 mod logs;
 mod ope;
 mod ope_args;
+mod progress;
 mod study;
 mod summary;
 
@@ -408,8 +408,8 @@ fn reproduce(dir: &Path, quiet: bool, loader: &Loader<'_>) -> Result<()> {
         .load_run(dir)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("{} is not a reproducible run folder", dir.display()))?;
-    let bar = progress_bar(&prepared, quiet);
-    let checks = shoplab_harness::reproduce(&prepared, dir, &with_eta(&bar, &prepared))?;
+    let bar = progress::progress_bar(&prepared, quiet);
+    let checks = shoplab_harness::reproduce(&prepared, dir, &progress::with_eta(&bar, &prepared))?;
     bar.finish_and_clear();
     let mut all = true;
     for c in &checks {
@@ -534,47 +534,6 @@ fn scenario_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The progress callback of a run: the bar advances by episodes, and its
-/// message is the time left, each policy's remaining episodes at its own
-/// measured cost ([`shoplab_harness::eta`]).
-fn with_eta<'a>(
-    bar: &'a ProgressBar,
-    prepared: &Prepared,
-) -> impl Fn(shoplab_harness::eta::Progress) + Sync + 'a {
-    let eta = std::sync::Mutex::new(shoplab_harness::eta::Eta::new(
-        prepared,
-        rayon::current_num_threads(),
-    ));
-    move |p| {
-        bar.inc(p.episodes);
-        let mut eta = eta.lock().unwrap_or_else(|e| e.into_inner());
-        eta.record(&p);
-        if let Some(left) = eta.remaining_seconds() {
-            bar.set_message(format!(
-                "eta {}",
-                shoplab_harness::eta::format_seconds(left)
-            ));
-        }
-    }
-}
-
-fn progress_bar(prepared: &Prepared, quiet: bool) -> ProgressBar {
-    let run = &prepared.scenario.run;
-    let total = prepared.names.len() as u64 * run.seeds.len() as u64 * u64::from(run.episodes);
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(total)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {human_pos}/{human_len} episodes ({per_sec}) {msg}",
-        )
-        .expect("the template is valid"),
-    );
-    bar
-}
-
 fn run_file(file: &Path, results: &Path, quiet: bool, loader: &Loader<'_>) -> Result<Outcome> {
     let prepared = loader.load(file)?;
     let run = &prepared.scenario.run;
@@ -589,8 +548,9 @@ fn run_file(file: &Path, results: &Path, quiet: bool, loader: &Loader<'_>) -> Re
     for (dir, why) in shoplab_harness::folder::clean_stale(&results.join(&prepared.scenario.name)) {
         eprintln!("removed {}: {why}", dir.display());
     }
-    let bar = progress_bar(&prepared, quiet);
-    let finished = shoplab_harness::execute(&prepared, results, &with_eta(&bar, &prepared))?;
+    let bar = progress::progress_bar(&prepared, quiet);
+    let finished =
+        shoplab_harness::execute(&prepared, results, &progress::with_eta(&bar, &prepared))?;
     bar.finish_and_clear();
     print_summary(&finished.report);
     print_footer(&finished);
