@@ -9,6 +9,18 @@ from gymnasium import spaces
 from . import _native
 
 
+def spaces_of(scenario, slate_size):
+    """The observation ``Box`` from the env's declared bounds, and the
+    action space (``Discrete``, or ``MultiDiscrete`` for slates)."""
+    _, low, high = scenario.observation
+    observation = spaces.Box(
+        low=np.asarray(low, dtype=np.float32), high=np.asarray(high, dtype=np.float32), dtype=np.float32
+    )
+    n = scenario.n_actions
+    action = spaces.Discrete(n) if slate_size == 1 else spaces.MultiDiscrete([n] * slate_size)
+    return observation, action
+
+
 class ShoplabEnv(gymnasium.Env):
     """One env of a shoplab scenario, as a Gymnasium environment.
 
@@ -36,13 +48,8 @@ class ShoplabEnv(gymnasium.Env):
                 f"scenario `{self.scenario.name}` is of the {self.scenario.family} family, not {family}"
             )
         self._env = _native.Env(self.scenario)
-        names, low, high = self.scenario.observation
-        self.feature_names = list(names)
-        self.observation_space = spaces.Box(
-            low=np.asarray(low, dtype=np.float32), high=np.asarray(high, dtype=np.float32), dtype=np.float32
-        )
-        n, k = self.scenario.n_actions, self.scenario.slate_size
-        self.action_space = spaces.Discrete(n) if k == 1 else spaces.MultiDiscrete([n] * k)
+        self.feature_names = list(self.scenario.observation[0])
+        self.observation_space, self.action_space = spaces_of(self.scenario, self.scenario.slate_size)
         self.metric_names = list(self.scenario.metric_names)
         self.optimal_value = self.scenario.optimal_value
 

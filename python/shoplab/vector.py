@@ -4,10 +4,10 @@ from typing import Optional
 
 import gymnasium
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from . import _native
+from .envs import spaces_of
 
 try:  # Gymnasium ≥ 1.1 names the autoreset modes.
     from gymnasium.vector import AutoresetMode
@@ -41,13 +41,8 @@ class ShoplabVectorEnv(gymnasium.vector.VectorEnv):
         self.scenario = _native.Scenario(scenario, overrides or {})
         self._env = _native.VectorEnv(self.scenario, num_envs)
         self.num_envs = self._env.num_envs
-        names, low, high = self.scenario.observation
-        self.feature_names = list(names)
-        self.single_observation_space = spaces.Box(
-            low=np.asarray(low, dtype=np.float32), high=np.asarray(high, dtype=np.float32), dtype=np.float32
-        )
-        n, k = self.scenario.n_actions, self._env.slate_size
-        self.single_action_space = spaces.Discrete(n) if k == 1 else spaces.MultiDiscrete([n] * k)
+        self.feature_names = list(self.scenario.observation[0])
+        self.single_observation_space, self.single_action_space = spaces_of(self.scenario, self._env.slate_size)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.metadata = {"autoreset_mode": _MODES[self._env.autoreset_mode]}

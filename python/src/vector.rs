@@ -77,6 +77,13 @@ fn write_obs(out: &mut [f32], features: &[f32]) {
     out.copy_from_slice(features);
 }
 
+/// Every slot's observation into `out`, slot by slot.
+fn write_batch(out: &mut [f32], obs: &[shoplab_env::Observation], dim: usize) {
+    for (i, o) in obs.iter().enumerate() {
+        write_obs(&mut out[i * dim..(i + 1) * dim], &o.features);
+    }
+}
+
 impl Inner {
     fn reset(&mut self, seed: u64, dim: usize) {
         self.started = true;
@@ -109,9 +116,7 @@ impl Inner {
                 *s = seed;
                 *episodes = 0;
                 let (obs, _) = env.reset(seed);
-                for (i, o) in obs.iter().enumerate() {
-                    write_obs(&mut b.obs[i * dim..(i + 1) * dim], &o.features);
-                }
+                write_batch(&mut b.obs, &obs, dim);
             }
         }
     }
@@ -158,9 +163,7 @@ impl Inner {
                 episodes,
             } => {
                 let s = env.step(&self.slates);
-                for (i, o) in s.obs.iter().enumerate() {
-                    write_obs(&mut b.obs[i * dim..(i + 1) * dim], &o.features);
-                }
+                write_batch(&mut b.obs, &s.obs, dim);
                 b.rewards.copy_from_slice(&s.rewards);
                 b.terminated.copy_from_slice(&s.terminated);
                 for (t, (&tr, &term)) in b
@@ -174,9 +177,7 @@ impl Inner {
                     b.final_obs = Some(b.obs.clone());
                     *episodes += 1;
                     let (obs, _) = env.reset(derive_seed(*seed, "autoreset", *episodes));
-                    for (i, o) in obs.iter().enumerate() {
-                        write_obs(&mut b.obs[i * dim..(i + 1) * dim], &o.features);
-                    }
+                    write_batch(&mut b.obs, &obs, dim);
                 }
             }
         }

@@ -257,9 +257,16 @@ pub fn stratified_interval(
     seed: u64,
 ) -> (f64, f64) {
     let mut rng = rng_from_seed(seed);
-    let mut values: Vec<f64> = (0..reps.max(1))
-        .map(|_| statistic(&scores.resample(&mut rng)))
-        .collect();
+    percentile_interval(
+        (0..reps.max(1))
+            .map(|_| statistic(&scores.resample(&mut rng)))
+            .collect(),
+        confidence,
+    )
+}
+
+/// The percentile interval at `confidence` of bootstrap replicates.
+fn percentile_interval(mut values: Vec<f64>, confidence: f64) -> (f64, f64) {
     values.sort_by(f64::total_cmp);
     let alpha = 1.0 - confidence;
     (
@@ -278,17 +285,14 @@ pub fn improvement_interval(
     seed: u64,
 ) -> (f64, f64) {
     let mut rng = rng_from_seed(seed);
-    let mut values: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let (a, b) = (x.resample(&mut rng), y.resample(&mut rng));
-            probability_of_improvement(&a, &b)
-        })
-        .collect();
-    values.sort_by(f64::total_cmp);
-    let alpha = 1.0 - confidence;
-    (
-        crate::stats::quantile(&values, alpha / 2.0),
-        crate::stats::quantile(&values, 1.0 - alpha / 2.0),
+    percentile_interval(
+        (0..reps.max(1))
+            .map(|_| {
+                let (a, b) = (x.resample(&mut rng), y.resample(&mut rng));
+                probability_of_improvement(&a, &b)
+            })
+            .collect(),
+        confidence,
     )
 }
 
