@@ -7,7 +7,6 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use shoplab_harness::{budget::Limits, prepared::Prepared, registry::Registry};
 use std::path::{Path, PathBuf};
-use summary::{print_footer, print_summary};
 
 mod compare;
 mod dataset;
@@ -16,6 +15,7 @@ mod logs;
 mod ope;
 mod ope_args;
 mod progress;
+mod run;
 mod study;
 mod summary;
 
@@ -58,6 +58,18 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        how: run::HowToRun,
+    },
+    /// Build the run folder of a sharded run (`run --shard K/N`) from its
+    /// shard folders; its tables are byte-identical to an unsharded run's.
+    Merge {
+        /// The shard folders, `results/<scenario>/shard-K-of-N`, all N of them.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Where the run folder goes.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
     },
     /// Run `scenarios/NAME.toml` (the benchmark scenarios shipped with shoplab).
     BenchScenario {
@@ -73,6 +85,8 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        how: run::HowToRun,
     },
     /// Check a run folder against its manifest: every listed file present
     /// with its recorded size and SHA-256, and no other file.
@@ -267,6 +281,16 @@ impl Loader<'_> {
         shoplab_harness::load_with(file, self.registry, &self.limits)
     }
 
+    /// Reads and validates a scenario file with its sweep's
+    /// configurations, the work limit shared among `shards`.
+    fn load_plan(
+        &self,
+        file: &Path,
+        shards: u32,
+    ) -> Result<shoplab_harness::plan::Plan, shoplab_harness::scenario::ScenarioError> {
+        shoplab_harness::plan::load_plan(file, self.registry, &self.limits, shards)
+    }
+
     /// Reads and validates a run folder's scenario.
     fn load_run(&self, dir: &Path) -> Result<Prepared, shoplab_harness::HarnessError> {
         shoplab_harness::load_run_with(dir, self.registry, &self.limits)
@@ -301,15 +325,18 @@ fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
             file,
             results,
             quiet,
-        } => run_file(&file, &results, quiet, loader),
+            how,
+        } => run::run_file(&file, &results, quiet, &how, loader),
+        Command::Merge { shards, results } => run::merge(&shards, &results, loader),
         Command::BenchScenario {
             name,
             scenarios,
             results,
             quiet,
-        } => bench_scenario(&name, scenarios, results, quiet, loader),
+            how,
+        } => bench_scenario(&name, scenarios, results, quiet, &how, loader),
         Command::Verify { dir } => done(verify(&dir)),
-        Command::Reproduce { dir, quiet } => done(reproduce(&dir, quiet, loader)),
+        Command::Reproduce { dir, quiet } => done(run::reproduce(&dir, quiet, loader)),
         Command::Eval {
             dir,
             policy,
@@ -348,6 +375,7 @@ fn bench_scenario(
     scenarios: Option<PathBuf>,
     results: Option<PathBuf>,
     quiet: bool,
+    how: &run::HowToRun,
     loader: &Loader<'_>,
 ) -> Result<Outcome> {
     // Run from anywhere in the repository: fall back on the folders
@@ -376,7 +404,7 @@ fn bench_scenario(
                 .join(", ")
         );
     }
-    run_file(&file, &results, quiet, loader)
+    run::run_file(&file, &results, quiet, how, loader)
 }
 
 /// `shoplab verify DIR`: the run folder against its manifest.
@@ -398,36 +426,6 @@ fn verify(dir: &Path) -> Result<()> {
         dir.display(),
         found.matched
     );
-    Ok(())
-}
-
-/// `shoplab reproduce DIR`: verifies a run folder, re-runs it and compares its files.
-fn reproduce(dir: &Path, quiet: bool, loader: &Loader<'_>) -> Result<()> {
-    verify(dir)?;
-    let prepared = loader
-        .load_run(dir)
-        .map_err(anyhow::Error::from)
-        .with_context(|| format!("{} is not a reproducible run folder", dir.display()))?;
-    let bar = progress::progress_bar(&prepared, quiet);
-    let checks = shoplab_harness::reproduce(&prepared, dir, &progress::with_eta(&bar, &prepared))?;
-    bar.finish_and_clear();
-    let mut all = true;
-    for c in &checks {
-        println!(
-            "{} {:<20} {}",
-            if c.identical { "ok  " } else { "FAIL" },
-            c.name,
-            c.detail
-        );
-        all &= c.identical;
-    }
-    if !all {
-        bail!(
-            "{}: reproduction differs from the run folder",
-            dir.display()
-        );
-    }
-    println!("reproduced: every CSV and checkpoint is byte-identical");
     Ok(())
 }
 
@@ -495,20 +493,34 @@ fn check(files: &[PathBuf], episodes: usize, loader: &Loader<'_>) -> Result<()> 
 fn validate(files: &[PathBuf], loader: &Loader<'_>) -> Result<()> {
     let mut failed = 0;
     for file in files {
-        match loader.load(file) {
-            Ok(p) => println!(
-                "ok  {}: {} policies × {} seeds × {} episodes{}; estimated at most {} \
-                 of memory and {:.1e} operations",
-                file.display(),
-                p.names.len(),
-                p.scenario.run.seeds.len(),
-                p.scenario.run.episodes,
-                p.optimal_value()
-                    .map(|v| format!(", oracle expected return {v:.4}"))
-                    .unwrap_or_default(),
-                shoplab_env::cost::format_bytes(p.estimate().bytes),
-                p.estimate().work,
-            ),
+        match loader.load_plan(file, 1) {
+            Ok(plan) if !plan.configs.is_empty() => {
+                let work: f64 = plan.configs.iter().map(|(_, p)| p.estimate().work).sum();
+                println!(
+                    "ok  {}: a sweep of {} configurations × {} policies × {} seeds; \
+                     estimated at {work:.1e} operations in all",
+                    file.display(),
+                    plan.configs.len(),
+                    plan.base.names.len(),
+                    plan.base.scenario.run.seeds.len(),
+                );
+            }
+            Ok(plan) => {
+                let p = &plan.base;
+                println!(
+                    "ok  {}: {} policies × {} seeds × {} episodes{}; estimated at most {} \
+                     of memory and {:.1e} operations",
+                    file.display(),
+                    p.names.len(),
+                    p.scenario.run.seeds.len(),
+                    p.scenario.run.episodes,
+                    p.optimal_value()
+                        .map(|v| format!(", oracle expected return {v:.4}"))
+                        .unwrap_or_default(),
+                    shoplab_env::cost::format_bytes(p.estimate().bytes),
+                    p.estimate().work,
+                )
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 failed += 1;
@@ -532,30 +544,4 @@ fn scenario_files(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
-}
-
-fn run_file(file: &Path, results: &Path, quiet: bool, loader: &Loader<'_>) -> Result<Outcome> {
-    let prepared = loader.load(file)?;
-    let run = &prepared.scenario.run;
-    println!(
-        "{}: {} policies × {} seeds × {} episodes on {} threads",
-        prepared.scenario.name,
-        prepared.names.len(),
-        run.seeds.len(),
-        run.episodes,
-        rayon::current_num_threads()
-    );
-    for (dir, why) in shoplab_harness::folder::clean_stale(&results.join(&prepared.scenario.name)) {
-        eprintln!("removed {}: {why}", dir.display());
-    }
-    let bar = progress::progress_bar(&prepared, quiet);
-    let finished =
-        shoplab_harness::execute(&prepared, results, &progress::with_eta(&bar, &prepared))?;
-    bar.finish_and_clear();
-    print_summary(&finished.report);
-    print_footer(&finished);
-    Ok(match finished.report.failures.len() {
-        0 => Outcome::Done,
-        n => Outcome::RunsFailed(n),
-    })
 }

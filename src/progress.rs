@@ -1,17 +1,19 @@
 //! The progress bar of a run: episodes done and the time left.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use shoplab_harness::prepared::Prepared;
+use shoplab_harness::plan::{Job, Runs};
 
 /// The progress callback of a run: the bar advances by episodes, and its
 /// message is the time left, each policy's remaining episodes at its own
 /// measured cost ([`shoplab_harness::eta`]).
 pub(crate) fn with_eta<'a>(
     bar: &'a ProgressBar,
-    prepared: &Prepared,
+    runs: Runs<'_>,
+    jobs: &[Job],
 ) -> impl Fn(shoplab_harness::eta::Progress) + Sync + 'a {
-    let eta = std::sync::Mutex::new(shoplab_harness::eta::Eta::new(
-        prepared,
+    let eta = std::sync::Mutex::new(shoplab_harness::eta::Eta::for_jobs(
+        runs,
+        jobs,
         rayon::current_num_threads(),
     ));
     move |p| {
@@ -27,10 +29,9 @@ pub(crate) fn with_eta<'a>(
     }
 }
 
-/// The bar of a run's episodes, hidden with `--quiet`.
-pub(crate) fn progress_bar(prepared: &Prepared, quiet: bool) -> ProgressBar {
-    let run = &prepared.scenario.run;
-    let total = prepared.names.len() as u64 * run.seeds.len() as u64 * u64::from(run.episodes);
+/// The bar of the episodes of `jobs`, hidden with `--quiet`.
+pub(crate) fn progress_bar(runs: Runs<'_>, jobs: &[Job], quiet: bool) -> ProgressBar {
+    let total = jobs.iter().map(|j| runs.episodes(j.config)).sum();
     let bar = if quiet {
         ProgressBar::hidden()
     } else {

@@ -2,7 +2,11 @@
 //! policy (final performance, gap closed, greedy evaluation with paired
 //! scores) and the files written.
 
-use shoplab_harness::{Finished, report::Report, stats::Estimate};
+use shoplab_harness::{
+    Finished,
+    report::{Report, sweep::SweepReport},
+    stats::Estimate,
+};
 
 /// The run's summary table and its greedy evaluation, as the terminal shows them.
 pub(crate) fn print_summary(report: &Report) {
@@ -177,17 +181,52 @@ fn print_offline(offline: &shoplab_harness::offline::report::OfflineSection) {
     }
 }
 
+/// A sweep's final score per configuration and policy.
+pub(crate) fn print_sweep(sweep: &SweepReport) {
+    println!(
+        "sweep: {} configurations; score: {}, mean over seeds [{:.0}% CI]",
+        sweep.configurations.len(),
+        sweep.score_label,
+        100.0 * sweep.confidence
+    );
+    let width = sweep
+        .policies
+        .iter()
+        .map(|p| p.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    for (c, conf) in sweep.configurations.iter().enumerate() {
+        println!("{}  {}", conf.id, conf.describe());
+        for (p, name) in sweep.policies.iter().enumerate() {
+            let cell = match &sweep.scores[c][p] {
+                Some(e) => format!("{:>11.4} [{:.4}, {:.4}]", e.mean, e.low, e.high),
+                None => "every run failed".into(),
+            };
+            println!("    {name:<width$} {cell}");
+        }
+    }
+}
+
 /// How long the runs took and what was written where.
 pub(crate) fn print_footer(finished: &Finished) {
     println!("runs took {:.1} s", finished.run_seconds);
     println!("wrote {}/", finished.dir.display());
     let checkpoint = |f: &&String| f.starts_with(shoplab_harness::CHECKPOINT_DIR);
+    let config = |f: &&String| f.starts_with("configs/");
     let mut files: Vec<String> = finished
         .files
         .iter()
-        .filter(|f| !checkpoint(f))
+        .filter(|f| !checkpoint(f) && !config(f))
         .cloned()
         .collect();
+    if let Some(sweep) = &finished.sweep {
+        files.push(format!(
+            "configs/ ({} configurations, {} files)",
+            sweep.configurations.len(),
+            finished.files.iter().filter(config).count()
+        ));
+    }
     let checkpoints = finished.files.iter().filter(checkpoint).count();
     if checkpoints > 0 {
         files.push(format!(

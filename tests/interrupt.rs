@@ -58,11 +58,16 @@ fn entries(results: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     (visible, hidden)
 }
 
-/// Waits until the run is writing its folder (a partial folder exists).
+/// Waits until the run is writing its folder (the partial folder, which
+/// holds the finished jobs from the start, has its scenario file).
 fn wait_for_writing(results: &Path, child: &mut Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        if !entries(results).1.is_empty() {
+        if entries(results)
+            .1
+            .iter()
+            .any(|p| p.join("scenario.toml").is_file())
+        {
             return true;
         }
         if child.try_wait().unwrap().is_some() {
@@ -149,8 +154,10 @@ fn signals_leave_whole_folders_or_nothing() {
         "no signal arrived while a folder was being written"
     );
 
-    // SIGKILL while writing leaves a hidden partial folder; the next run
-    // removes it and says so.
+    // SIGKILL while writing leaves a hidden partial folder holding every
+    // finished job (unless it came in the last instant, once they were
+    // cleared for the rename); a plain run keeps it and says how to resume
+    // it, and `--resume` publishes it without running a job again.
     let mut child = start(&file, &results);
     wait_for_writing(&results, &mut child);
     signal(&child, "KILL");
@@ -167,16 +174,37 @@ fn signals_leave_whole_folders_or_nothing() {
             .all(|v| earlier.contains(v) || v.join("manifest.json").is_file())
     );
     all_verify(&results);
+    let jobs = hidden[0].join(".jobs");
+    let kept = std::fs::read_dir(&jobs).is_ok_and(|mut e| e.next().is_some());
     let out = run_scenario(&file, &results, &[]);
     assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for partial in &hidden {
-        assert!(
-            stderr.contains(&format!("removed {}", partial.display()))
-                && stderr.contains("interrupted run"),
-            "{stderr}"
-        );
+    let said = if kept { "kept" } else { "removed" };
+    assert!(
+        stderr.contains(&format!("{}: {said}", hidden[0].display()))
+            && stderr.contains("interrupted run"),
+        "{stderr}"
+    );
+    if !kept {
+        assert!(entries(&results).1.is_empty());
+        all_verify(&results);
+        return;
     }
+    assert!(stderr.contains("--resume"), "{stderr}");
+    assert_eq!(entries(&results).1, hidden);
+    let out = common::shoplab(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+            "--resume",
+        ],
+        &[],
+    );
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("finished before, 0 to run"), "{stdout}");
     assert!(entries(&results).1.is_empty());
     all_verify(&results);
     assert!(earlier.iter().all(|e| entries(&results).0.contains(e)));

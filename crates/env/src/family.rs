@@ -121,11 +121,11 @@ pub struct Sessions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GreedyTable {
     /// Name of the row variable.
-    pub row_name: &'static str,
+    pub row_name: String,
     /// Name of the column variable.
-    pub col_name: &'static str,
+    pub col_name: String,
     /// What the greedy action's value is (`price`).
-    pub value_name: &'static str,
+    pub value_name: String,
     /// Row values.
     pub rows: Vec<f64>,
     /// Column values.

@@ -11,7 +11,10 @@
 //! ([`crate::budget`]) converted to seconds at the rate measured on the
 //! work done so far. The sum is divided among the threads.
 
-use crate::prepared::Prepared;
+use crate::{
+    plan::{Job, Runs},
+    prepared::Prepared,
+};
 
 /// One or more finished episodes of a policy and the seconds they took
 /// (training and the evaluations that followed them), as the runner
@@ -58,6 +61,32 @@ impl Eta {
             })
             .collect();
         Self::from_parts(estimates, vec![per_policy; prepared.names.len()], threads)
+    }
+
+    /// For `jobs` of the configurations `runs` (a sweep, a shard, what a
+    /// resumed run has left), run on `threads` threads; policies are
+    /// counted across configurations ([`policy_offsets`]).
+    pub fn for_jobs(runs: Runs<'_>, jobs: &[Job], threads: usize) -> Self {
+        let offsets = policy_offsets(runs);
+        let all = runs.all();
+        let n = offsets.last().copied().unwrap_or(0);
+        let mut estimates = vec![1.0; n];
+        let mut totals = vec![0; n];
+        for (config, prepared) in all.iter().enumerate() {
+            let run = &prepared.scenario.run;
+            let per_policy = run.seeds.len() as u64 * u64::from(run.episodes);
+            for p in 0..prepared.names.len() {
+                estimates[offsets[config] + p] = prepared
+                    .estimate()
+                    .policies
+                    .get(p)
+                    .map_or(1.0, |e| e.work / per_policy.max(1) as f64);
+            }
+        }
+        for job in jobs {
+            totals[offsets[job.config] + job.policy] += runs.episodes(job.config);
+        }
+        Self::from_parts(estimates, totals, threads)
     }
 
     /// From each policy's estimated work per episode and its episodes in
@@ -115,6 +144,16 @@ impl Eta {
             .sum();
         Some(left / self.threads)
     }
+}
+
+/// Where each configuration's policies start in the policy count across
+/// configurations, with the total last: `[0, P₀, P₀ + P₁, …]`.
+pub fn policy_offsets(runs: Runs<'_>) -> Vec<usize> {
+    let mut offsets = vec![0];
+    for prepared in runs.all() {
+        offsets.push(offsets.last().copied().unwrap_or(0) + prepared.names.len());
+    }
+    offsets
 }
 
 /// `3 min 20 s`, `45 s`, `2 h 05 min`.

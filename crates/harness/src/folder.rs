@@ -11,9 +11,12 @@
 //! - SIGINT or SIGTERM: the binary's handler calls [`interrupt`], which
 //!   waits for the file being written, removes the partial folder and keeps
 //!   every later write from starting, so the process exits leaving nothing;
-//! - SIGKILL (or a power cut): the partial folder stays, hidden; the next
-//!   run under the same results folder removes it ([`clean_stale`]) once
-//!   its owner is gone, and says so.
+//! - SIGKILL (or a power cut): the partial folder stays, hidden, with the
+//!   results of the jobs that finished ([`crate::jobs`]). `--resume`
+//!   takes it over ([`resume`]) and runs only the jobs left; otherwise the
+//!   next run under the same results folder removes it once its owner is
+//!   gone ([`clean_stale`]) — unless it holds finished jobs, which are kept
+//!   for a resume — and says so.
 
 use crate::HarnessError;
 use std::{
@@ -31,6 +34,11 @@ const OWNER_FILE: &str = ".owner";
 
 /// The suffix of partial folders.
 const PARTIAL: &str = ".partial";
+
+/// The file of a partial folder naming the plan it runs
+/// ([`crate::plan::Runs::identity`]) and the run's start time, so that a
+/// resume continues only the same scenario.
+pub(crate) const IDENTITY_FILE: &str = ".identity";
 
 fn writing() -> MutexGuard<'static, Vec<PathBuf>> {
     WRITING.lock().unwrap_or_else(|e| e.into_inner())
@@ -84,6 +92,83 @@ pub(crate) fn claim(parent: &Path, stamp: &str) -> Result<Claim, HarnessError> {
         }
     }
     unreachable!("the loop only ends by returning")
+}
+
+/// Takes over the partial folder under `parent` that an interrupted run of
+/// the plan `identity` left (its owner gone): records this process as its
+/// owner and returns the claim and the run's original start stamp. The
+/// newest such folder is taken when there are several.
+pub(crate) fn resume(
+    parent: &Path,
+    identity: &str,
+) -> Result<Option<(Claim, String)>, HarnessError> {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Ok(None);
+    };
+    let mut found: Vec<(String, PathBuf, String)> = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let Some(id) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(PARTIAL))
+            .filter(|_| path.is_dir())
+        else {
+            continue;
+        };
+        if owner_alive(&path) {
+            continue;
+        }
+        let Ok(text) = fs::read_to_string(path.join(IDENTITY_FILE)) else {
+            continue;
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(identity) || fs::symlink_metadata(parent.join(id)).is_ok() {
+            continue;
+        }
+        let stamp = lines.next().unwrap_or(id).to_string();
+        found.push((id.to_string(), path, stamp));
+    }
+    found.sort();
+    let Some((id, staging, stamp)) = found.pop() else {
+        return Ok(None);
+    };
+    let mut guard = writing();
+    let owner = staging.join(OWNER_FILE);
+    fs::write(&owner, std::process::id().to_string()).map_err(io(&owner))?;
+    guard.push(staging.clone());
+    let dir = parent.join(&id);
+    Ok(Some((Claim { id, staging, dir }, stamp)))
+}
+
+/// Whether the process named in `folder`'s owner file is running.
+pub(crate) fn owner_alive(folder: &Path) -> bool {
+    fs::read_to_string(folder.join(OWNER_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+        .is_some_and(alive)
+}
+
+/// Records this process as the owner of `folder` (a shard folder), for
+/// [`owner_alive`].
+pub(crate) fn own(folder: &Path) -> Result<(), HarnessError> {
+    let owner = folder.join(OWNER_FILE);
+    fs::write(&owner, std::process::id().to_string()).map_err(io(&owner))
+}
+
+/// Removes `folder`'s owner file.
+pub(crate) fn disown(folder: &Path) {
+    let _ = fs::remove_file(folder.join(OWNER_FILE));
+}
+
+/// Finished job files in `folder`'s job folder.
+fn finished_jobs(folder: &Path) -> usize {
+    fs::read_dir(folder.join(crate::jobs::JOBS_DIR)).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".job"))
+            .count()
+    })
 }
 
 /// Runs `write` — one step of writing the folder being written — while no
@@ -140,8 +225,9 @@ fn alive(pid: u32) -> bool {
 
 /// Removes the partial folders under `parent` left by interrupted runs —
 /// those whose owner process is gone, or that have no owner file — and
-/// returns them with the reason, for the caller to report. Folders of runs
-/// still being written by another process are left alone.
+/// returns them with what was done, for the caller to report. Folders of
+/// runs still being written by another process are left alone, and so are
+/// those holding finished jobs, for `--resume`.
 pub fn clean_stale(parent: &Path) -> Vec<(PathBuf, String)> {
     let Ok(entries) = fs::read_dir(parent) else {
         return Vec::new();
@@ -161,8 +247,16 @@ pub fn clean_stale(parent: &Path) -> Vec<(PathBuf, String)> {
             Some(pid) => format!("left by an interrupted run (process {pid} has ended)"),
             None => "left by an interrupted run (no owner recorded)".to_string(),
         };
-        if fs::remove_dir_all(&path).is_ok() {
-            cleaned.push((path, why));
+        let jobs = finished_jobs(&path);
+        if jobs > 0 {
+            cleaned.push((
+                path,
+                format!(
+                    "kept: {why}, with {jobs} finished job(s); `shoplab run … --resume` continues it"
+                ),
+            ));
+        } else if fs::remove_dir_all(&path).is_ok() {
+            cleaned.push((path, format!("removed: {why}")));
         }
     }
     cleaned.sort();

@@ -22,10 +22,13 @@ mod checkpoints;
 pub mod compare;
 pub mod datasets;
 pub mod eta;
+mod execution;
 pub mod folder;
+pub mod jobs;
 pub mod logging;
 pub mod offline;
 pub mod ope_study;
+pub mod plan;
 pub mod prepared;
 pub mod registry;
 pub mod report;
@@ -33,19 +36,23 @@ pub mod rliable;
 pub mod runner;
 pub mod scenario;
 pub mod stats;
+pub mod sweep;
 pub mod verify;
 
 pub use checkpoints::{CheckpointEval, CheckpointEvals, evaluate_checkpoints};
+pub use execution::{
+    Done, Finished, RunOptions, ShardFinished, Started, execute, merge, reproduce, reproduce_runs,
+    start,
+};
 use prepared::Prepared;
 use registry::Registry;
-use report::Report;
 use scenario::ScenarioError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::{
     fs,
     path::{Path, PathBuf},
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 use thiserror::Error;
 
@@ -165,19 +172,6 @@ pub fn load_run_with(
     Ok(load_with(&file, registry, limits)?)
 }
 
-/// A finished run.
-#[derive(Debug)]
-pub struct Finished {
-    /// The run folder.
-    pub dir: PathBuf,
-    /// What it reports.
-    pub report: Report,
-    /// Files written, by name.
-    pub files: Vec<String>,
-    /// Seconds spent running (not writing).
-    pub run_seconds: f64,
-}
-
 /// The folder of checkpoints inside a run folder.
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 
@@ -186,40 +180,8 @@ pub fn checkpoint_name(policy: &str, seed: u64) -> String {
     format!("{CHECKPOINT_DIR}/{policy}-seed{seed}.safetensors")
 }
 
-/// The tables of one execution: the report, its CSV files and checkpoints.
-struct Tables {
-    report: Report,
-    csv: Vec<(String, Vec<u8>)>,
-    checkpoints: Vec<(String, Vec<u8>)>,
-    run_seconds: f64,
-}
-
-fn compute(
-    prepared: &Prepared,
-    progress: &(dyn Fn(eta::Progress) + Sync),
-) -> Result<Tables, HarnessError> {
-    let start = Instant::now();
-    let results = runner::run_all(prepared, progress);
-    let run_seconds = start.elapsed().as_secs_f64();
-    let report = report::build(prepared, &results);
-    let csv = report::csv_files(prepared, &results, &report)?;
-    let checkpoints = results
-        .iter()
-        .filter_map(|r| {
-            let bytes = r.checkpoint.clone()?;
-            Some((checkpoint_name(&prepared.names[r.policy], r.seed), bytes))
-        })
-        .collect();
-    Ok(Tables {
-        report,
-        csv,
-        checkpoints,
-        run_seconds,
-    })
-}
-
 /// `YYYYMMDD-HHMMSS` in UTC for a Unix time (Hinnant's civil-from-days).
-fn utc_stamp(unix_seconds: u64) -> String {
+pub(crate) fn utc_stamp(unix_seconds: u64) -> String {
     let days = (unix_seconds / 86_400) as i64;
     let secs = unix_seconds % 86_400;
     let z = days + 719_468;
@@ -240,33 +202,10 @@ fn utc_stamp(unix_seconds: u64) -> String {
 }
 
 #[derive(Serialize)]
-struct ManifestFile {
+pub(crate) struct ManifestFile {
     name: String,
     bytes: usize,
     sha256: String,
-}
-
-#[derive(Serialize)]
-struct Manifest<'a> {
-    shoplab_version: &'static str,
-    scenario: &'a str,
-    scenario_source: String,
-    run_id: String,
-    created_utc: String,
-    seeds: &'a [u64],
-    episodes: u32,
-    policies: &'a [String],
-    oracle_value: Option<f64>,
-    threads: usize,
-    run_seconds: f64,
-    failures: Vec<String>,
-    warnings: &'a [String],
-    scenario_sha256: String,
-    csv_files: Vec<ManifestFile>,
-    checkpoints: Vec<ManifestFile>,
-    inputs: Vec<ManifestFile>,
-    charts: Vec<String>,
-    reproduce: String,
 }
 
 /// Checks, before any work, that run folders can be written under
@@ -278,41 +217,6 @@ pub fn check_writable(parent: &Path) -> Result<(), HarnessError> {
     let probe = parent.join(format!(".write-probe-{}", std::process::id()));
     fs::write(&probe, b"").map_err(io(&probe))?;
     fs::remove_file(&probe).map_err(io(&probe))
-}
-
-/// Runs a prepared scenario and writes its run folder under
-/// `results_root/<scenario>/`. The folder is built under a hidden name and
-/// renamed into place at the end, so it appears whole or not at all. The
-/// location is checked writable before the runs start.
-pub fn execute(
-    prepared: &Prepared,
-    results_root: &Path,
-    progress: &(dyn Fn(eta::Progress) + Sync),
-) -> Result<Finished, HarnessError> {
-    check_writable(&results_root.join(&prepared.scenario.name))?;
-    // The run id is the time the runs start.
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let stamp = utc_stamp(now);
-    let tables = compute(prepared, progress)?;
-    let parent = results_root.join(&prepared.scenario.name);
-    let claim = folder::claim(&parent, &stamp)?;
-    let result = write_folder(prepared, &tables, &claim, &stamp).and_then(|files| {
-        folder::publish(&claim)?;
-        Ok(files)
-    });
-    if result.is_err() {
-        folder::abandon(&claim);
-    }
-    let files = result?;
-    Ok(Finished {
-        dir: claim.dir,
-        report: tables.report,
-        files,
-        run_seconds: tables.run_seconds,
-    })
 }
 
 /// Writes the run folder of a command other than a scenario run (`ope`,
@@ -361,7 +265,11 @@ pub fn publish_folder(
 
 /// Writes `bytes` to `path` (`what` it is, for the error) as one step of
 /// writing a run folder ([`folder::step`]).
-fn write_file(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), HarnessError> {
+pub(crate) fn write_file(
+    path: &Path,
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<(), HarnessError> {
     folder::step(|| fs::write(path, bytes)).map_err(|source| HarnessError::Write {
         path: path.to_path_buf(),
         what,
@@ -371,7 +279,7 @@ fn write_file(path: &Path, bytes: &[u8], what: &'static str) -> Result<(), Harne
 
 /// Writes each `(name, bytes)` under `folder`, adds its name to `written`,
 /// and returns its manifest entry (size and SHA-256).
-fn write_hashed(
+pub(crate) fn write_hashed(
     folder: &Path,
     files: &[(String, Vec<u8>)],
     what: &'static str,
@@ -381,6 +289,15 @@ fn write_hashed(
         .iter()
         .map(|(name, bytes)| {
             let path = folder.join(name);
+            if let Some(parent) = path.parent().filter(|p| !p.is_dir()) {
+                folder::step(|| fs::create_dir_all(parent)).map_err(|source| {
+                    HarnessError::Write {
+                        path: parent.to_path_buf(),
+                        what: "a folder of the run",
+                        source,
+                    }
+                })?;
+            }
             write_file(&path, bytes, what)?;
             written.push(name.clone());
             Ok(ManifestFile {
@@ -392,107 +309,6 @@ fn write_hashed(
         .collect()
 }
 
-/// Writes the run's files into the claimed partial folder, manifest last;
-/// the names written.
-fn write_folder(
-    prepared: &Prepared,
-    tables: &Tables,
-    claim: &folder::Claim,
-    stamp: &str,
-) -> Result<Vec<String>, HarnessError> {
-    let (staging, dir, run_id) = (&claim.staging, &claim.dir, &claim.id);
-    let mut files = vec![SCENARIO_FILE.to_string()];
-    let scenario_path = staging.join(SCENARIO_FILE);
-    // Every input file is kept with the run, under `inputs/`, and the
-    // resolved scenario points at the copies (paths relative to it).
-    let mut resolved = prepared.scenario.clone();
-    let mut inputs: Vec<(String, PathBuf)> = Vec::new();
-    resolved.map_input_paths(&mut |_, source| {
-        let stem = source
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "input".into());
-        let mut name = stem.clone();
-        let mut k = 2;
-        while inputs.iter().any(|(n, s)| *n == name && s != source) {
-            name = format!("{k}-{stem}");
-            k += 1;
-        }
-        if !inputs.iter().any(|(n, _)| *n == name) {
-            inputs.push((name.clone(), source.to_path_buf()));
-        }
-        PathBuf::from(INPUT_DIR).join(name)
-    });
-    let mut input_files = Vec::new();
-    if !inputs.is_empty() {
-        let folder = staging.join(INPUT_DIR);
-        folder::step(|| fs::create_dir_all(&folder)).map_err(|source| HarnessError::Write {
-            path: folder.clone(),
-            what: "the inputs folder",
-            source,
-        })?;
-        for (name, source) in &inputs {
-            let bytes = folder::step(|| fs::read(source)).map_err(|e| HarnessError::Write {
-                path: source.clone(),
-                what: "an input file (reading it to keep with the run)",
-                source: e,
-            })?;
-            input_files.push((format!("{INPUT_DIR}/{name}"), bytes));
-        }
-    }
-    let input_manifest = write_hashed(staging, &input_files, "an input file", &mut files)?;
-    let scenario_text = resolved.to_toml();
-    write_file(
-        &scenario_path,
-        scenario_text.as_bytes(),
-        "the resolved scenario",
-    )?;
-    let manifest_files = write_hashed(staging, &tables.csv, "the CSV table", &mut files)?;
-    if !tables.checkpoints.is_empty() {
-        let folder = staging.join(CHECKPOINT_DIR);
-        folder::step(|| fs::create_dir_all(&folder)).map_err(|source| HarnessError::Write {
-            path: folder.clone(),
-            what: "the checkpoints folder",
-            source,
-        })?;
-    }
-    let checkpoint_files =
-        write_hashed(staging, &tables.checkpoints, "the checkpoint", &mut files)?;
-    let charts = folder::step(|| charts::draw_all(&tables.report, staging))?;
-    files.extend(charts.iter().cloned());
-    let manifest = Manifest {
-        shoplab_version: env!("CARGO_PKG_VERSION"),
-        scenario: &prepared.scenario.name,
-        scenario_source: prepared.source.display().to_string(),
-        run_id: run_id.to_string(),
-        created_utc: stamp.to_string(),
-        seeds: &prepared.scenario.run.seeds,
-        episodes: prepared.scenario.run.episodes,
-        policies: &prepared.names,
-        oracle_value: tables.report.optimal_value,
-        threads: rayon::current_num_threads(),
-        run_seconds: tables.run_seconds,
-        failures: tables
-            .report
-            .failures
-            .iter()
-            .map(|(p, s, r)| format!("{p} seed {s}: {r}"))
-            .collect(),
-        warnings: &tables.report.warnings,
-        scenario_sha256: format!("{:x}", Sha256::digest(scenario_text.as_bytes())),
-        csv_files: manifest_files,
-        checkpoints: checkpoint_files,
-        inputs: input_manifest,
-        charts,
-        reproduce: format!("shoplab reproduce {}", dir.display()),
-    };
-    let manifest_path = staging.join("manifest.json");
-    let json = serde_json::to_string_pretty(&manifest).expect("the manifest serialises");
-    write_file(&manifest_path, (json + "\n").as_bytes(), "the manifest")?;
-    files.push("manifest.json".into());
-    Ok(files)
-}
-
 /// The comparison of one CSV file on reproduction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileCheck {
@@ -502,53 +318,6 @@ pub struct FileCheck {
     pub identical: bool,
     /// What differs, for people.
     pub detail: String,
-}
-
-/// Re-runs `prepared`, the resolved scenario saved in run folder `dir` (see
-/// [`load_run`]), and compares every CSV file and checkpoint it produces
-/// with the folder's, byte for byte. Writes nothing.
-pub fn reproduce(
-    prepared: &Prepared,
-    dir: &Path,
-    progress: &(dyn Fn(eta::Progress) + Sync),
-) -> Result<Vec<FileCheck>, HarnessError> {
-    let tables = compute(prepared, progress)?;
-    let mut checks = Vec::new();
-    for (name, bytes) in tables.csv.iter().chain(&tables.checkpoints) {
-        let path = dir.join(name);
-        let check = match shoplab_env::input::read_regular_file(
-            &path,
-            shoplab_env::input::MAX_DATA_BYTES,
-        ) {
-            Ok(old) if old == *bytes => FileCheck {
-                name: name.clone(),
-                identical: true,
-                detail: format!("{} bytes, identical", bytes.len()),
-            },
-            Ok(old) => {
-                let line = old
-                    .split(|&b| b == b'\n')
-                    .zip(bytes.split(|&b| b == b'\n'))
-                    .position(|(a, b)| a != b)
-                    .map_or_else(
-                        || "in length".to_string(),
-                        |i| format!("first at line {}", i + 1),
-                    );
-                FileCheck {
-                    name: name.clone(),
-                    identical: false,
-                    detail: format!("differs {line} ({} vs {} bytes)", old.len(), bytes.len()),
-                }
-            }
-            Err(e) => FileCheck {
-                name: name.clone(),
-                identical: false,
-                detail: format!("missing from the run folder: {e}"),
-            },
-        };
-        checks.push(check);
-    }
-    Ok(checks)
 }
 
 #[cfg(test)]

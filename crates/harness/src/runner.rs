@@ -18,7 +18,10 @@
 //! ([`Policy::divergence`]), or that panics, is stopped and reported with its
 //! reason; the other runs finish.
 
-use crate::prepared::Prepared;
+use crate::{
+    plan::{Job, Runs},
+    prepared::Prepared,
+};
 use rayon::prelude::*;
 use shoplab_env::{
     Env, EnvBox, Observation,
@@ -514,39 +517,83 @@ pub fn run_all(
 }
 
 /// [`run_all`] with policies built by `make_policy`.
-///
-/// Every policy's first run is scheduled first, so that each policy's pace
-/// is measured early ([`crate::eta`]); then the others, longest first — by
-/// each policy's estimated work ([`Prepared::estimate`]), a deep
-/// Q-learner's runs before a bandit's — and each thread takes the next run
-/// as it finishes one, so the threads finish together instead of one
-/// waiting on the last long run. Every run is seeded on its own, so the
-/// order changes no result.
 pub fn run_all_with(
     prepared: &Prepared,
     make_policy: &PolicyFactory<'_>,
     progress: &(dyn Fn(crate::eta::Progress) + Sync),
 ) -> Vec<RunResult> {
-    let jobs: Vec<(usize, u64)> = (0..prepared.scenario.policies.len())
-        .flat_map(|p| prepared.scenario.run.seeds.iter().map(move |&s| (p, s)))
-        .collect();
-    let work = |policy: usize| {
-        prepared
+    let runs = Runs::single(prepared);
+    let jobs = runs.jobs();
+    schedule(runs, &jobs, &|job| {
+        run_one(prepared, make_policy, job.policy, job.seed, progress)
+    })
+}
+
+/// Runs `jobs` of the configurations `runs`, in parallel; results come in
+/// the order of `jobs` whatever the thread count. Each episode is reported
+/// to `progress` with the policy index counted across configurations
+/// ([`crate::eta::Eta::for_jobs`]), and each finished job to `on_done`.
+pub fn run_jobs(
+    runs: Runs<'_>,
+    jobs: &[Job],
+    progress: &(dyn Fn(crate::eta::Progress) + Sync),
+    on_done: &(dyn Fn(&Job, &RunResult) + Sync),
+) -> Vec<RunResult> {
+    let offsets = crate::eta::policy_offsets(runs);
+    schedule(runs, jobs, &|job| {
+        let prepared = runs.prepared(job.config);
+        let offset = offsets[job.config];
+        let report = |p: crate::eta::Progress| {
+            progress(crate::eta::Progress {
+                policy: offset + p.policy,
+                ..p
+            })
+        };
+        let result = run_one(
+            prepared,
+            &|index, seed| prepared.make_policy(index, seed),
+            job.policy,
+            job.seed,
+            &report,
+        );
+        on_done(&job, &result);
+        result
+    })
+}
+
+/// Runs every job with `run`, in parallel, and returns the results in the
+/// order of `jobs`.
+///
+/// Each (configuration, policy)'s first job is scheduled first, so that
+/// each policy's pace is measured early ([`crate::eta`]); then the others,
+/// longest first — by each policy's estimated work
+/// ([`Prepared::estimate`]), a deep Q-learner's runs before a bandit's —
+/// and each thread takes the next job as it finishes one, so the threads
+/// finish together instead of one waiting on the last long run. Every job
+/// is seeded on its own, so the order changes no result.
+fn schedule(
+    runs: Runs<'_>,
+    jobs: &[Job],
+    run: &(dyn Fn(Job) -> RunResult + Sync),
+) -> Vec<RunResult> {
+    let work = |job: &Job| {
+        runs.prepared(job.config)
             .estimate()
             .policies
-            .get(policy)
+            .get(job.policy)
             .map_or(0.0, |p| p.work)
     };
+    let mut firsts = std::collections::BTreeSet::new();
+    let round: Vec<usize> = jobs
+        .iter()
+        .map(|job| usize::from(!firsts.insert((job.config, job.policy))))
+        .collect();
     let mut order: Vec<usize> = (0..jobs.len()).collect();
-    // Each policy's first run before any policy's second, so that every
-    // policy's pace is measured early (the time-left estimate extrapolates
-    // it); within each round, longest first. Stable: equal estimates keep
-    // the file's order.
-    let round = |job: usize| usize::from(prepared.scenario.run.seeds.first() != Some(&jobs[job].1));
+    // Stable: equal estimates keep the job order.
     order.sort_by(|&a, &b| {
-        round(a)
-            .cmp(&round(b))
-            .then(work(jobs[b].0).total_cmp(&work(jobs[a].0)))
+        round[a]
+            .cmp(&round[b])
+            .then(work(&jobs[b]).total_cmp(&work(&jobs[a])))
     });
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done: std::sync::Mutex<Vec<Option<RunResult>>> =
@@ -557,10 +604,9 @@ pub fn run_all_with(
             scope.spawn(|_| {
                 loop {
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(&job) = order.get(k) else { break };
-                    let (policy, seed) = jobs[job];
-                    let result = run_one(prepared, make_policy, policy, seed, progress);
-                    done.lock().unwrap_or_else(|e| e.into_inner())[job] = Some(result);
+                    let Some(&index) = order.get(k) else { break };
+                    let result = run(jobs[index]);
+                    done.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);
                 }
             });
         }

@@ -46,6 +46,9 @@ pub struct Scenario {
     pub policies: Vec<PolicySpec>,
     /// The logged data offline learners train on ([`crate::offline`]).
     pub offline: Option<crate::offline::OfflineSpec>,
+    /// The `[sweep]` table: the configurations to run ([`crate::sweep`]);
+    /// none in a configuration itself.
+    pub sweep: Option<crate::sweep::SweepSpec>,
     /// The line of every key in the file the scenario was read from
     /// (`run.seeds` → 12, `policies[2].epsilon` → 31), so errors found after parsing
     /// still point at a line; empty for scenarios built in code.
@@ -139,6 +142,15 @@ pub enum ScenarioError {
         /// The rule broken, with the value found.
         rule: String,
     },
+    /// A configuration of the scenario's sweep was refused.
+    #[error("{refusal} (in sweep configuration {configuration})")]
+    Sweep {
+        /// The configuration's id and values.
+        configuration: String,
+        /// Why it was refused (its message is this error's; it is not
+        /// repeated as a cause).
+        refusal: Box<ScenarioError>,
+    },
 }
 
 impl ScenarioError {
@@ -198,6 +210,7 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
     let mut family: Option<(String, Spanned<DeValue<'_>>)> = None;
     let mut policies = None;
     let mut offline = None;
+    let mut sweep = None;
     for (key, value) in root.into_inner() {
         let name: &str = key.get_ref();
         match name {
@@ -206,6 +219,7 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
             }
             "policies" => policies = Some(value),
             "offline" => offline = Some(value),
+            "sweep" => sweep = Some(value),
             _ if registry.has_family(name) => {
                 if let Some((first, _)) = &family {
                     return Err(error(
@@ -224,7 +238,7 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
                     Some(key.span()),
                     format!(
                         "unknown key `{name}`: expected `name`, `description`, `run`, `policies`, \
-                         `offline` or a family table: {}",
+                         `offline`, `sweep` or a family table: {}",
                         listed(&registry.family_names())
                     ),
                 ));
@@ -362,6 +376,15 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
                 .map_err(|e| table_error("offline", e, &table, &|v| read_offline(v).map(drop)))
         })
         .transpose()?;
+    let read_sweep = |v: Spanned<DeValue<'_>>| {
+        serde_path_to_error::deserialize::<_, crate::sweep::SweepSpec>(ValueDeserializer::from(v))
+    };
+    let sweep = sweep
+        .map(|table| {
+            read_sweep(table.clone())
+                .map_err(|e| table_error("sweep", e, &table, &|v| read_sweep(v).map(drop)))
+        })
+        .transpose()?;
     let mut scenario = Scenario {
         name: header.name,
         description: header.description,
@@ -369,6 +392,7 @@ pub fn parse(text: &str, file: &Path, registry: &Registry) -> Result<Scenario, S
         family,
         policies: specs,
         offline,
+        sweep,
         key_lines,
     };
     if scenario.name.is_empty() {
@@ -537,6 +561,12 @@ impl Scenario {
             doc.insert(
                 "offline".into(),
                 toml::Value::try_from(offline).expect("the offline table serialises"),
+            );
+        }
+        if let Some(sweep) = &self.sweep {
+            doc.insert(
+                "sweep".into(),
+                toml::Value::try_from(sweep).expect("the sweep table serialises"),
             );
         }
         doc.insert(

@@ -20,9 +20,11 @@ mod compare;
 mod offline;
 mod ope;
 mod plots;
+mod sweep;
 pub use compare::ProfileChart;
 pub use ope::{OpeChart, StudyChart};
 use plots::*;
+pub use sweep::SensitivityChart;
 
 /// Why a chart could not be written: the file and what went wrong.
 #[derive(Debug, thiserror::Error)]

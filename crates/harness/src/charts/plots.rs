@@ -350,8 +350,8 @@ pub(super) fn heatmaps<DB: DrawingBackend>(
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_desc(g.col_name)
-            .y_desc(g.row_name)
+            .x_desc(g.col_name.as_str())
+            .y_desc(g.row_name.as_str())
             .axis_desc_style(("sans-serif", 16))
             .label_style(("sans-serif", 13))
             .x_label_formatter(&|x| {
@@ -404,7 +404,7 @@ pub(super) fn heatmaps<DB: DrawingBackend>(
     }
     legend
         .draw(&Text::new(
-            tables[0].table.value_name,
+            tables[0].table.value_name.as_str(),
             (left, top - 25),
             ("sans-serif", 15).into_font(),
         ))

@@ -529,5 +529,6 @@ fn opt(x: Option<f64>) -> String {
 }
 
 mod evaluation;
+pub mod sweep;
 mod tables;
 pub use tables::csv_files;

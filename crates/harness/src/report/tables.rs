@@ -296,8 +296,8 @@ pub fn csv_files(
             "scenario",
             "policy",
             "seeds",
-            first.row_name,
-            first.col_name,
+            &first.row_name,
+            &first.col_name,
             value_column.as_str(),
         ])?;
         for t in &report.tables {
@@ -325,6 +325,6 @@ pub fn csv_files(
     Ok(files)
 }
 
-fn finish(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
+pub(super) fn finish(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, csv::Error> {
     w.into_inner().map_err(|e| e.into_error().into())
 }

@@ -155,9 +155,9 @@ impl Family for Ads {
             })
             .collect();
         Some(GreedyTable {
-            row_name: "period",
-            col_name: "pace",
-            value_name: "bid multiplier",
+            row_name: "period".into(),
+            col_name: "pace".into(),
+            value_name: "bid multiplier".into(),
             rows: rows.into_iter().map(f64::from).collect(),
             cols,
             values,

@@ -189,9 +189,9 @@ impl Family for Pricing {
             })
             .collect();
         Some(GreedyTable {
-            row_name: "period",
-            col_name: "stock",
-            value_name: "price",
+            row_name: "period".into(),
+            col_name: "stock".into(),
+            value_name: "price".into(),
             rows: periods.into_iter().map(f64::from).collect(),
             cols: stocks.into_iter().map(f64::from).collect(),
             values,
