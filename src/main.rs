@@ -88,6 +88,17 @@ enum Command {
         #[command(flatten)]
         how: run::HowToRun,
     },
+    /// Write a run folder as one self-contained HTML page: its charts
+    /// inline as SVG, the summary and evaluation tables, the scenario, the
+    /// manifest, the machine and version; it opens offline in a browser.
+    Report {
+        /// The run folder, `results/<scenario>/<run-id>`.
+        dir: PathBuf,
+        /// The HTML file to write [default: `<run-id>.html` beside the run
+        /// folder]; never over an existing file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check a run folder against its manifest: every listed file present
     /// with its recorded size and SHA-256, and no other file.
     Verify {
@@ -336,6 +347,7 @@ fn run(cli: Cli, registry: &Registry) -> Result<Outcome> {
             how,
         } => bench_scenario(&name, scenarios, results, quiet, &how, loader),
         Command::Verify { dir } => done(verify(&dir)),
+        Command::Report { dir, out } => done(run::report(&dir, out)),
         Command::Reproduce { dir, quiet } => done(run::reproduce(&dir, quiet, loader)),
         Command::Eval {
             dir,

@@ -167,3 +167,45 @@ pub(crate) fn reproduce(dir: &Path, quiet: bool, loader: &Loader<'_>) -> Result<
     println!("reproduced: every CSV and checkpoint is byte-identical");
     Ok(())
 }
+
+/// `shoplab report DIR`: the run folder as one HTML page.
+pub(crate) fn report(dir: &Path, out: Option<PathBuf>) -> Result<()> {
+    let page = shoplab_harness::html::render(dir)?;
+    let out = match out {
+        Some(out) => out,
+        None => {
+            let id = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".into());
+            dir.with_file_name(format!("{id}.html"))
+        }
+    };
+    // Written aside and linked into place: never over an existing file.
+    let temp = out.with_file_name(format!(
+        ".{}.tmp-{}",
+        out.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::write(&temp, &page).with_context(|| format!("{}: could not write", temp.display()))?;
+    let linked = std::fs::hard_link(&temp, &out);
+    let _ = std::fs::remove_file(&temp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!(
+                "{}: exists; the report is never written over a file (choose --out)",
+                out.display()
+            )
+        }
+        Err(e) => return Err(e).with_context(|| format!("{}: could not write", out.display())),
+    }
+    println!(
+        "wrote {} ({} KiB): open it in a browser",
+        out.display(),
+        page.len() / 1024
+    );
+    Ok(())
+}

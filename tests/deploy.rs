@@ -87,7 +87,12 @@ fn the_slurm_array_script_shards_and_merges() {
     }
     let out = Command::new("bash")
         .arg(&script)
-        .args(["--merge".as_ref(), file.as_os_str(), results.as_os_str(), "3".as_ref()])
+        .args([
+            "--merge".as_ref(),
+            file.as_os_str(),
+            results.as_os_str(),
+            "3".as_ref(),
+        ])
         .env("SHOPLAB", bin)
         .output()
         .unwrap();
@@ -108,7 +113,9 @@ fn the_slurm_array_script_shards_and_merges() {
 
 /// The block under `key: |` in the manifest, unindented.
 fn block(manifest: &str, key: &str) -> String {
-    let mut lines = manifest.lines().skip_while(|l| l.trim() != format!("{key}: |"));
+    let mut lines = manifest
+        .lines()
+        .skip_while(|l| l.trim() != format!("{key}: |"));
     let head = lines.next().expect("the block's key");
     let indent = head.len() - head.trim_start().len();
     lines
@@ -136,7 +143,10 @@ fn the_kubernetes_indexed_job_shards_and_merges() {
     assert_eq!(value(&manifest, "parallelism"), shards);
     let scenario_file = value(&manifest, "SCENARIO");
     let shipped = root().join(scenario_file.trim_start_matches("/shoplab/"));
-    assert!(shipped.is_file(), "the manifest's scenario {scenario_file} is not shipped");
+    assert!(
+        shipped.is_file(),
+        "the manifest's scenario {scenario_file} is not shipped"
+    );
 
     let tmp = TempDir::new("k8s-job");
     let file = scenario(tmp.path());

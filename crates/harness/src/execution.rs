@@ -580,6 +580,7 @@ struct Manifest<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     merged_from: &'a [String],
     threads: usize,
+    machine: Machine,
     run_seconds: f64,
     failures: Vec<String>,
     warnings: Vec<String>,
@@ -589,6 +590,35 @@ struct Manifest<'a> {
     inputs: Vec<ManifestFile>,
     charts: Vec<String>,
     reproduce: String,
+}
+
+/// The machine a run ran on, as its manifest records it.
+#[derive(Serialize)]
+struct Machine {
+    os: &'static str,
+    arch: &'static str,
+    cpus: usize,
+    cpu: String,
+}
+
+impl Machine {
+    fn here() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Self {
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+        }
+    }
 }
 
 /// A file of a run folder: its name relative to the folder, and its bytes.
@@ -720,6 +750,7 @@ fn write_folder(
         sweep,
         merged_from,
         threads: rayon::current_num_threads(),
+        machine: Machine::here(),
         run_seconds,
         failures,
         warnings,

@@ -24,6 +24,7 @@ pub mod datasets;
 pub mod eta;
 mod execution;
 pub mod folder;
+pub mod html;
 pub mod jobs;
 pub mod logging;
 pub mod offline;
