@@ -132,6 +132,10 @@ pub struct GreedyTable {
     pub cols: Vec<f64>,
     /// The value of the greedy action (a price) in each cell.
     pub values: Vec<Vec<f64>>,
+    /// Whether the policy learned anything about each cell's state, for
+    /// tabular learners (none for the others): a cell never visited shows
+    /// an untrained default, not a choice.
+    pub visited: Option<Vec<Vec<bool>>>,
 }
 
 /// A deterministic rule that picks actions from an observation: a reference

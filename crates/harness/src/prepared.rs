@@ -322,7 +322,35 @@ impl Prepared {
 
     /// The greedy action of `policy` over a grid of states, as action
     /// values, for scenarios whose state fits a chart.
+    ///
+    /// For policies that know which states they learned about
+    /// ([`Policy::visited`]), the table also says which cells were visited:
+    /// the family maps actions to values cell by cell, so a cell's
+    /// visited flag is read back by asking for the table once more with
+    /// the first action where the state was visited and the last where it
+    /// was not (cells whose two values coincide count as visited).
     pub fn greedy_table(&self, policy: &dyn Policy) -> Option<GreedyTable> {
-        self.family.greedy_table(&|obs| policy.greedy(obs))
+        let mut table = self.family.greedy_table(&|obs| policy.greedy(obs))?;
+        let last = self.spaces.1.n().saturating_sub(1);
+        let knows = std::cell::Cell::new(false);
+        let flags = self.family.greedy_table(&|obs| match policy.visited(obs) {
+            Some(visited) => {
+                knows.set(true);
+                if visited { 0 } else { last }
+            }
+            None => 0,
+        })?;
+        if knows.get() {
+            let first = self.family.greedy_table(&|_| 0)?;
+            table.visited = Some(
+                flags
+                    .values
+                    .iter()
+                    .zip(&first.values)
+                    .map(|(row, seen)| row.iter().zip(seen).map(|(v, s)| v == s).collect())
+                    .collect(),
+            );
+        }
+        Some(table)
     }
 }

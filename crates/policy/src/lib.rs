@@ -222,6 +222,16 @@ pub trait Policy: Send + std::fmt::Debug {
     fn learn(&mut self, transition: &Transition<'_>) {
         let _ = transition;
     }
+    /// Whether the policy has learned anything about `obs`'s state — for
+    /// learners with a table of states, whether any of its entries was
+    /// updated; `None` (the default) where that has no meaning (a policy
+    /// that generalises across states, or learns no state values).
+    /// Charts of greedy actions mask the states never visited.
+    fn visited(&self, obs: &Observation) -> Option<bool> {
+        let _ = obs;
+        None
+    }
+
     /// Why the policy can no longer be trusted (say its estimates diverged to
     /// NaN or infinity), checked after every episode; the run stops with it.
     fn divergence(&self) -> Option<String> {

@@ -311,6 +311,16 @@ impl Policy for TabularQ {
         self.diverged.clone()
     }
 
+    fn visited(&self, obs: &Observation) -> Option<bool> {
+        let state = self.discretiser.state(&obs.features);
+        let row = state * self.n_actions..(state + 1) * self.n_actions;
+        let second = self.double.as_ref().map(|(_, _, v)| &v[row.clone()]);
+        Some(
+            self.visits[row].iter().any(|&n| n > 0)
+                || second.is_some_and(|v| v.iter().any(|&n| n > 0)),
+        )
+    }
+
     fn learn(&mut self, t: &Transition<'_>) {
         let state = self.discretiser.state(&t.obs.features);
         // Only true termination cuts the bootstrap; truncation still bootstraps.

@@ -19,20 +19,22 @@ pub struct ProfileChart<'a> {
 impl ProfileChart<'_> {
     /// Draws it into `dir` as `profile.png` and `profile.svg`.
     pub fn save(&self, dir: &Path) -> Result<Vec<String>, ChartError> {
-        save(self, SIZE, dir, "profile")
+        save(self, (SIZE.0 + KEY_WIDTH, SIZE.1), dir, "profile")
     }
 }
 
 impl Draw for ProfileChart<'_> {
     fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Drawn {
         area.fill(&WHITE).map_err(err)?;
+        let area = area.titled(&self.title, ("sans-serif", 22)).map_err(err)?;
+        let (width, _) = area.dim_in_pixel();
+        let (plot, strip) = area.split_horizontally(width.saturating_sub(KEY_WIDTH));
         let (x0, x1) = (
             self.taus.first().copied().unwrap_or(0.0),
             self.taus.last().copied().unwrap_or(1.0),
         );
         let pad = ((x1 - x0) * 0.02).max(1e-9);
-        let mut chart = ChartBuilder::on(&area)
-            .caption(&self.title, ("sans-serif", 24))
+        let mut chart = ChartBuilder::on(&plot)
             .margin(15)
             .x_label_area_size(50)
             .y_label_area_size(80)
@@ -46,6 +48,7 @@ impl Draw for ProfileChart<'_> {
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(err)?;
+        let mut keys = Vec::new();
         for (i, (name, points)) in self.profiles.iter().enumerate() {
             let band: Vec<(f64, f64)> = self
                 .taus
@@ -65,13 +68,14 @@ impl Draw for ProfileChart<'_> {
                     self.taus.iter().zip(points).map(|(&t, p)| (t, p.0)),
                     colour(i).stroke_width(2),
                 ))
-                .map_err(err)?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour(i).stroke_width(3))
-                });
+                .map_err(err)?;
+            keys.push(Key {
+                label: name.clone(),
+                colour: colour(i),
+                dashed: false,
+            });
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        side_legend(&strip, 30, &keys)?;
         area.present().map_err(err)
     }
 }

@@ -118,9 +118,22 @@ const EPISODES: &str = "training episode";
 /// A report's oracle and baseline levels.
 fn references(report: &Report) -> References<'_> {
     References {
-        oracle: report.optimal_value,
+        oracle: report
+            .optimal_value
+            .map(|v| (v, format!("oracle expected return V* = {v:.2}"))),
         baseline: report.baseline.as_ref(),
         lines: &[],
+    }
+}
+
+/// What a report's regret is measured against: the oracle's expected
+/// return where the family solves it, else each episode's hindsight
+/// optimum (ads: the day's best allocation known afterwards).
+fn reference_name(report: &Report) -> &'static str {
+    if report.optimal_value.is_some() {
+        "the oracle's expected return V*"
+    } else {
+        "the hindsight optimum"
     }
 }
 
@@ -138,10 +151,31 @@ impl Chart {
     }
 
     fn size(self, report: &Report) -> (u32, u32) {
+        // Past MAX_OVERLAID policies, curves come as small multiples, four
+        // to a row.
+        let faceted = |curves: &[Curve]| {
+            let n = curves.iter().filter(|c| !c.points.is_empty()).count();
+            if n > MAX_OVERLAID {
+                (SIZE.0 + KEY_WIDTH, 70 + 240 * n.div_ceil(4) as u32)
+            } else {
+                (SIZE.0 + KEY_WIDTH, SIZE.1)
+            }
+        };
         match self {
             Self::Tables => (520 * report.tables.len() as u32 + 140, 620),
-            Self::Convergence => (SIZE.0, 1100),
-            _ => SIZE,
+            Self::Convergence => {
+                let n = report.learning.iter().filter(|(_, p)| !p.is_empty()).count();
+                let half = if n > MAX_OVERLAID {
+                    70 + 240 * n.div_ceil(4) as u32
+                } else {
+                    550
+                };
+                (SIZE.0 + KEY_WIDTH, 2 * half)
+            }
+            Self::Reward | Self::Regret => faceted(&report.curves),
+            Self::Evaluation => faceted(&report.eval_curves),
+            Self::Offline => (SIZE.0 + KEY_WIDTH, SIZE.1),
+            Self::Final => (SIZE.0 + KEY_WIDTH, SIZE.1),
         }
     }
 
@@ -161,23 +195,35 @@ impl Chart {
                     report.return_label,
                 ),
                 references(report),
-                false,
+                CurveStyle::default(),
             ),
             Self::Regret => curves(
                 area,
                 &report.curves,
                 (
                     &format!(
-                        "{name}: regret per episode vs the oracle's expected return ({level} band)"
+                        "{name}: regret per episode vs {} ({level} band)",
+                        reference_name(report)
                     ),
                     EPISODES,
-                    "regret (V* − return)",
+                    &format!(
+                        "regret: {} − {}",
+                        if report.optimal_value.is_some() {
+                            "V*"
+                        } else {
+                            "hindsight optimum"
+                        },
+                        report.return_label
+                    ),
                 ),
                 References {
-                    oracle: Some(0.0),
+                    oracle: Some((0.0, format!("zero regret ({})", reference_name(report)))),
                     ..References::default()
                 },
-                true,
+                CurveStyle {
+                    regret: true,
+                    ..CurveStyle::default()
+                },
             ),
             Self::Final => final_comparison(
                 area,
@@ -202,12 +248,13 @@ impl Chart {
                     report.return_label,
                 ),
                 references(report),
-                false,
+                CurveStyle::default(),
             ),
             Self::Offline => offline::curve(report, area),
             Self::Convergence => {
                 area.fill(&WHITE).map_err(err)?;
-                let (top, bottom) = area.split_vertically(550);
+                let half = area.dim_in_pixel().1 / 2;
+                let (top, bottom) = area.split_vertically(half);
                 let as_curves = |pick: fn(&LearningPoint) -> Estimate| -> Vec<Curve> {
                     report
                         .learning
@@ -230,12 +277,15 @@ impl Chart {
                     top,
                     &as_curves(|p| p.loss),
                     (
-                        &format!("{name}: training loss (mean over seeds, {level} band)"),
+                        &format!("{name}: training loss (mean over seeds, {level} band; log scale)"),
                         EPISODES,
-                        "mean loss per update",
+                        "loss per update (log scale; DQN: Huber, reward units)",
                     ),
                     References::default(),
-                    false,
+                    CurveStyle {
+                        log_y: true,
+                        ..CurveStyle::default()
+                    },
                 )?;
                 curves(
                     bottom,
@@ -246,7 +296,7 @@ impl Chart {
                         "mean Q (reward units)",
                     ),
                     References::default(),
-                    false,
+                    CurveStyle::default(),
                 )
             }
         }

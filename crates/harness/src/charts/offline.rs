@@ -69,11 +69,10 @@ pub(super) fn curve<DB: DrawingBackend>(report: &Report, area: DrawingArea<DB, S
             report.return_label,
         ),
         References {
-            oracle: report.optimal_value,
-            baseline: report.baseline.as_ref(),
             lines: &lines,
+            ..super::references(report)
         },
-        false,
+        CurveStyle::default(),
     )
 }
 

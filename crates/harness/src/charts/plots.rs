@@ -48,6 +48,9 @@ pub(super) const BEHAVIOUR: RGBColor = RGBColor(160, 82, 45);
 
 pub(super) const BASELINE_GREY: RGBColor = RGBColor(130, 130, 130);
 
+/// The fill of a table's cells the learner never visited.
+pub(super) const UNVISITED: RGBColor = RGBColor(225, 225, 225);
+
 /// The legend box, at `position`.
 pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut Chart2d<'a, DB>,
@@ -63,125 +66,266 @@ pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
         .map_err(err)
 }
 
-/// Mean ± band curves, one per policy, with optional reference lines:
-/// the oracle's value (or zero regret), and the baseline's value.
-/// The reference lines of a curves chart: the oracle's value, the
-/// baseline's, and other labelled levels (a behaviour policy's value).
+/// The reference lines of a curves chart: the oracle's value (or zero
+/// regret), the baseline's, and other labelled levels (a behaviour
+/// policy's value).
 #[derive(Default)]
 pub(super) struct References<'a> {
-    pub oracle: Option<f64>,
+    /// The reference level and its label (`oracle expected return V* =
+    /// 87.87`, `zero regret`).
+    pub oracle: Option<(f64, String)>,
     pub baseline: Option<&'a BaselineValue>,
     pub lines: &'a [(String, f64)],
 }
 
+/// How a curves chart draws its values.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct CurveStyle {
+    /// Draw each point's regret instead of its return.
+    pub regret: bool,
+    /// A logarithmic y axis (values ≤ 0 are left out).
+    pub log_y: bool,
+}
+
+/// Width of the legend strip to the right of a chart's plotting area.
+pub(super) const KEY_WIDTH: u32 = 320;
+
+/// Policies a curves chart overlays; with more, one small panel each.
+pub(super) const MAX_OVERLAID: usize = 8;
+
+/// One entry of a legend drawn outside the plotting area.
+pub(super) struct Key {
+    pub label: String,
+    pub colour: RGBColor,
+    pub dashed: bool,
+}
+
+/// Draws `keys` down the strip `area` (outside the plot), from `top`.
+pub(super) fn side_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    top: i32,
+    keys: &[Key],
+) -> Drawn {
+    let font = ("sans-serif", 14).into_font();
+    let (_, height) = area.dim_in_pixel();
+    let room = ((height as i32 - top - 10) / 22).max(1) as usize;
+    for (i, key) in keys.iter().enumerate().take(room) {
+        let y = top + 22 * i as i32;
+        let style = key.colour.stroke_width(3);
+        if key.dashed {
+            area.draw(&PathElement::new(vec![(8, y), (16, y)], style))
+                .map_err(err)?;
+            area.draw(&PathElement::new(vec![(22, y), (30, y)], style))
+                .map_err(err)?;
+        } else {
+            area.draw(&PathElement::new(vec![(8, y), (30, y)], style))
+                .map_err(err)?;
+        }
+        let mut label: String = key.label.chars().take(40).collect();
+        if key.label.chars().count() > 40 {
+            label.push('…');
+        }
+        if i + 1 == room && keys.len() > room {
+            label = format!("… and {} more", keys.len() - i);
+        }
+        area.draw(&Text::new(label, (38, y - 8), font.clone()))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The value a curves chart draws of a point.
+fn pick(style: CurveStyle, p: &CurvePoint) -> Estimate {
+    let mut e = match (style.regret, p.regret) {
+        (true, Some(r)) => r,
+        _ => p.ret,
+    };
+    if style.log_y {
+        let log = |v: f64| if v > 0.0 { v.log10() } else { f64::NAN };
+        // A band reaching zero or below is cut at a tenth of the mean.
+        let low = if e.low > 0.0 { e.low } else { e.mean / 10.0 };
+        e.low = log(low);
+        e.mean = log(e.mean);
+        e.high = log(e.high);
+    }
+    e
+}
+
+/// Mean ± band curves, one per policy (or, past [`MAX_OVERLAID`], one
+/// panel each), with the reference lines; the legend outside, to the right.
 pub(super) fn curves<DB: DrawingBackend>(
     area: DrawingArea<DB, Shift>,
     curves: &[Curve],
     (title, x_label, y_label): (&str, &str, &str),
     references: References<'_>,
-    regret: bool,
+    style: CurveStyle,
 ) -> Drawn {
-    let (reference, baseline) = (references.oracle, references.baseline);
     area.fill(&WHITE).map_err(err)?;
+    let area = area.titled(title, ("sans-serif", 22)).map_err(err)?;
+    let (width, _) = area.dim_in_pixel();
+    let (plot, strip) = area.split_horizontally(width.saturating_sub(KEY_WIDTH));
     // Regret charts show only the policies whose regret is known.
-    let shown = |c: &Curve| !c.points.is_empty() && (!regret || c.points[0].regret.is_some());
-    let pick = |p: &crate::report::CurvePoint| match (regret, p.regret) {
-        (true, Some(r)) => r,
-        _ => p.ret,
-    };
-    let points = curves
+    let shown: Vec<(usize, &Curve)> = curves
         .iter()
-        .filter(|c| shown(c))
-        .flat_map(|c| c.points.iter());
-    let x_max = points.clone().map(|p| p.episode_end).max().unwrap_or(1) as f64;
-    let (mut lo, mut hi) = points
-        .clone()
-        .map(pick)
+        .enumerate()
+        .filter(|(_, c)| {
+            !c.points.is_empty() && (!style.regret || c.points[0].regret.is_some())
+        })
+        .collect();
+    let x_max = shown
+        .iter()
+        .flat_map(|(_, c)| c.points.iter())
+        .map(|p| p.episode_end)
+        .max()
+        .unwrap_or(1) as f64;
+    let (mut lo, mut hi) = shown
+        .iter()
+        .flat_map(|(_, c)| c.points.iter())
+        .map(|p| pick(style, p))
+        .filter(|e| e.low.is_finite() && e.high.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), e| {
             (l.min(e.low), h.max(e.high))
         });
-    let levels = references.lines.iter().map(|l| l.1);
-    for r in reference
-        .into_iter()
-        .chain(baseline.map(|b| b.value))
-        .chain(levels)
-    {
-        lo = lo.min(r);
-        hi = hi.max(r);
+    let mut levels: Vec<(f64, String, RGBColor)> = Vec::new();
+    if let Some((v, label)) = &references.oracle {
+        levels.push((*v, label.clone(), BLACK));
+    }
+    if let Some(b) = references.baseline {
+        levels.push((b.value, format!("{}: {:.2}", b.name, b.value), BASELINE_GREY));
+    }
+    for (name, level) in references.lines {
+        levels.push((*level, format!("{name}: {level:.2}"), BEHAVIOUR));
+    }
+    if style.log_y {
+        levels.retain(|l| l.0 > 0.0);
+        for l in &mut levels {
+            l.0 = l.0.log10();
+        }
+    }
+    for (v, _, _) in &levels {
+        lo = lo.min(*v);
+        hi = hi.max(*v);
     }
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
     let pad = ((hi - lo) * 0.05).max(1e-9);
-    let mut chart = ChartBuilder::on(&area)
-        .caption(title, ("sans-serif", 24))
-        .margin(15)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0.0..x_max, (lo - pad)..(hi + pad))
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .axis_desc_style(("sans-serif", 18))
-        .label_style(("sans-serif", 15))
-        .draw()
-        .map_err(err)?;
-    for (i, c) in curves.iter().enumerate() {
-        if !shown(c) {
+    let y_range = (lo - pad)..(hi + pad);
+    let facets = shown.len() > MAX_OVERLAID;
+    let panels: Vec<DrawingArea<DB, Shift>> = if facets {
+        let columns = 4;
+        plot.split_evenly((shown.len().div_ceil(columns), columns))
+    } else {
+        vec![plot]
+    };
+    let log_tick = |y: &f64| {
+        if style.log_y {
+            let v = 10f64.powf(*y);
+            format!("{v:.1e}")
+        } else {
+            format!("{y:.1}")
+        }
+    };
+    let mut keys = Vec::new();
+    for (k, panel) in panels.iter().enumerate() {
+        let mine: Vec<&(usize, &Curve)> = if facets {
+            shown.get(k).into_iter().collect()
+        } else {
+            shown.iter().collect()
+        };
+        if facets && mine.is_empty() {
             continue;
         }
-        let mid = |p: &crate::report::CurvePoint| f64::from(p.episode_start + p.episode_end) / 2.0;
-        let band: Vec<(f64, f64)> = c
-            .points
-            .iter()
-            .map(|p| (mid(p), pick(p).high))
-            .chain(c.points.iter().rev().map(|p| (mid(p), pick(p).low)))
-            .collect();
-        chart
-            .draw_series(std::iter::once(Polygon::new(
-                band,
-                colour(i).mix(0.2).filled(),
-            )))
+        let mut builder = ChartBuilder::on(panel);
+        builder
+            .margin(if facets { 8 } else { 15 })
+            .x_label_area_size(if facets { 30 } else { 50 })
+            .y_label_area_size(if facets { 60 } else { 80 });
+        if facets {
+            builder.caption(&mine[0].1.name, ("sans-serif", 15));
+        }
+        let mut chart = builder
+            .build_cartesian_2d(0.0..x_max, y_range.clone())
             .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                c.points.iter().map(|p| (mid(p), pick(p).mean)),
-                colour(i).stroke_width(2),
+        let mut mesh = chart.configure_mesh();
+        mesh.x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&log_tick)
+            .axis_desc_style(("sans-serif", 18))
+            .label_style(("sans-serif", if facets { 11 } else { 15 }));
+        if facets {
+            mesh.x_labels(4).y_labels(5);
+        } else {
+            mesh.x_desc(x_label).y_desc(y_label);
+        }
+        mesh.draw().map_err(err)?;
+        for &&(i, c) in &mine {
+            let mid =
+                |p: &CurvePoint| f64::from(p.episode_start + p.episode_end) / 2.0;
+            let finite = |e: &Estimate| e.mean.is_finite() && e.low.is_finite() && e.high.is_finite();
+            let points: Vec<(f64, Estimate)> = c
+                .points
+                .iter()
+                .map(|p| (mid(p), pick(style, p)))
+                .filter(|(_, e)| finite(e))
+                .collect();
+            let band: Vec<(f64, f64)> = points
+                .iter()
+                .map(|(x, e)| (*x, e.high))
+                .chain(points.iter().rev().map(|(x, e)| (*x, e.low)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    band,
+                    colour(i).mix(0.2).filled(),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().map(|(x, e)| (*x, e.mean)),
+                    colour(i).stroke_width(2),
+                ))
+                .map_err(err)?;
+            if !facets {
+                keys.push(Key {
+                    label: c.name.clone(),
+                    colour: colour(i),
+                    dashed: false,
+                });
+            }
+        }
+        for (v, _, c) in &levels {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(0.0, *v), (x_max, *v)],
+                    10,
+                    6,
+                    c.stroke_width(2),
+                ))
+                .map_err(err)?;
+        }
+    }
+    if facets {
+        strip
+            .draw(&Text::new(
+                "one panel per policy (mean, band)",
+                (8, 30),
+                ("sans-serif", 14).into_font(),
             ))
-            .map_err(err)?
-            .label(c.name.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], colour(i).stroke_width(3))
-            });
+            .map_err(err)?;
+        strip
+            .draw(&Text::new(
+                format!("y: {y_label}"),
+                (8, 50),
+                ("sans-serif", 13).into_font(),
+            ))
+            .map_err(err)?;
     }
-    if let Some(r) = reference {
-        let label = if regret {
-            "zero regret (oracle)".to_string()
-        } else {
-            format!("oracle expected return V* = {r:.2}")
-        };
-        reference_line(&mut chart, (0.0, r), (x_max, r), label, BLACK)?;
-    }
-    if let Some(b) = baseline {
-        let label = format!("{}: {:.2}", b.name, b.value);
-        let line = ((0.0, b.value), (x_max, b.value));
-        reference_line(&mut chart, line.0, line.1, label, BASELINE_GREY)?;
-    }
-    for (name, level) in references.lines {
-        let label = format!("{name}: {level:.2}");
-        reference_line(&mut chart, (0.0, *level), (x_max, *level), label, BEHAVIOUR)?;
-    }
-    legend(
-        &mut chart,
-        if regret {
-            SeriesLabelPosition::UpperRight
-        } else {
-            SeriesLabelPosition::LowerRight
-        },
-    )?;
+    keys.extend(levels.into_iter().map(|(_, label, colour)| Key {
+        label,
+        colour,
+        dashed: true,
+    }));
+    side_legend(&strip, if facets { 80 } else { 30 }, &keys)?;
     area.present().map_err(err)
 }
 
@@ -192,6 +336,9 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
     title: &str,
 ) -> Drawn {
     area.fill(&WHITE).map_err(err)?;
+    let area = area.titled(title, ("sans-serif", 22)).map_err(err)?;
+    let (width, _) = area.dim_in_pixel();
+    let (plot, strip) = area.split_horizontally(width.saturating_sub(KEY_WIDTH));
     let n = report.summaries.len();
     let estimates: Vec<_> = report.summaries.iter().map(|s| s.final_return).collect();
     let (mut lo, mut hi) = estimates
@@ -227,8 +374,7 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
         .collect();
     let longest = names.iter().map(|s| s.chars().count()).max().unwrap_or(6) as u32;
     let row = |i: usize| (n - 1 - i) as f64;
-    let mut chart = ChartBuilder::on(&area)
-        .caption(title, ("sans-serif", 24))
+    let mut chart = ChartBuilder::on(&plot)
         .margin(15)
         .x_label_area_size(50)
         .y_label_area_size(20 + 8 * longest)
@@ -275,18 +421,30 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
                 .map_err(err)?;
         }
     }
+    let mut keys = Vec::new();
+    let mut levels = Vec::new();
     if let Some(v) = report.optimal_value {
-        let label = format!("oracle expected return V* = {v:.2}");
-        reference_line(&mut chart, (v, -0.5), (v, n as f64 - 0.5), label, BLACK)?;
+        levels.push((v, format!("oracle expected return V* = {v:.2}"), BLACK));
     }
     if let Some(b) = &report.baseline {
-        let label = format!("{}: {:.2}", b.name, b.value);
-        let line = ((b.value, -0.5), (b.value, n as f64 - 0.5));
-        reference_line(&mut chart, line.0, line.1, label, BASELINE_GREY)?;
+        levels.push((b.value, format!("{}: {:.2}", b.name, b.value), BASELINE_GREY));
     }
-    if report.optimal_value.is_some() || report.baseline.is_some() {
-        legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
+    for (v, label, colour) in levels {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(v, -0.5), (v, n as f64 - 0.5)],
+                10,
+                6,
+                colour.stroke_width(2),
+            ))
+            .map_err(err)?;
+        keys.push(Key {
+            label,
+            colour,
+            dashed: true,
+        });
     }
+    side_legend(&strip, 30, &keys)?;
     area.present().map_err(err)
 }
 
@@ -325,12 +483,26 @@ pub(super) fn heatmaps<DB: DrawingBackend>(
     area.fill(&WHITE).map_err(err)?;
     let area = area.titled(title, ("sans-serif", 24)).map_err(err)?;
     let (panels, legend) = area.split_horizontally(area.dim_in_pixel().0 - 140);
-    let (lo, hi) = tables
+    // The colour scale spans the visited cells' values.
+    let seen = |t: &PolicyTable| -> Vec<f64> {
+        t.table
+            .values
+            .iter()
+            .enumerate()
+            .flat_map(|(i, row)| {
+                row.iter().enumerate().filter_map(move |(j, &v)| {
+                    t.table.visited.as_ref().is_none_or(|f| f[i][j]).then_some(v)
+                })
+            })
+            .collect()
+    };
+    let values: Vec<f64> = tables.iter().flat_map(seen).collect();
+    let (lo, hi) = values
         .iter()
-        .flat_map(|t| t.table.values.iter().flatten())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
             (l.min(v), h.max(v))
         });
+    let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
     let span = (hi - lo).max(1e-9);
     for (panel, t) in panels.split_evenly((1, tables.len())).iter().zip(tables) {
         let g = &t.table;
@@ -366,13 +538,18 @@ pub(super) fn heatmaps<DB: DrawingBackend>(
             })
             .draw()
             .map_err(err)?;
+        // States the learner never visited show its untrained default,
+        // not a choice: masked in light grey.
+        let visited = |i: usize, j: usize| g.visited.as_ref().is_none_or(|v| v[i][j]);
         chart
             .draw_series(g.values.iter().enumerate().flat_map(|(i, row)| {
                 row.iter().enumerate().map(move |(j, &v)| {
-                    Rectangle::new(
-                        [(j as f64, i as f64), (j as f64 + 1.0, i as f64 + 1.0)],
-                        viridis((v - lo) / span).filled(),
-                    )
+                    let fill = if visited(i, j) {
+                        viridis((v - lo) / span).filled()
+                    } else {
+                        UNVISITED.filled()
+                    };
+                    Rectangle::new([(j as f64, i as f64), (j as f64 + 1.0, i as f64 + 1.0)], fill)
                 })
             }))
             .map_err(err)?;
@@ -395,11 +572,32 @@ pub(super) fn heatmaps<DB: DrawingBackend>(
         plotters::style::text_anchor::HPos::Left,
         plotters::style::text_anchor::VPos::Center,
     ));
-    for k in 0..=4 {
-        let v = lo + span * f64::from(k) / 4.0;
-        let y = bottom - (bottom - top) * k / 4;
+    // Ticks at the action values themselves (a price grid) when there are
+    // few of them, else at five even steps; each with a tick mark.
+    let mut distinct: Vec<f64> = values.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup_by(|a, b| (*a - *b).abs() <= 1e-9 * span);
+    let whole = distinct.iter().all(|v| (v * 100.0).fract().abs() < 1e-6);
+    let ticks: Vec<f64> = if whole && (2..=12).contains(&distinct.len()) {
+        distinct
+    } else {
+        (0..=4).map(|k| lo + span * f64::from(k) / 4.0).collect()
+    };
+    for v in ticks {
+        let y = bottom - (f64::from(bottom - top) * (v - lo) / span).round() as i32;
         legend
-            .draw(&Text::new(format!("{v:.2}"), (left + 38, y), style.clone()))
+            .draw(&PathElement::new(vec![(left + 30, y), (left + 36, y)], BLACK.stroke_width(1)))
+            .map_err(err)?;
+        legend
+            .draw(&Text::new(tick(v), (left + 40, y), style.clone()))
+            .map_err(err)?;
+    }
+    if tables.iter().any(|t| t.table.visited.as_ref().is_some_and(|v| v.iter().flatten().any(|s| !s))) {
+        legend
+            .draw(&Rectangle::new([(left, bottom + 18), (left + 30, bottom + 34)], UNVISITED.filled()))
+            .map_err(err)?;
+        legend
+            .draw(&Text::new("never visited", (left, bottom + 40), ("sans-serif", 13).into_font()))
             .map_err(err)?;
     }
     legend

@@ -60,6 +60,16 @@ pub fn encode(key: &[u8; 32], result: &RunResult) -> Vec<u8> {
             for row in &t.values {
                 w.f64s(row);
             }
+            match &t.visited {
+                None => w.u8(0),
+                Some(rows) => {
+                    w.u8(1);
+                    w.len(rows.len());
+                    for row in rows {
+                        w.bytes(&row.iter().map(|&v| u8::from(v)).collect::<Vec<u8>>());
+                    }
+                }
+            }
         }
     }
     w.len(result.evaluations.len());
@@ -157,6 +167,17 @@ pub fn decode(key: &[u8; 32], bytes: &[u8]) -> Result<RunResult, String> {
             let cols = r.f64s()?;
             let n = r.len(8)?;
             let values = (0..n).map(|_| r.f64s()).collect::<Result<_, _>>()?;
+            let visited = match r.flag()? {
+                false => None,
+                true => {
+                    let n = r.len(8)?;
+                    Some(
+                        (0..n)
+                            .map(|_| r.bytes().map(|b| b.iter().map(|&v| v != 0).collect()))
+                            .collect::<Result<_, _>>()?,
+                    )
+                }
+            };
             Some(GreedyTable {
                 row_name,
                 col_name,
@@ -164,6 +185,7 @@ pub fn decode(key: &[u8; 32], bytes: &[u8]) -> Result<RunResult, String> {
                 rows,
                 cols,
                 values,
+                visited,
             })
         }
     };
@@ -372,6 +394,7 @@ mod tests {
                 rows: vec![1.0, 2.0],
                 cols: vec![0.5],
                 values: vec![vec![9.0], vec![10.0]],
+                visited: Some(vec![vec![true], vec![false]]),
             }),
             evaluations: vec![Evaluation {
                 after_episodes: 5,

@@ -405,6 +405,16 @@ fn averaged_table(name: &str, ok: &[&RunResult]) -> Option<PolicyTable> {
             *cell = learned.iter().map(|t| t.values[i][j]).sum::<f64>() / learned.len() as f64;
         }
     }
+    // A cell is visited when any seed's learner visited it.
+    let flags: Option<Vec<&Vec<Vec<bool>>>> = learned.iter().map(|t| t.visited.as_ref()).collect();
+    table.visited = flags.map(|flags| {
+        table
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, row)| (0..row.len()).map(|j| flags.iter().any(|f| f[i][j])).collect())
+            .collect()
+    });
     Some(PolicyTable {
         name: name.to_string(),
         seeds: learned.len(),

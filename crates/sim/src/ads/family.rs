@@ -88,7 +88,10 @@ impl Family for Ads {
     }
 
     fn return_label(&self) -> &'static str {
-        "reward per day"
+        match self.model.config().reward {
+            crate::ads::AdsReward::Value => "conversion value won per day",
+            crate::ads::AdsReward::Clicks => "clicks won per day",
+        }
     }
 
     fn ratios(&self) -> Vec<Ratio> {
@@ -161,6 +164,7 @@ impl Family for Ads {
             rows: rows.into_iter().map(f64::from).collect(),
             cols,
             values,
+            visited: None,
         })
     }
 

@@ -195,6 +195,7 @@ impl Family for Pricing {
             rows: periods.into_iter().map(f64::from).collect(),
             cols: stocks.into_iter().map(f64::from).collect(),
             values,
+            visited: None,
         })
     }
 

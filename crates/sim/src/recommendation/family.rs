@@ -88,7 +88,11 @@ impl Family for Recommendation {
     }
 
     fn return_label(&self) -> &'static str {
-        "reward per session"
+        match self.model.config().reward {
+            crate::recommendation::RewardKind::SignedClick => "reward per session (±1 per click)",
+            crate::recommendation::RewardKind::Click => "clicks per session",
+            crate::recommendation::RewardKind::Revenue => "revenue per session",
+        }
     }
 
     fn ratios(&self) -> Vec<Ratio> {
