@@ -260,6 +260,7 @@ mod tests {
             curve_points: 10,
             eval_episodes: 10,
             eval_every: 50,
+            seed_traces: false,
         }
     }
 

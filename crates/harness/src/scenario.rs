@@ -94,6 +94,9 @@ pub struct RunConfig {
     /// after training.
     #[serde(default)]
     pub eval_every: u32,
+    /// Draw each seed's learning curve under the mean in the curves charts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seed_traces: bool,
 }
 
 fn default_confidence() -> f64 {

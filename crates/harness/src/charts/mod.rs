@@ -128,7 +128,7 @@ fn references(report: &Report) -> References<'_> {
 
 /// What a report's regret is measured against: the oracle's expected
 /// return where the family solves it, else each episode's hindsight
-/// optimum (ads: the day's best allocation known afterwards).
+/// optimum (the best allocation known once the episode is over).
 fn reference_name(report: &Report) -> &'static str {
     if report.optimal_value.is_some() {
         "the oracle's expected return V*"
@@ -164,7 +164,11 @@ impl Chart {
         match self {
             Self::Tables => (520 * report.tables.len() as u32 + 140, 620),
             Self::Convergence => {
-                let n = report.learning.iter().filter(|(_, p)| !p.is_empty()).count();
+                let n = report
+                    .learning
+                    .iter()
+                    .filter(|(_, p)| !p.is_empty())
+                    .count();
                 let half = if n > MAX_OVERLAID {
                     70 + 240 * n.div_ceil(4) as u32
                 } else {
@@ -195,7 +199,10 @@ impl Chart {
                     report.return_label,
                 ),
                 references(report),
-                CurveStyle::default(),
+                CurveStyle {
+                    seed_traces: report.seed_traces,
+                    ..CurveStyle::default()
+                },
             ),
             Self::Regret => curves(
                 area,
@@ -248,7 +255,10 @@ impl Chart {
                     report.return_label,
                 ),
                 references(report),
-                CurveStyle::default(),
+                CurveStyle {
+                    seed_traces: report.seed_traces,
+                    ..CurveStyle::default()
+                },
             ),
             Self::Offline => offline::curve(report, area),
             Self::Convergence => {
@@ -268,6 +278,7 @@ impl Chart {
                                     episode_end: p.episode_end,
                                     ret: pick(p),
                                     regret: None,
+                                    per_seed: Vec::new(),
                                 })
                                 .collect(),
                         })
@@ -277,7 +288,9 @@ impl Chart {
                     top,
                     &as_curves(|p| p.loss),
                     (
-                        &format!("{name}: training loss (mean over seeds, {level} band; log scale)"),
+                        &format!(
+                            "{name}: training loss (mean over seeds, {level} band; log scale)"
+                        ),
                         EPISODES,
                         "loss per update (log scale; DQN: Huber, reward units)",
                     ),

@@ -85,6 +85,8 @@ pub(super) struct CurveStyle {
     pub regret: bool,
     /// A logarithmic y axis (values ≤ 0 are left out).
     pub log_y: bool,
+    /// Each seed's curve as a thin line under the mean.
+    pub seed_traces: bool,
 }
 
 /// Width of the legend strip to the right of a chart's plotting area.
@@ -168,9 +170,7 @@ pub(super) fn curves<DB: DrawingBackend>(
     let shown: Vec<(usize, &Curve)> = curves
         .iter()
         .enumerate()
-        .filter(|(_, c)| {
-            !c.points.is_empty() && (!style.regret || c.points[0].regret.is_some())
-        })
+        .filter(|(_, c)| !c.points.is_empty() && (!style.regret || c.points[0].regret.is_some()))
         .collect();
     let x_max = shown
         .iter()
@@ -191,7 +191,11 @@ pub(super) fn curves<DB: DrawingBackend>(
         levels.push((*v, label.clone(), BLACK));
     }
     if let Some(b) = references.baseline {
-        levels.push((b.value, format!("{}: {:.2}", b.name, b.value), BASELINE_GREY));
+        levels.push((
+            b.value,
+            format!("{}: {:.2}", b.name, b.value),
+            BASELINE_GREY,
+        ));
     }
     for (name, level) in references.lines {
         levels.push((*level, format!("{name}: {level:.2}"), BEHAVIOUR));
@@ -259,9 +263,9 @@ pub(super) fn curves<DB: DrawingBackend>(
         }
         mesh.draw().map_err(err)?;
         for &&(i, c) in &mine {
-            let mid =
-                |p: &CurvePoint| f64::from(p.episode_start + p.episode_end) / 2.0;
-            let finite = |e: &Estimate| e.mean.is_finite() && e.low.is_finite() && e.high.is_finite();
+            let mid = |p: &CurvePoint| f64::from(p.episode_start + p.episode_end) / 2.0;
+            let finite =
+                |e: &Estimate| e.mean.is_finite() && e.low.is_finite() && e.high.is_finite();
             let points: Vec<(f64, Estimate)> = c
                 .points
                 .iter()
@@ -279,6 +283,18 @@ pub(super) fn curves<DB: DrawingBackend>(
                     colour(i).mix(0.2).filled(),
                 )))
                 .map_err(err)?;
+            let seeds = c.points.first().map_or(0, |p| p.per_seed.len());
+            for k in (0..seeds).filter(|_| style.seed_traces && !style.regret && !style.log_y) {
+                chart
+                    .draw_series(LineSeries::new(
+                        c.points
+                            .iter()
+                            .filter_map(|p| Some((mid(p), *p.per_seed.get(k)?)))
+                            .filter(|(_, v)| v.is_finite()),
+                        colour(i).mix(0.35).stroke_width(1),
+                    ))
+                    .map_err(err)?;
+            }
             chart
                 .draw_series(LineSeries::new(
                     points.iter().map(|(x, e)| (*x, e.mean)),
@@ -427,7 +443,11 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
         levels.push((v, format!("oracle expected return V* = {v:.2}"), BLACK));
     }
     if let Some(b) = &report.baseline {
-        levels.push((b.value, format!("{}: {:.2}", b.name, b.value), BASELINE_GREY));
+        levels.push((
+            b.value,
+            format!("{}: {:.2}", b.name, b.value),
+            BASELINE_GREY,
+        ));
     }
     for (v, label, colour) in levels {
         chart
@@ -491,7 +511,11 @@ pub(super) fn heatmaps<DB: DrawingBackend>(
             .enumerate()
             .flat_map(|(i, row)| {
                 row.iter().enumerate().filter_map(move |(j, &v)| {
-                    t.table.visited.as_ref().is_none_or(|f| f[i][j]).then_some(v)
+                    t.table
+                        .visited
+                        .as_ref()
+                        .is_none_or(|f| f[i][j])
+                        .then_some(v)
                 })
             })
             .collect()
@@ -549,7 +573,10 @@ pub(super) fn heatmaps<DB: DrawingBackend>(
                     } else {
                         UNVISITED.filled()
                     };
-                    Rectangle::new([(j as f64, i as f64), (j as f64 + 1.0, i as f64 + 1.0)], fill)
+                    Rectangle::new(
+                        [(j as f64, i as f64), (j as f64 + 1.0, i as f64 + 1.0)],
+                        fill,
+                    )
                 })
             }))
             .map_err(err)?;
@@ -586,18 +613,33 @@ pub(super) fn heatmaps<DB: DrawingBackend>(
     for v in ticks {
         let y = bottom - (f64::from(bottom - top) * (v - lo) / span).round() as i32;
         legend
-            .draw(&PathElement::new(vec![(left + 30, y), (left + 36, y)], BLACK.stroke_width(1)))
+            .draw(&PathElement::new(
+                vec![(left + 30, y), (left + 36, y)],
+                BLACK.stroke_width(1),
+            ))
             .map_err(err)?;
         legend
             .draw(&Text::new(tick(v), (left + 40, y), style.clone()))
             .map_err(err)?;
     }
-    if tables.iter().any(|t| t.table.visited.as_ref().is_some_and(|v| v.iter().flatten().any(|s| !s))) {
+    if tables.iter().any(|t| {
+        t.table
+            .visited
+            .as_ref()
+            .is_some_and(|v| v.iter().flatten().any(|s| !s))
+    }) {
         legend
-            .draw(&Rectangle::new([(left, bottom + 18), (left + 30, bottom + 34)], UNVISITED.filled()))
+            .draw(&Rectangle::new(
+                [(left, bottom + 18), (left + 30, bottom + 34)],
+                UNVISITED.filled(),
+            ))
             .map_err(err)?;
         legend
-            .draw(&Text::new("never visited", (left, bottom + 40), ("sans-serif", 13).into_font()))
+            .draw(&Text::new(
+                "never visited",
+                (left, bottom + 40),
+                ("sans-serif", 13).into_font(),
+            ))
             .map_err(err)?;
     }
     legend

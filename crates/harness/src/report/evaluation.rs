@@ -105,6 +105,7 @@ impl Summariser<'_> {
                 episode_end: after,
                 ret: self.est(&values, name, "eval", i),
                 regret,
+                per_seed: values.clone(),
             });
         }
         let pct = (!eval_pcts.is_empty()).then(|| self.est(&eval_pcts, name, "eval-pct", 0));

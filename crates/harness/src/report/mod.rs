@@ -115,6 +115,9 @@ pub struct CurvePoint {
     pub ret: Estimate,
     /// Regret across seeds, where an oracle exists.
     pub regret: Option<Estimate>,
+    /// Each finished run's mean return over the window, in seed order
+    /// (drawn as per-seed traces with `[run] seed_traces`).
+    pub per_seed: Vec<f64>,
 }
 
 /// A policy's learning curve.
@@ -144,6 +147,8 @@ pub struct Report {
     pub scenario: String,
     /// Confidence level of the intervals.
     pub confidence: f64,
+    /// Whether the curves charts draw each seed's curve too.
+    pub seed_traces: bool,
     /// The oracle's expected return per episode, where computable.
     pub optimal_value: Option<f64>,
     /// The family's strongest simple policy, its expected return (or
@@ -370,6 +375,7 @@ impl Summariser<'_> {
                         episode_end: range.end as u32,
                         ret: self.est(&per_run, name, "curve", w),
                         regret,
+                        per_seed: per_run,
                     }
                 })
                 .collect()
@@ -412,7 +418,11 @@ fn averaged_table(name: &str, ok: &[&RunResult]) -> Option<PolicyTable> {
             .values
             .iter()
             .enumerate()
-            .map(|(i, row)| (0..row.len()).map(|j| flags.iter().any(|f| f[i][j])).collect())
+            .map(|(i, row)| {
+                (0..row.len())
+                    .map(|j| flags.iter().any(|f| f[i][j]))
+                    .collect()
+            })
             .collect()
     });
     Some(PolicyTable {
@@ -460,6 +470,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
     let ratios = prepared.ratios();
     let mut report = Report {
         scenario: prepared.scenario.name.clone(),
+        seed_traces: run.seed_traces,
         confidence: run.confidence,
         optimal_value: prepared.optimal_value(),
         baseline: prepared.baseline().map(|b| BaselineValue {
