@@ -18,6 +18,14 @@ pub(crate) fn eval_checkpoints(
         bail!("--episodes must be between 1 and {MAX_COMMAND_EPISODES} (found {episodes})");
     }
     let prepared = loader.load_run(dir)?;
+    if prepared.scenario.sweep.is_some() {
+        bail!(
+            "{}: a sweep's run folder; `eval` takes one scenario's checkpoints (a \
+             configuration's are under configs/<id>/checkpoints/: run that configuration \
+             as a scenario of its own to evaluate them)",
+            dir.display()
+        );
+    }
     // Greedy episodes of every checkpoint, with the references on the same
     // episodes, against the work limit like a run.
     let episode = prepared.family().episode_cost();

@@ -7,7 +7,18 @@ from typing import Optional
 
 from . import _native
 
-_TABLES = ["summary", "episodes", "curves", "evaluations", "runs", "learning", "policy_tables", "offline_ope"]
+_TABLES = [
+    "summary",
+    "episodes",
+    "curves",
+    "evaluations",
+    "runs",
+    "learning",
+    "policy_tables",
+    "offline_ope",
+    "sweep_runs",
+    "sweep_summary",
+]
 
 
 class Run:
@@ -16,21 +27,37 @@ class Run:
 
     Tables the folder lacks (``evaluations`` without evaluations) are
     ``None``. ``oracle_value`` is the scenario's V* where computable.
+
+    A sweep's folder has ``sweep_runs`` and ``sweep_summary`` (one column
+    per swept key) and ``configs``: each configuration's id and its own
+    :class:`Run` of ``configs/<id>/``, whose ``values`` are the swept keys'
+    values there.
     """
 
-    def __init__(self, path: str, backend: str = "pandas"):
-        if not os.path.isfile(os.path.join(path, "manifest.json")):
+    def __init__(self, path: str, backend: str = "pandas", _parent: Optional["Run"] = None):
+        if _parent is None and not os.path.isfile(os.path.join(path, "manifest.json")):
             raise ValueError(f"{path}: not a run folder (no manifest.json in it)")
         self.path = path
-        with open(os.path.join(path, "manifest.json")) as f:
-            self.manifest = json.load(f)
-        with open(os.path.join(path, "scenario.toml")) as f:
-            self.scenario_toml = f.read()
+        if _parent is None:
+            with open(os.path.join(path, "manifest.json")) as f:
+                self.manifest = json.load(f)
+            with open(os.path.join(path, "scenario.toml")) as f:
+                self.scenario_toml = f.read()
+        else:
+            self.manifest = _parent.manifest
+            self.scenario_toml = _parent.scenario_toml
         self.oracle_value = self.manifest.get("oracle_value")
+        self.values = {}
         reader = _reader(backend)
         for table in _TABLES:
             file = os.path.join(path, f"{table}.csv")
             setattr(self, table, reader(file) if os.path.isfile(file) else None)
+        self.configs = {}
+        sweep = self.manifest.get("sweep") if _parent is None else None
+        for config in (sweep or {}).get("configurations", []):
+            child = Run(os.path.join(path, "configs", config["id"]), backend, _parent=self)
+            child.values = config["values"]
+            self.configs[config["id"]] = child
 
     def __repr__(self):
         return f"Run({self.path!r})"

@@ -12,10 +12,35 @@ use std::path::Path;
 #[pyo3(signature = (scenario, results = "results"))]
 pub fn run(py: Python<'_>, scenario: &Scenario, results: &str) -> PyResult<String> {
     let prepared = std::sync::Arc::clone(&scenario.prepared);
-    let finished = py
-        .detach(|| shoplab_harness::execute(&prepared, Path::new(results), &|_| {}))
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    Ok(finished.dir.display().to_string())
+    let source = std::sync::Arc::clone(&scenario.source);
+    let error = |e: &dyn std::fmt::Display| PyValueError::new_err(e.to_string());
+    py.detach(|| {
+        if prepared.scenario.sweep.is_none() {
+            let finished = shoplab_harness::execute(&prepared, Path::new(results), &|_| {})
+                .map_err(|e| error(&e))?;
+            return Ok(finished.dir.display().to_string());
+        }
+        // A sweep: every configuration, as `shoplab run` runs them.
+        let (text, path) = &*source;
+        let plan = shoplab_harness::plan::plan_from_text(
+            text,
+            path,
+            &shoplab_harness::registry::Registry::default(),
+            &shoplab_harness::budget::Limits::from_machine(),
+            1,
+        )
+        .map_err(|e| error(&e))?;
+        let started = shoplab_harness::start(
+            plan.runs(),
+            Path::new(results),
+            &shoplab_harness::RunOptions::default(),
+        )
+        .map_err(|e| error(&e))?;
+        match started.finish(&|_| {}).map_err(|e| error(&e))? {
+            shoplab_harness::Done::Run(finished) => Ok(finished.dir.display().to_string()),
+            shoplab_harness::Done::Shard(_) => unreachable!("no shard was asked for"),
+        }
+    })
 }
 
 /// Reads and validates a log (CSV, or Parquet by its extension): a dict of

@@ -75,6 +75,9 @@ pub fn shipped_scenarios() -> Vec<&'static str> {
 #[pyclass(module = "shoplab._native", frozen)]
 pub struct Scenario {
     pub(crate) prepared: Arc<Prepared>,
+    /// The scenario's text (overrides applied) and file, from which a
+    /// sweep's configurations are read when it runs.
+    pub(crate) source: Arc<(String, PathBuf)>,
 }
 
 /// A Python value as a TOML value, or why it cannot be one.
@@ -223,6 +226,7 @@ impl Scenario {
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self {
             prepared: Arc::new(prepared),
+            source: Arc::new((text, path)),
         })
     }
 

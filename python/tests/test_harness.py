@@ -61,3 +61,20 @@ def test_run_folders_read_as_polars_too(cli, small_pricing, tmp_path):
     assert pandas_view.summary["final_return_mean"].tolist() == run.summary["final_return_mean"].to_list()
     with pytest.raises(ValueError, match="pandas, polars or csv"):
         shoplab.load_run(run.path, backend="arrow")
+
+
+def test_a_sweep_runs_from_python_as_from_the_cli(cli, small_pricing, tmp_path):
+    file = small_pricing("swept", episodes=20)
+    with open(file, "a") as f:
+        f.write('\n[sweep]\n[sweep.parameters]\n"pricing.inventory" = [6, 12]\n')
+    run = shoplab.run(file, results=str(tmp_path / "py"))
+    subprocess.run([cli, "run", file, "--results", str(tmp_path / "cli"), "--quiet"], check=True,
+                   stdout=subprocess.DEVNULL)
+    (cli_folder,) = (tmp_path / "cli" / "swept").iterdir()
+    for table in ["sweep_runs.csv", "sweep_summary.csv", "configs/c02/summary.csv"]:
+        assert filecmp.cmp(f"{run.path}/{table}", cli_folder / table, shallow=False), table
+    assert run.summary is None
+    assert list(run.sweep_summary["pricing.inventory"].unique()) == [6, 12]
+    assert sorted(run.configs) == ["c01", "c02"]
+    assert run.configs["c02"].values == {"pricing.inventory": 12}
+    assert list(run.configs["c01"].summary["policy"]) == ["fixed_price_2", "random", "oracle"]

@@ -169,7 +169,19 @@ pub fn load_plan(
             file: file.to_path_buf(),
             reason,
         })?;
-    let scenario = scenario::parse(&text, file, registry)?;
+    plan_from_text(&text, file, registry, limits, shards)
+}
+
+/// [`load_plan`] for scenario text read elsewhere; `file` names it in
+/// errors, and input paths are relative to its folder.
+pub fn plan_from_text(
+    text: &str,
+    file: &Path,
+    registry: &Registry,
+    limits: &Limits,
+    shards: u32,
+) -> Result<Plan, ScenarioError> {
+    let scenario = scenario::parse(text, file, registry)?;
     let lines = scenario.key_lines.clone();
     let names = scenario.policy_names();
     let configurations = match &scenario.sweep {
@@ -188,7 +200,7 @@ pub fn load_plan(
                 configuration: format!("{} ({})", configuration.id, configuration.describe()),
                 refusal: Box::new(source),
             };
-            let text = crate::sweep::configuration_text(&text, &configuration, &names)
+            let text = crate::sweep::configuration_text(text, &configuration, &names)
                 .map_err(|e| within(ScenarioError::invalid(file, e, &lines)))?;
             let mut scenario = scenario::parse(&text, file, registry).map_err(within)?;
             scenario.sweep = None;
