@@ -9,11 +9,7 @@ use crate::{
     report::{BaselineValue, Curve, CurvePoint, LearningPoint, PolicyTable, Report},
     stats::Estimate,
 };
-use plotters::{
-    coord::{Shift, types::RangedCoordf64},
-    prelude::*,
-    style::text_anchor::Pos,
-};
+use plotters::{coord::Shift, prelude::*, style::text_anchor::Pos};
 use std::{path::Path, sync::Once};
 
 mod compare;

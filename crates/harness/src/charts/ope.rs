@@ -23,18 +23,21 @@ pub struct OpeChart {
 impl OpeChart {
     /// Draws it into `dir` as `estimates.png` and `estimates.svg`.
     pub fn save(&self, dir: &Path) -> Result<Vec<String>, ChartError> {
-        save(self, SIZE, dir, "estimates")
+        self.save_as(dir, "estimates")
     }
 
     /// Draws it into `dir` as `<stem>.png` and `<stem>.svg`.
     pub fn save_as(&self, dir: &Path, stem: &str) -> Result<Vec<String>, ChartError> {
-        save(self, SIZE, dir, stem)
+        save(self, (SIZE.0 + KEY_WIDTH, SIZE.1), dir, stem)
     }
 }
 
 impl Draw for OpeChart {
     fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Drawn {
         area.fill(&WHITE).map_err(err)?;
+        let area = area.titled(&self.title, ("sans-serif", 22)).map_err(err)?;
+        let (width, _) = area.dim_in_pixel();
+        let (plot, strip) = area.split_horizontally(width.saturating_sub(KEY_WIDTH));
         let n = self.estimates.len();
         let (mut lo, mut hi) = self
             .estimates
@@ -51,8 +54,7 @@ impl Draw for OpeChart {
         let pad = ((hi - lo) * 0.08).max(1e-12);
         let row = |i: usize| (n - 1 - i) as f64;
         let names: Vec<&str> = self.estimates.iter().map(|e| e.0.as_str()).collect();
-        let mut chart = ChartBuilder::on(&area)
-            .caption(&self.title, ("sans-serif", 24))
+        let mut chart = ChartBuilder::on(&plot)
             .margin(15)
             .x_label_area_size(50)
             .y_label_area_size(120)
@@ -75,8 +77,20 @@ impl Draw for OpeChart {
                     BLACK.mix(0.12).filled(),
                 )))
                 .map_err(err)?;
-            let label = format!("true value {v:.6} (95% interval shaded)");
-            reference_line(&mut chart, (v, -0.5), (v, n as f64 - 0.5), label, BLACK)?;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(v, -0.5), (v, n as f64 - 0.5)],
+                    10,
+                    6,
+                    BLACK.stroke_width(2),
+                ))
+                .map_err(err)?;
+            let key = Key {
+                label: format!("true value {v:.6} (95% interval shaded)"),
+                colour: BLACK,
+                dashed: true,
+            };
+            side_legend(&strip, 30, &[key])?;
         }
         for (i, (_, mean, low, high)) in self.estimates.iter().enumerate() {
             let y = row(i);
@@ -98,9 +112,6 @@ impl Draw for OpeChart {
                 )))
                 .map_err(err)?;
         }
-        if self.truth.is_some() {
-            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-        }
         area.present().map_err(err)
     }
 }
@@ -120,7 +131,7 @@ pub struct StudyChart<'a> {
 impl StudyChart<'_> {
     /// Draws it into `dir` as `study.png` and `study.svg`.
     pub fn save(&self, dir: &Path) -> Result<Vec<String>, ChartError> {
-        save(self, (1800, 650), dir, "study")
+        save(self, (1800 + KEY_WIDTH, 650), dir, "study")
     }
 }
 
@@ -131,7 +142,9 @@ impl Draw for StudyChart<'_> {
     fn draw<DB: DrawingBackend>(&self, area: DrawingArea<DB, Shift>) -> Drawn {
         area.fill(&WHITE).map_err(err)?;
         let area = area.titled(&self.title, ("sans-serif", 24)).map_err(err)?;
-        let panels = area.split_evenly((1, 3));
+        let (width, _) = area.dim_in_pixel();
+        let (plots, strip) = area.split_horizontally(width.saturating_sub(KEY_WIDTH));
+        let panels = plots.split_evenly((1, 3));
         let mut names: Vec<&str> = Vec::new();
         for r in self.rows {
             if !names.contains(&r.estimator.as_str()) {
@@ -182,6 +195,16 @@ impl Draw for StudyChart<'_> {
             Some(0.95),
             false,
         )?;
+        let keys: Vec<Key> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Key {
+                label: (*name).to_string(),
+                colour: colour(i),
+                dashed: false,
+            })
+            .collect();
+        side_legend(&strip, 40, &keys)?;
         area.present().map_err(err)
     }
 }
@@ -261,7 +284,7 @@ fn panel<DB: DrawingBackend>(
             ))
             .map_err(err)?;
     }
-    for (i, (name, points)) in series.iter().enumerate() {
+    for (i, (_, points)) in series.iter().enumerate() {
         let c = colour(i);
         let band: Vec<(f64, f64)> = points
             .iter()
@@ -277,9 +300,7 @@ fn panel<DB: DrawingBackend>(
                 points.iter().map(|p| (p.0, p.1)),
                 c.stroke_width(2),
             ))
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            .map_err(err)?;
         chart
             .draw_series(
                 points
@@ -288,5 +309,5 @@ fn panel<DB: DrawingBackend>(
             )
             .map_err(err)?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperRight)
+    Ok(())
 }

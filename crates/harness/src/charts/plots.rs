@@ -7,30 +7,6 @@ pub(super) fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// A chart with `f64` axes.
-pub(super) type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
-/// A dashed black line from `from` to `to`, in the legend as `label`.
-pub(super) fn reference_line<'a, DB: DrawingBackend + 'a>(
-    chart: &mut Chart2d<'a, DB>,
-    from: (f64, f64),
-    to: (f64, f64),
-    label: String,
-    colour: RGBColor,
-) -> Drawn {
-    chart
-        .draw_series(DashedLineSeries::new(
-            vec![from, to],
-            10,
-            6,
-            colour.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label(label)
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
-    Ok(())
-}
-
 /// The label of a horizontal chart's row at `y`: rows are `names` top to
 /// bottom at y = n − 1 … 0; between rows, nothing.
 pub(super) fn row_label<S: AsRef<str>>(names: &[S], y: f64) -> String {
@@ -50,21 +26,6 @@ pub(super) const BASELINE_GREY: RGBColor = RGBColor(130, 130, 130);
 
 /// The fill of a table's cells the learner never visited.
 pub(super) const UNVISITED: RGBColor = RGBColor(225, 225, 225);
-
-/// The legend box, at `position`.
-pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut Chart2d<'a, DB>,
-    position: SeriesLabelPosition,
-) -> Drawn {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .draw()
-        .map_err(err)
-}
 
 /// The reference lines of a curves chart: the oracle's value (or zero
 /// regret), the baseline's, and other labelled levels (a behaviour
