@@ -96,20 +96,23 @@ pub(crate) fn run_file(
                 n => Outcome::RunsFailed(n),
             })
         }
-        Done::Run(finished) => {
-            for note in &finished.notes {
-                eprintln!("note: {note}");
-            }
-            match &finished.sweep {
-                Some(sweep) => print_sweep(sweep),
-                None => print_summary(&finished.report),
-            }
-            print_footer(&finished);
-            Ok(match finished.failures {
-                0 => Outcome::Done,
-                n => Outcome::RunsFailed(n),
-            })
-        }
+        Done::Run(finished) => Ok(print_finished(&finished)),
+    }
+}
+
+/// Prints a finished run folder's notes, summary and files; how it ended.
+fn print_finished(finished: &shoplab_harness::Finished) -> Outcome {
+    for note in &finished.notes {
+        eprintln!("note: {note}");
+    }
+    match &finished.sweep {
+        Some(sweep) => print_sweep(sweep),
+        None => print_summary(&finished.report),
+    }
+    print_footer(finished);
+    match finished.failures {
+        0 => Outcome::Done,
+        n => Outcome::RunsFailed(n),
     }
 }
 
@@ -117,15 +120,7 @@ pub(crate) fn run_file(
 pub(crate) fn merge(shards: &[PathBuf], results: &Path, loader: &Loader<'_>) -> Result<Outcome> {
     let finished = shoplab_harness::merge(shards, results, loader.registry, &loader.limits)?;
     println!("merged {} shards", shards.len());
-    match &finished.sweep {
-        Some(sweep) => print_sweep(sweep),
-        None => print_summary(&finished.report),
-    }
-    print_footer(&finished);
-    Ok(match finished.failures {
-        0 => Outcome::Done,
-        n => Outcome::RunsFailed(n),
-    })
+    Ok(print_finished(&finished))
 }
 
 /// `shoplab reproduce DIR`: verifies a run folder, re-runs it and compares its files.
