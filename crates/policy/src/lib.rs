@@ -27,6 +27,7 @@ pub mod random;
 pub mod registry;
 pub mod resolving;
 pub mod schedule;
+pub mod seq;
 pub mod tabular_q;
 pub mod thompson;
 pub mod ucb;

@@ -1,0 +1,329 @@
+//! A causal transformer encoder of a session's items (SASRec-style, Kang
+//! and McAuley 2018; pre-layer-norm blocks as in GPT-2).
+//!
+//! A session of at most `history` items becomes `history + 1` tokens,
+//! right-aligned: padding, a learned start token, then the items oldest
+//! first. Each token is its embedding plus its position's; `layers`
+//! blocks each apply `x + Attention(LN(x))` and `x + MLP(LN(x))` (ReLU,
+//! 4× wide), with causal multi-head self-attention (`heads` heads of
+//! `dim / heads` each) that never looks at padding; a final layer norm
+//! follows. The state `h(s)` is the last token's output: the start token
+//! alone for an empty session. There is no dropout.
+//!
+//! Parameters are candle [`Var`]s in a `BTreeMap` by name, initialised in
+//! sorted name order from shoplab's seeded generator: embeddings
+//! `U(−0.02·√3, 0.02·√3)` (standard deviation 0.02), linear layers
+//! PyTorch's `U(−1/√fan_in, 1/√fan_in)`, layer norms weight 1 and bias
+//! 0. Weights are stored `[out, in]`. The forward pass is composed of
+//! candle ops, so candle's autograd gives the gradients; the tests compare
+//! both with a plain `f64` implementation.
+
+use candle_core::{D, DType, Device, Tensor, Var};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use shoplab_env::{config::ConfigError, seed::SimRng};
+use std::collections::BTreeMap;
+
+/// The layer norms' epsilon.
+pub const LN_EPS: f64 = 1e-5;
+
+/// A padding token's id.
+pub const PAD: u32 = 0;
+
+/// The start token's id; item `i` is token `i + 2`.
+pub const START: u32 = 1;
+
+/// The encoder's settings (the `encoder` table of a policy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// Width of every token's vector.
+    pub dim: usize,
+    /// Attention heads; `dim` must be a multiple.
+    pub heads: usize,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Most recent items the encoder reads.
+    pub history: usize,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        Self {
+            dim: 64,
+            heads: 4,
+            layers: 2,
+            history: 20,
+        }
+    }
+}
+
+impl EncoderConfig {
+    /// Checks the settings (keys relative to `at`, such as `policies[2].encoder`)
+    /// for a catalog of `items` items.
+    pub fn validate(&self, at: &str, items: usize) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("{at}.{k}");
+        shoplab_env::config::in_range(&key("dim"), self.dim as u64, 1, 4096)?;
+        shoplab_env::config::in_range(&key("heads"), self.heads as u64, 1, 64)?;
+        if !self.dim.is_multiple_of(self.heads) {
+            return Err(ConfigError::new(
+                key("heads"),
+                format!(
+                    "must divide dim: {} is not a multiple of {} heads",
+                    self.dim, self.heads
+                ),
+            ));
+        }
+        shoplab_env::config::in_range(&key("layers"), self.layers as u64, 1, 48)?;
+        if self.history == 0 {
+            return Err(ConfigError::new(
+                key("history"),
+                "must be at least 1: the encoder reads the session's last items",
+            ));
+        }
+        shoplab_env::config::in_range(&key("history"), self.history as u64, 1, 1024)?;
+        if items == 0 {
+            return Err(ConfigError::new(
+                key("dim"),
+                "the catalog has no items to embed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tokens per session: the history and the start token.
+    pub fn tokens(&self) -> usize {
+        self.history + 1
+    }
+
+    /// Every parameter's name and shape, for a catalog of `items` items.
+    pub fn shapes(&self, items: usize) -> Vec<(String, Vec<usize>)> {
+        let d = self.dim;
+        let mut shapes = vec![
+            ("embed.items".to_string(), vec![items + 2, d]),
+            ("embed.positions".to_string(), vec![self.tokens(), d]),
+            ("final_norm.weight".to_string(), vec![d]),
+            ("final_norm.bias".to_string(), vec![d]),
+        ];
+        for l in 0..self.layers {
+            let p = |n: &str| format!("block{l}.{n}");
+            for norm in ["norm1", "norm2"] {
+                shapes.push((p(&format!("{norm}.weight")), vec![d]));
+                shapes.push((p(&format!("{norm}.bias")), vec![d]));
+            }
+            for proj in ["query", "key", "value", "output"] {
+                shapes.push((p(&format!("attention.{proj}.weight")), vec![d, d]));
+                shapes.push((p(&format!("attention.{proj}.bias")), vec![d]));
+            }
+            shapes.push((p("mlp.up.weight"), vec![4 * d, d]));
+            shapes.push((p("mlp.up.bias"), vec![4 * d]));
+            shapes.push((p("mlp.down.weight"), vec![d, 4 * d]));
+            shapes.push((p("mlp.down.bias"), vec![d]));
+        }
+        shapes
+    }
+
+    /// Trainable parameters for `items` items.
+    pub fn parameter_count(&self, items: usize) -> usize {
+        self.shapes(items)
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
+    }
+}
+
+/// The encoder's parameters.
+#[derive(Debug)]
+pub struct SessionEncoder {
+    config: EncoderConfig,
+    items: usize,
+    vars: BTreeMap<String, Var>,
+    device: Device,
+}
+
+/// A candle failure, as text.
+fn err(e: candle_core::Error) -> String {
+    e.to_string()
+}
+
+impl SessionEncoder {
+    /// An encoder for `items` items, its parameters of type `dtype` (F32 in
+    /// training; F64 for checks) drawn from `rng` in sorted name order.
+    pub fn new(
+        config: EncoderConfig,
+        items: usize,
+        dtype: DType,
+        rng: &mut SimRng,
+    ) -> Result<Self, String> {
+        let device = Device::Cpu;
+        let shapes: BTreeMap<String, Vec<usize>> = config.shapes(items).into_iter().collect();
+        let mut vars = BTreeMap::new();
+        for (name, shape) in shapes {
+            let count: usize = shape.iter().product();
+            let values: Vec<f64> = if name.contains("norm") && name.ends_with(".weight") {
+                vec![1.0; count]
+            } else if name.contains("norm") {
+                vec![0.0; count]
+            } else {
+                let bound = if name.starts_with("embed.") {
+                    0.02 * 3f64.sqrt()
+                } else {
+                    1.0 / (fan_in(&config, &name) as f64).sqrt()
+                };
+                (0..count)
+                    .map(|_| f64::from(rng.random_range(-bound as f32..bound as f32)))
+                    .collect()
+            };
+            let tensor = Tensor::from_vec(values, shape, &device)
+                .and_then(|t| t.to_dtype(dtype))
+                .map_err(err)?;
+            vars.insert(name, Var::from_tensor(&tensor).map_err(err)?);
+        }
+        Ok(Self {
+            config,
+            items,
+            vars,
+            device,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EncoderConfig {
+        &self.config
+    }
+
+    /// The parameters by name (sorted).
+    pub fn vars(&self) -> &BTreeMap<String, Var> {
+        &self.vars
+    }
+
+    fn param(&self, name: &str) -> Result<&Tensor, String> {
+        self.vars
+            .get(name)
+            .map(Var::as_tensor)
+            .ok_or_else(|| format!("no parameter {name}"))
+    }
+
+    /// The token ids of sessions (each its items, oldest first; the last
+    /// `history` count), right-aligned after padding and the start token:
+    /// `[sessions, history + 1]`.
+    pub fn tokens(&self, sessions: &[&[u32]]) -> Result<Tensor, String> {
+        let t = self.config.tokens();
+        let mut ids = vec![PAD; sessions.len() * t];
+        for (s, items) in sessions.iter().enumerate() {
+            let recent = &items[items.len().saturating_sub(self.config.history)..];
+            let row = &mut ids[s * t..(s + 1) * t];
+            let start = t - recent.len() - 1;
+            row[start] = START;
+            for (slot, &item) in row[start + 1..].iter_mut().zip(recent) {
+                if item as usize >= self.items {
+                    return Err(format!(
+                        "item {item} is outside the catalog of {} items",
+                        self.items
+                    ));
+                }
+                *slot = item + 2;
+            }
+        }
+        Tensor::from_vec(ids, (sessions.len(), t), &self.device).map_err(err)
+    }
+
+    /// `h(s)` of each session: `[sessions, dim]`, a tracked tensor
+    /// (gradients flow to the parameters).
+    pub fn forward(&self, sessions: &[&[u32]]) -> Result<Tensor, String> {
+        let ids = self.tokens(sessions)?;
+        self.forward_tokens(&ids).map_err(err)
+    }
+
+    fn forward_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let p = |n: &str| self.param(n).map_err(candle_core::Error::msg);
+        let (b, t) = ids.dims2()?;
+        let (d, heads) = (self.config.dim, self.config.heads);
+        let hd = d / heads;
+        let dtype = p("embed.items")?.dtype();
+        let items = p("embed.items")?
+            .embedding(&ids.flatten_all()?)?
+            .reshape((b, t, d))?;
+        let mut x = items.broadcast_add(p("embed.positions")?)?;
+        // Additive mask [b, 1, t, t]: a query attends to itself, earlier
+        // tokens, and never to padding.
+        let id_values = ids.to_vec2::<u32>()?;
+        let mut mask = vec![0f64; b * t * t];
+        for (s, row) in id_values.iter().enumerate() {
+            for q in 0..t {
+                for k in 0..t {
+                    if k > q || row[k] == PAD {
+                        mask[(s * t + q) * t + k] = -1e9;
+                    }
+                }
+            }
+        }
+        let mask = Tensor::from_vec(mask, (b, 1, t, t), &self.device)?.to_dtype(dtype)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        for l in 0..self.config.layers {
+            let n = |k: &str| format!("block{l}.{k}");
+            let h = layer_norm(&x, p(&n("norm1.weight"))?, p(&n("norm1.bias"))?)?;
+            let project = |which: &str| -> candle_core::Result<Tensor> {
+                linear(
+                    &h,
+                    p(&n(&format!("attention.{which}.weight")))?,
+                    p(&n(&format!("attention.{which}.bias")))?,
+                )?
+                .reshape((b, t, heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()
+            };
+            let (q, k, v) = (project("query")?, project("key")?, project("value")?);
+            let scores = (q.matmul(&k.transpose(2, 3)?.contiguous()?)? * scale)?;
+            let weights = softmax_last(&scores.broadcast_add(&mask)?)?;
+            let attended = weights
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((b, t, d))?;
+            let out = linear(
+                &attended,
+                p(&n("attention.output.weight"))?,
+                p(&n("attention.output.bias"))?,
+            )?;
+            x = (x + out)?;
+            let h = layer_norm(&x, p(&n("norm2.weight"))?, p(&n("norm2.bias"))?)?;
+            let up = linear(&h, p(&n("mlp.up.weight"))?, p(&n("mlp.up.bias"))?)?.relu()?;
+            let down = linear(&up, p(&n("mlp.down.weight"))?, p(&n("mlp.down.bias"))?)?;
+            x = (x + down)?;
+        }
+        let last = x.narrow(1, t - 1, 1)?.squeeze(1)?;
+        layer_norm(&last, p("final_norm.weight")?, p("final_norm.bias")?)
+    }
+}
+
+/// The fan-in of a linear layer's weight or bias: the MLP's down
+/// projection reads 4·dim values, every other layer dim.
+fn fan_in(config: &EncoderConfig, name: &str) -> usize {
+    if name.contains("mlp.down.") {
+        4 * config.dim
+    } else {
+        config.dim
+    }
+}
+
+/// `x · Wᵀ + b` over the last dimension.
+fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_matmul(&weight.t()?)?.broadcast_add(bias)
+}
+
+/// Layer norm over the last dimension (biased variance, as PyTorch's).
+fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centered = x.broadcast_sub(&mean)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centered.broadcast_div(&(var + LN_EPS)?.sqrt()?)?;
+    normed.broadcast_mul(weight)?.broadcast_add(bias)
+}
+
+/// Softmax over the last dimension, shifted by its (untracked) maximum.
+fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}

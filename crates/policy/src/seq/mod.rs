@@ -1,0 +1,16 @@
+//! Sequence models of the shopper's session, on candle.
+//!
+//! [`encoder::SessionEncoder`] reads what a shopper did — the items of the
+//! session so far, most recent last — and returns one vector `h(s)`, the
+//! state a policy scores the catalog against (issue #17: a transformer
+//! over the shopper's history, softmax policies, two-tower scoring). Its
+//! settings are checked by [`encoder::EncoderConfig::validate`] before any
+//! work, and its arithmetic by a plain reference implementation in the
+//! tests (forward and gradients, in `f64`).
+
+pub mod encoder;
+
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod tests;
