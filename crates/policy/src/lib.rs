@@ -347,17 +347,52 @@ impl PolicyError {
 }
 
 /// The `k` indices with the largest scores, best first, the lower index first
-/// among ties.
-pub fn top_k(scores: &[f64], k: usize, out: &mut Vec<usize>) {
+/// among ties. A few of many (a slate from a large catalog) are kept in one
+/// pass, each score compared with the `k`-th best so far; otherwise by
+/// partial selection, `O(n + k log k)`. Both give the same indices.
+pub fn top_k<T: Score>(scores: &[T], k: usize, out: &mut Vec<usize>) {
     out.clear();
-    out.extend(0..scores.len());
-    let order = |&a: &usize, &b: &usize| scores[b].total_cmp(&scores[a]).then(a.cmp(&b));
     let k = k.min(scores.len());
+    // `a` before `b`: the higher score, then the lower index.
+    let before = |a: usize, b: usize| scores[b].total(&scores[a]).then(a.cmp(&b));
+    if k > 0 && k <= 64 && scores.len() > 8 * k {
+        out.extend(0..k);
+        out.sort_unstable_by(|&a, &b| before(a, b));
+        for i in k..scores.len() {
+            // Later indices lose ties, so only a strictly higher score enters.
+            if scores[i].total(&scores[out[k - 1]]).is_gt() {
+                let at = out.partition_point(|&j| before(j, i).is_lt());
+                out.insert(at, i);
+                out.pop();
+            }
+        }
+        return;
+    }
+    out.extend(0..scores.len());
+    let order = |&a: &usize, &b: &usize| before(a, b);
     if k < scores.len() && k > 0 {
         out.select_nth_unstable_by(k - 1, order);
     }
     out.truncate(k);
     out.sort_unstable_by(order);
+}
+
+/// A score [`top_k`] ranks: a float, in IEEE total order.
+pub trait Score: Copy {
+    /// `self` against `other` in total order (NaN above every number).
+    fn total(&self, other: &Self) -> std::cmp::Ordering;
+}
+
+impl Score for f64 {
+    fn total(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+}
+
+impl Score for f32 {
+    fn total(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
 }
 
 /// Fills `out` with `k` distinct actions of `n`, uniformly at random.

@@ -8,6 +8,7 @@
 //! work, and its arithmetic by a plain reference implementation in the
 //! tests (forward and gradients, in `f64`).
 
+pub mod catalog;
 pub mod encoder;
 
 #[cfg(test)]
