@@ -35,6 +35,11 @@ class ShoplabVectorEnv(gymnasium.vector.VectorEnv):
     batch restarts in the same step, its last observations in
     ``infos["final_obs"]``. For copies, ``infos["reference"]`` (masked by
     ``infos["_reference"]``) holds each ended episode's reference.
+
+    Metrics: for copies, ``infos[name]`` is an array of each copy's value of
+    the env's metric ``name`` this step (masked by ``infos["_" + name]``:
+    a copy that reset instead of stepping has none); for a batched family,
+    ``infos["batch_metrics"]`` holds the step's totals over all sessions.
     """
 
     def __init__(self, scenario: str, num_envs: Optional[int] = None, overrides: Optional[dict] = None):

@@ -52,6 +52,11 @@ struct Buffers {
     ended: Vec<bool>,
     /// Batch: the last observations before the batch episode's reset.
     final_obs: Option<Vec<f32>>,
+    /// Each metric's value this step: per copy (`metrics[m][i]`, masked by
+    /// `stepped`: a copy that reset this step has none), or, for a batch,
+    /// the batch's total in `metrics[m][0]`.
+    metrics: Vec<Vec<f64>>,
+    stepped: Vec<bool>,
 }
 
 struct Inner {
@@ -66,6 +71,8 @@ struct Inner {
 #[pyclass(module = "shoplab._native")]
 pub struct VectorEnv {
     inner: Mutex<Inner>,
+    /// The env's metric names, in order.
+    metric_names: Vec<&'static str>,
     n: usize,
     dim: usize,
     slate: usize,
@@ -142,10 +149,15 @@ impl Inner {
                         b.terminated[i] = false;
                         b.truncated[i] = false;
                         pending[i] = false;
+                        b.stepped[i] = false;
                         continue;
                     }
                     let s = env.step(self.slates[i]);
                     write_obs(out, &s.obs.features);
+                    b.stepped[i] = true;
+                    for (column, value) in b.metrics.iter_mut().zip(&s.info) {
+                        column[i] = *value;
+                    }
                     b.rewards[i] = s.reward;
                     b.terminated[i] = s.terminated;
                     b.truncated[i] = s.truncated;
@@ -164,6 +176,9 @@ impl Inner {
             } => {
                 let s = env.step(&self.slates);
                 write_batch(&mut b.obs, &s.obs, dim);
+                for (column, value) in b.metrics.iter_mut().zip(&s.info) {
+                    column[0] = *value;
+                }
                 b.rewards.copy_from_slice(&s.rewards);
                 b.terminated.copy_from_slice(&s.terminated);
                 for (t, (&tr, &term)) in b
@@ -262,6 +277,8 @@ impl VectorEnv {
                     references: vec![f64::NAN; n],
                     ended: vec![false; n],
                     final_obs: None,
+                    metrics: vec![vec![0.0; n]; prepared.metric_names().len()],
+                    stepped: vec![false; n],
                 },
                 slates: vec![0; n * slate],
                 started: false,
@@ -272,6 +289,7 @@ impl VectorEnv {
             slate,
             n_actions,
             batched,
+            metric_names: prepared.metric_names().to_vec(),
         })
     }
 
@@ -309,8 +327,10 @@ impl VectorEnv {
     /// Steps every session with `actions` (`(n,)` ints, or `(n, slate)`):
     /// `(observations, rewards, terminations, truncations, infos)`;
     /// `infos` holds `reference` (with its `_reference` mask) for copies
-    /// whose episode ended, and `final_obs` (with `_final_obs`) when a
-    /// batch episode ends.
+    /// whose episode ended, `final_obs` (with `_final_obs`) when a batch
+    /// episode ends, and the env's metrics: one array each for copies
+    /// (masked by `_<name>` where a copy reset instead of stepping), or a
+    /// batch's totals over its sessions in `batch_metrics`.
     #[allow(clippy::type_complexity)]
     fn step<'py>(
         &self,
@@ -385,6 +405,20 @@ impl VectorEnv {
         if let Some(f) = &b.final_obs {
             infos.set_item("final_obs", matrix(py, f, self.n, dim))?;
             infos.set_item("_final_obs", PyArray1::from_vec(py, vec![true; self.n]))?;
+        }
+        // The env's named metrics: per copy, masked where a copy reset
+        // instead of stepping; for a batch, its totals over the sessions.
+        if self.batched {
+            let totals = PyDict::new(py);
+            for (name, column) in self.metric_names.iter().zip(&b.metrics) {
+                totals.set_item(*name, column[0])?;
+            }
+            infos.set_item("batch_metrics", totals)?;
+        } else {
+            for (name, column) in self.metric_names.iter().zip(&b.metrics) {
+                infos.set_item(*name, PyArray1::from_slice(py, column))?;
+                infos.set_item(format!("_{name}"), PyArray1::from_slice(py, &b.stepped))?;
+            }
         }
         Ok((
             matrix(py, &b.obs, self.n, dim),

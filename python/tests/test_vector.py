@@ -98,3 +98,26 @@ def test_make_vec_builds_copies_or_the_batch():
     assert batch.reset(seed=0)[0].shape == (50, 7)
     with pytest.raises(ValueError, match="not pricing"):
         gym.make_vec("shoplab/Pricing-v0", num_envs=2, vectorization_mode="vector_entry_point", scenario="ads")
+
+
+def test_vector_infos_carry_the_env_s_metrics():
+    """Copies: one array per metric, equal to a single env's info on the
+    same episode, masked where a copy reset instead of stepping. A batch:
+    its totals over the sessions, the reward among them when it counts it."""
+    venv = shoplab.vector_env("pricing", num_envs=2)
+    single = shoplab.PricingEnv()
+    venv.reset(seed=3)
+    single.reset(seed=3)
+    names = list(shoplab.Scenario("pricing").metric_names)
+    for _ in range(5):
+        _, _, _, _, infos = venv.step(np.array([4, 2]))
+        _, _, _, _, info = single.step(4)
+        for name in names:
+            assert infos[f"_{name}"].all()
+            assert infos[name][0] == pytest.approx(info[name]), name
+    batch = shoplab.vector_env("recommendation")
+    batch.reset(seed=1)
+    _, rewards, _, _, infos = batch.step(np.zeros(batch.num_envs, dtype=np.int64))
+    totals = infos["batch_metrics"]
+    assert set(totals) == set(shoplab.Scenario("recommendation").metric_names)
+    assert totals["clicks"] == pytest.approx(rewards.sum())
