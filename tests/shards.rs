@@ -75,13 +75,21 @@ fn assert_same_tables(a: &Path, b: &Path) {
     }
 }
 
+/// The scenario file of `episodes` episodes in `tmp`, and the run folder
+/// of its uninterrupted, unsharded run: what every other way must match.
+fn uninterrupted(tmp: &TempDir, episodes: u32) -> (PathBuf, PathBuf) {
+    let file = scenario(tmp.path(), episodes);
+    let whole = tmp.path().join("whole");
+    assert_success(&common::run_scenario(&file, &whole, &[]));
+    let expected = run_dirs(&whole, "sharded").remove(0);
+    (file, expected)
+}
+
 #[test]
 fn four_shards_merge_into_the_unsharded_run() {
     let tmp = TempDir::new("shards");
-    let file = scenario(tmp.path(), 60);
-    let whole = tmp.path().join("whole");
-    assert_success(&common::run_scenario(&file, &whole, &[]));
-    let expected = &run_dirs(&whole, "sharded")[0];
+    let (file, expected) = uninterrupted(&tmp, 60);
+    let expected = &expected;
 
     let results = tmp.path().join("sharded-results");
     let f = file.to_str().unwrap();
@@ -230,10 +238,8 @@ fn partial(parent: &Path) -> PathBuf {
 #[test]
 fn a_run_killed_midway_resumes_to_the_same_bytes() {
     let tmp = TempDir::new("resume");
-    let file = scenario(tmp.path(), 400);
-    let whole = tmp.path().join("whole");
-    assert_success(&common::run_scenario(&file, &whole, &[]));
-    let expected = &run_dirs(&whole, "sharded")[0];
+    let (file, expected) = uninterrupted(&tmp, 400);
+    let expected = &expected;
 
     let results = tmp.path().join("killed");
     let parent = results.join("sharded");
@@ -309,10 +315,8 @@ fn a_run_killed_midway_resumes_to_the_same_bytes() {
 #[test]
 fn a_killed_shard_resumes_and_merges() {
     let tmp = TempDir::new("shard-resume");
-    let file = scenario(tmp.path(), 400);
-    let whole = tmp.path().join("whole");
-    assert_success(&common::run_scenario(&file, &whole, &[]));
-    let expected = &run_dirs(&whole, "sharded")[0];
+    let (file, expected) = uninterrupted(&tmp, 400);
+    let expected = &expected;
     let results = tmp.path().join("r");
     let (f, r) = (file.to_str().unwrap(), results.to_str().unwrap());
     let shard1 = results.join("sharded/shard-1-of-2");

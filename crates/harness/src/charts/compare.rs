@@ -50,18 +50,14 @@ impl Draw for ProfileChart<'_> {
             .map_err(err)?;
         let mut keys = Vec::new();
         for (i, (name, points)) in self.profiles.iter().enumerate() {
-            let band: Vec<(f64, f64)> = self
+            let spans: Vec<(f64, f64, f64)> = self
                 .taus
                 .iter()
                 .zip(points)
-                .map(|(&t, p)| (t, p.2))
-                .chain(self.taus.iter().zip(points).rev().map(|(&t, p)| (t, p.1)))
+                .map(|(&t, p)| (t, p.1, p.2))
                 .collect();
             chart
-                .draw_series(std::iter::once(Polygon::new(
-                    band,
-                    colour(i).mix(0.2).filled(),
-                )))
+                .draw_series(std::iter::once(band(&spans, colour(i))))
                 .map_err(err)?;
             chart
                 .draw_series(LineSeries::new(

@@ -97,6 +97,16 @@ pub(super) fn side_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The shaded band of `(x, low, high)` points, in a series' colour.
+pub(super) fn band(points: &[(f64, f64, f64)], colour: RGBColor) -> Polygon<(f64, f64)> {
+    let outline = points
+        .iter()
+        .map(|&(x, _, high)| (x, high))
+        .chain(points.iter().rev().map(|&(x, low, _)| (x, low)))
+        .collect::<Vec<_>>();
+    Polygon::new(outline, colour.mix(0.2).filled())
+}
+
 /// The value a curves chart draws of a point.
 fn pick(style: CurveStyle, p: &CurvePoint) -> Estimate {
     let mut e = match (style.regret, p.regret) {
@@ -233,16 +243,10 @@ pub(super) fn curves<DB: DrawingBackend>(
                 .map(|p| (mid(p), pick(style, p)))
                 .filter(|(_, e)| finite(e))
                 .collect();
-            let band: Vec<(f64, f64)> = points
-                .iter()
-                .map(|(x, e)| (*x, e.high))
-                .chain(points.iter().rev().map(|(x, e)| (*x, e.low)))
-                .collect();
+            let spans: Vec<(f64, f64, f64)> =
+                points.iter().map(|(x, e)| (*x, e.low, e.high)).collect();
             chart
-                .draw_series(std::iter::once(Polygon::new(
-                    band,
-                    colour(i).mix(0.2).filled(),
-                )))
+                .draw_series(std::iter::once(band(&spans, colour(i))))
                 .map_err(err)?;
             let seeds = c.points.first().map_or(0, |p| p.per_seed.len());
             for k in (0..seeds).filter(|_| style.seed_traces && !style.regret && !style.log_y) {
