@@ -349,6 +349,10 @@ fn check_key(key: &str) -> Result<(), ConfigError> {
         "run" if key == "run.seeds" => {
             refuse("the seeds are the replicates of every configuration (list them in [run])")
         }
+        "policies" if key.ends_with(".kind") || key.ends_with(".name") => refuse(
+            "a policy's kind and report name are what the sweep's tables compare across \
+             configurations; list another policy instead",
+        ),
         "run" | "policies" | "offline" => {
             if key.contains('.') {
                 Ok(())
