@@ -16,8 +16,10 @@
 //! PyTorch's `U(−1/√fan_in, 1/√fan_in)`, layer norms weight 1 and bias
 //! 0. Weights are stored `[out, in]`. The forward pass is composed of
 //! candle ops, so candle's autograd gives the gradients; the tests compare
-//! both with a plain `f64` implementation.
+//! both with a plain `f64` implementation. Checkpoints are safetensors,
+//! names sorted, the settings in the metadata.
 
+use crate::CheckpointError;
 use candle_core::{D, DType, Device, Tensor, Var};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -195,6 +197,64 @@ impl SessionEncoder {
     /// The parameters by name (sorted).
     pub fn vars(&self) -> &BTreeMap<String, Var> {
         &self.vars
+    }
+
+    /// The parameters as safetensors bytes, names sorted, with the
+    /// settings as JSON under the metadata key `shoplab`.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>, CheckpointError> {
+        let settings = serde_json::json!({ "encoder": self.config, "items": self.items });
+        let info = std::collections::HashMap::from([("shoplab".to_string(), settings.to_string())]);
+        let tensors: Vec<(&str, &Tensor)> = self
+            .vars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_tensor()))
+            .collect();
+        safetensors::tensor::serialize(tensors, Some(info))
+            .map_err(|e| CheckpointError::Format(e.to_string()))
+    }
+
+    /// Loads parameters from safetensors bytes written by
+    /// [`Self::to_safetensors`] for the same settings and catalog: every
+    /// name there, with this encoder's shape and type, every value finite,
+    /// no tensor left over. Nothing changes unless all of it loads.
+    pub fn load_safetensors(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let loaded = candle_core::safetensors::load_buffer(bytes, &self.device)
+            .map_err(|e| CheckpointError::Format(e.to_string()))?;
+        if let Some(extra) = loaded.keys().find(|k| !self.vars.contains_key(*k)) {
+            return Err(CheckpointError::UnknownTensor(extra.clone()));
+        }
+        let mut found = Vec::with_capacity(self.vars.len());
+        for (name, var) in &self.vars {
+            let tensor = loaded
+                .get(name)
+                .ok_or_else(|| CheckpointError::MissingTensor(name.clone()))?;
+            if tensor.dims() != var.dims() || tensor.dtype() != var.dtype() {
+                return Err(CheckpointError::Shape {
+                    tensor: name.clone(),
+                    found: format!("{:?} {:?}", tensor.dtype(), tensor.dims()),
+                    expected: format!("{:?} {:?}", var.dtype(), var.dims()),
+                });
+            }
+            let values = tensor
+                .to_dtype(DType::F64)
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.to_vec1::<f64>())
+                .map_err(|e| CheckpointError::Format(e.to_string()))?;
+            if let Some((index, &v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(CheckpointError::Value {
+                    tensor: name.clone(),
+                    found: v,
+                    index,
+                    rule: "weights must be finite",
+                });
+            }
+            found.push(tensor);
+        }
+        for (var, tensor) in self.vars.values().zip(found) {
+            var.set(tensor)
+                .map_err(|e| CheckpointError::Format(e.to_string()))?;
+        }
+        Ok(())
     }
 
     fn param(&self, name: &str) -> Result<&Tensor, String> {

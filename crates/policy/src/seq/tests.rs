@@ -238,3 +238,31 @@ fn bad_settings_are_refused_with_their_key() {
         (ITEMS + 2) * d + 5 * d + 2 * block + 2 * d
     );
 }
+
+#[test]
+fn checkpoints_round_trip_and_refuse_what_does_not_fit() {
+    let trained = encoder(DType::F32, 21);
+    let bytes = trained.to_safetensors().unwrap();
+    let mut fresh = encoder(DType::F32, 22);
+    assert_ne!(outputs(&fresh, &sessions()), outputs(&trained, &sessions()));
+    fresh.load_safetensors(&bytes).unwrap();
+    assert_eq!(outputs(&fresh, &sessions()), outputs(&trained, &sessions()));
+    // Another shape (a wider encoder) is refused, naming the tensor, and
+    // changes nothing.
+    let wide = EncoderConfig {
+        dim: 12,
+        ..config()
+    };
+    let other = SessionEncoder::new(wide, ITEMS, DType::F32, &mut rng_from_seed(1)).unwrap();
+    let mut kept = encoder(DType::F32, 23);
+    let before = outputs(&kept, &sessions());
+    let e = kept
+        .load_safetensors(&other.to_safetensors().unwrap())
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("block0.attention.key.bias") && e.to_string().contains("[12]"),
+        "{e}"
+    );
+    assert_eq!(outputs(&kept, &sessions()), before);
+    assert!(kept.load_safetensors(b"not a checkpoint").is_err());
+}
