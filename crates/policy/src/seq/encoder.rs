@@ -199,6 +199,50 @@ impl SessionEncoder {
         &self.vars
     }
 
+    /// Sets the item embeddings (padding and start tokens keep theirs) to
+    /// the catalog's feature vectors, `items × dim` row-major, instead of
+    /// random values: items that look alike start out alike.
+    pub fn init_items_from(&mut self, features: &[f32]) -> Result<(), String> {
+        let (n, d) = (self.items, self.config.dim);
+        if features.len() != n * d {
+            return Err(format!(
+                "{} feature values for {n} items of dimension {d} (the catalog's feature \
+                 vectors must have the encoder's dim)",
+                features.len()
+            ));
+        }
+        if let Some(v) = features.iter().find(|v| !v.is_finite()) {
+            return Err(format!(
+                "a feature value is {v}: item vectors must be finite"
+            ));
+        }
+        let var = &self.vars["embed.items"];
+        let mut values: Vec<f32> = var
+            .as_tensor()
+            .to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1())
+            .map_err(err)?;
+        values[2 * d..].copy_from_slice(features);
+        let tensor = Tensor::from_vec(values, (n + 2, d), &self.device)
+            .and_then(|t| t.to_dtype(var.dtype()))
+            .map_err(err)?;
+        var.set(&tensor).map_err(err)
+    }
+
+    /// The item side of two-tower scoring with the encoder's own item
+    /// embeddings (tied weights) and zero biases: `h(s)·e_i`.
+    pub fn item_tower(&self) -> Result<super::catalog::ItemTower, String> {
+        let d = self.config.dim;
+        let values: Vec<f32> = self.vars["embed.items"]
+            .as_tensor()
+            .to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1())
+            .map_err(err)?;
+        super::catalog::ItemTower::new(d, values[2 * d..].to_vec(), vec![0.0; self.items])
+    }
+
     /// The parameters as safetensors bytes, names sorted, with the
     /// settings as JSON under the metadata key `shoplab`.
     pub fn to_safetensors(&self) -> Result<Vec<u8>, CheckpointError> {

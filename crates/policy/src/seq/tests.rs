@@ -266,3 +266,29 @@ fn checkpoints_round_trip_and_refuse_what_does_not_fit() {
     assert_eq!(outputs(&kept, &sessions()), before);
     assert!(kept.load_safetensors(b"not a checkpoint").is_err());
 }
+
+#[test]
+fn item_embeddings_start_from_the_catalog_and_score_as_a_tower() {
+    let mut e = encoder(DType::F32, 9);
+    let d = config().dim;
+    let features: Vec<f32> = (0..ITEMS * d).map(|i| (i % 7) as f32 / 7.0 - 0.5).collect();
+    e.init_items_from(&features).unwrap();
+    let tower = e.item_tower().unwrap();
+    assert_eq!((tower.items(), tower.dim()), (ITEMS, d));
+    // The tower's score of item i is h·(item i's features).
+    let h: Vec<f32> = (0..d).map(|c| c as f32 / d as f32).collect();
+    let mut scores = Vec::new();
+    tower.score(&h, &mut scores).unwrap();
+    for (i, s) in scores.iter().enumerate() {
+        let want: f32 = (0..d).map(|c| h[c] * features[i * d + c]).sum();
+        assert!((s - want).abs() < 1e-5, "{s} vs {want}");
+    }
+    assert!(
+        e.init_items_from(&features[1..])
+            .unwrap_err()
+            .contains("dimension")
+    );
+    let mut bad = features.clone();
+    bad[3] = f32::NAN;
+    assert!(e.init_items_from(&bad).unwrap_err().contains("finite"));
+}
