@@ -10,6 +10,7 @@
 
 pub mod catalog;
 pub mod encoder;
+pub mod reinforce;
 
 #[cfg(test)]
 mod reference;
