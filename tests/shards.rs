@@ -187,16 +187,21 @@ fn four_shards_merge_into_the_unsharded_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("another run"));
 }
 
-/// Starts `shoplab ARGS`, waits until `jobs` holds at least `at_least`
-/// finished job files, and kills it with SIGKILL.
-fn kill_midway(args: &[&str], jobs: &Path, at_least: usize) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shoplab"))
+/// Starts `shoplab ARGS` on two threads, its output discarded.
+fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_shoplab"))
         .args(args)
         .env("RAYON_NUM_THREADS", "2")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Starts `shoplab ARGS`, waits until `jobs` holds at least `at_least`
+/// finished job files, and kills it with SIGKILL.
+fn kill_midway(args: &[&str], jobs: &Path, at_least: usize) {
+    let mut child = spawn(args);
     let start = Instant::now();
     let count = |dir: &Path| {
         std::fs::read_dir(dir).map_or(0, |e| {
@@ -248,13 +253,7 @@ fn a_run_killed_midway_resumes_to_the_same_bytes() {
     std::fs::create_dir_all(&parent).unwrap();
     // The partial folder appears at the start; its jobs as they finish.
     let args = ["run", f, "--results", r, "--quiet"];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shoplab"))
-        .args(args)
-        .env("RAYON_NUM_THREADS", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&args);
     let start = Instant::now();
     let jobs = loop {
         if let Some(p) = std::fs::read_dir(&parent)

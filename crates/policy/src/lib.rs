@@ -377,6 +377,52 @@ pub fn top_k<T: Score>(scores: &[T], k: usize, out: &mut Vec<usize>) {
     out.sort_unstable_by(order);
 }
 
+/// Loads the parameters `vars` from the checkpoint tensors `loaded`, each
+/// under `prefix` + its name (other tensors are the caller's): every one
+/// must be there with its parameter's shape and type, every value finite;
+/// nothing is set unless all of them load.
+pub(crate) fn load_vars(
+    vars: &std::collections::BTreeMap<String, candle_core::Var>,
+    loaded: &std::collections::HashMap<String, candle_core::Tensor>,
+    prefix: &str,
+) -> Result<(), CheckpointError> {
+    let format = |e: candle_core::Error| CheckpointError::Format(e.to_string());
+    let mut found = Vec::with_capacity(vars.len());
+    for (name, var) in vars {
+        let named = format!("{prefix}{name}");
+        let tensor = loaded
+            .get(&named)
+            .ok_or_else(|| CheckpointError::MissingTensor(named.clone()))?;
+        if tensor.dims() != var.dims() || tensor.dtype() != var.dtype() {
+            return Err(CheckpointError::Shape {
+                tensor: named,
+                found: format!("{:?} {:?}", tensor.dtype(), tensor.dims()),
+                expected: format!("{:?} {:?}", var.dtype(), var.dims()),
+            });
+        }
+        // A NaN weight makes every output NaN: refuse it rather than score
+        // a broken network.
+        let values: Vec<f64> = tensor
+            .to_dtype(candle_core::DType::F64)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1())
+            .map_err(format)?;
+        if let Some((index, &v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(CheckpointError::Value {
+                tensor: named,
+                found: v,
+                index,
+                rule: "weights must be finite",
+            });
+        }
+        found.push(tensor);
+    }
+    for (var, tensor) in vars.values().zip(found) {
+        var.set(tensor).map_err(format)?;
+    }
+    Ok(())
+}
+
 /// A score [`top_k`] ranks: a float, in IEEE total order.
 pub trait Score: Copy {
     /// `self` against `other` in total order (NaN above every number).

@@ -13,11 +13,13 @@ use plotters::{coord::Shift, prelude::*, style::text_anchor::Pos};
 use std::{path::Path, sync::Once};
 
 mod compare;
+mod keys;
 mod offline;
 mod ope;
 mod plots;
 mod sweep;
 pub use compare::ProfileChart;
+use keys::*;
 pub use ope::{OpeChart, StudyChart};
 use plots::*;
 pub use sweep::SensitivityChart;

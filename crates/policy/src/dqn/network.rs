@@ -321,38 +321,7 @@ impl QNetwork {
         loaded: &std::collections::HashMap<String, Tensor>,
         prefix: &str,
     ) -> Result<(), CheckpointError> {
-        let named = |name: &str| format!("{prefix}{name}");
-        let mut found = Vec::with_capacity(self.vars.len());
-        for (name, var) in &self.vars {
-            let tensor = loaded
-                .get(&named(name))
-                .ok_or_else(|| CheckpointError::MissingTensor(named(name)))?;
-            if tensor.dims() != var.dims() || tensor.dtype() != DType::F32 {
-                return Err(CheckpointError::Shape {
-                    tensor: named(name),
-                    found: format!("{:?} {:?}", tensor.dtype(), tensor.dims()),
-                    expected: format!("{:?} f32", var.dims()),
-                });
-            }
-            // A NaN weight makes every Q value NaN and every greedy action
-            // the first: refuse it rather than score a broken network.
-            let values = tensor
-                .flatten_all()
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(err)?;
-            if let Some((index, &v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(CheckpointError::Value {
-                    tensor: named(name),
-                    found: f64::from(v),
-                    index,
-                    rule: "weights must be finite",
-                });
-            }
-            found.push(tensor);
-        }
-        for (var, tensor) in self.vars.values().zip(found) {
-            var.set(tensor).map_err(err)?;
-        }
+        crate::load_vars(&self.vars, loaded, prefix)?;
         for (m, v) in self.moments.values_mut() {
             m.fill(0.0);
             v.fill(0.0);

@@ -267,38 +267,7 @@ impl SessionEncoder {
         if let Some(extra) = loaded.keys().find(|k| !self.vars.contains_key(*k)) {
             return Err(CheckpointError::UnknownTensor(extra.clone()));
         }
-        let mut found = Vec::with_capacity(self.vars.len());
-        for (name, var) in &self.vars {
-            let tensor = loaded
-                .get(name)
-                .ok_or_else(|| CheckpointError::MissingTensor(name.clone()))?;
-            if tensor.dims() != var.dims() || tensor.dtype() != var.dtype() {
-                return Err(CheckpointError::Shape {
-                    tensor: name.clone(),
-                    found: format!("{:?} {:?}", tensor.dtype(), tensor.dims()),
-                    expected: format!("{:?} {:?}", var.dtype(), var.dims()),
-                });
-            }
-            let values = tensor
-                .to_dtype(DType::F64)
-                .and_then(|t| t.flatten_all())
-                .and_then(|t| t.to_vec1::<f64>())
-                .map_err(|e| CheckpointError::Format(e.to_string()))?;
-            if let Some((index, &v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(CheckpointError::Value {
-                    tensor: name.clone(),
-                    found: v,
-                    index,
-                    rule: "weights must be finite",
-                });
-            }
-            found.push(tensor);
-        }
-        for (var, tensor) in self.vars.values().zip(found) {
-            var.set(tensor)
-                .map_err(|e| CheckpointError::Format(e.to_string()))?;
-        }
-        Ok(())
+        crate::load_vars(&self.vars, &loaded, "")
     }
 
     fn param(&self, name: &str) -> Result<&Tensor, String> {
