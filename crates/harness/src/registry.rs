@@ -79,6 +79,14 @@ fn typed<T: 'static>(config: &dyn AnyConfig) -> &T {
         .expect("a config is only ever handled by the entry that parsed it")
 }
 
+/// [`typed`], mutable.
+fn typed_mut<T: 'static>(config: &mut dyn AnyConfig) -> &mut T {
+    config
+        .as_any_mut()
+        .downcast_mut()
+        .expect("a config is only ever handled by the entry that parsed it")
+}
+
 /// A family kind with its config type erased.
 trait AnyFamilyKind: Send + Sync {
     fn name(&self) -> &'static str;
@@ -113,19 +121,11 @@ impl<K: FamilyKind> AnyFamilyKind for FamilyEntry<K> {
         config: &mut dyn AnyConfig,
         base: &Path,
     ) -> Result<Arc<dyn Family>, ConfigError> {
-        let config = config
-            .as_any_mut()
-            .downcast_mut()
-            .expect("a config is only ever handled by the entry that parsed it");
-        self.0.prepare(config, base)
+        self.0.prepare(typed_mut(config), base)
     }
 
     fn map_paths(&self, config: &mut dyn AnyConfig, f: &mut dyn FnMut(&str, &Path) -> PathBuf) {
-        let config = config
-            .as_any_mut()
-            .downcast_mut()
-            .expect("a config is only ever handled by the entry that parsed it");
-        self.0.map_paths(config, f);
+        self.0.map_paths(typed_mut(config), f);
     }
 }
 
@@ -181,11 +181,7 @@ impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
     }
 
     fn map_paths(&self, config: &mut dyn AnyConfig, f: &mut dyn FnMut(&str, &Path) -> PathBuf) {
-        let config = config
-            .as_any_mut()
-            .downcast_mut()
-            .expect("a config is only ever handled by the entry that parsed it");
-        self.0.map_paths(config, f);
+        self.0.map_paths(typed_mut(config), f);
     }
 
     fn applies(&self, family: &dyn Family) -> Result<(), String> {

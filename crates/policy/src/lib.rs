@@ -377,6 +377,21 @@ pub fn top_k<T: Score>(scores: &[T], k: usize, out: &mut Vec<usize>) {
     out.sort_unstable_by(order);
 }
 
+/// The parameters `vars` as safetensors bytes, names sorted, with
+/// `metadata` stored under the key `shoplab`.
+pub(crate) fn vars_to_safetensors(
+    vars: &std::collections::BTreeMap<String, candle_core::Var>,
+    metadata: String,
+) -> Result<Vec<u8>, CheckpointError> {
+    let info = std::collections::HashMap::from([("shoplab".to_string(), metadata)]);
+    let tensors: Vec<(&str, &candle_core::Tensor)> = vars
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_tensor()))
+        .collect();
+    safetensors::tensor::serialize(tensors, Some(info))
+        .map_err(|e| CheckpointError::Format(e.to_string()))
+}
+
 /// Loads the parameters `vars` from the checkpoint tensors `loaded`, each
 /// under `prefix` + its name (other tensors are the caller's): every one
 /// must be there with its parameter's shape and type, every value finite;

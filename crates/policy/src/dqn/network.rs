@@ -284,14 +284,7 @@ impl QNetwork {
     /// Parameters as safetensors bytes, names sorted, with `metadata` stored
     /// under the key `shoplab`.
     pub fn to_safetensors(&self, metadata: String) -> Result<Vec<u8>, CheckpointError> {
-        let info = std::collections::HashMap::from([("shoplab".to_string(), metadata)]);
-        let tensors: Vec<(&str, &Tensor)> = self
-            .vars
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_tensor()))
-            .collect();
-        safetensors::tensor::serialize(tensors, Some(info))
-            .map_err(|e| CheckpointError::Format(e.to_string()))
+        crate::vars_to_safetensors(&self.vars, metadata)
     }
 
     /// The parameters by name, as tensors sharing their storage.

@@ -247,14 +247,7 @@ impl SessionEncoder {
     /// settings as JSON under the metadata key `shoplab`.
     pub fn to_safetensors(&self) -> Result<Vec<u8>, CheckpointError> {
         let settings = serde_json::json!({ "encoder": self.config, "items": self.items });
-        let info = std::collections::HashMap::from([("shoplab".to_string(), settings.to_string())]);
-        let tensors: Vec<(&str, &Tensor)> = self
-            .vars
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_tensor()))
-            .collect();
-        safetensors::tensor::serialize(tensors, Some(info))
-            .map_err(|e| CheckpointError::Format(e.to_string()))
+        crate::vars_to_safetensors(&self.vars, settings.to_string())
     }
 
     /// Loads parameters from safetensors bytes written by
