@@ -45,12 +45,7 @@ impl BatchStep {
         episode_over: bool,
     ) -> Self {
         Self {
-            obs: vec![
-                Observation {
-                    features: Vec::new()
-                };
-                slots
-            ],
+            obs: vec![Observation::default(); slots],
             rewards: vec![0.0; slots],
             item_rewards: vec![no_response; slots * k],
             terminated: vec![false; slots],

@@ -51,7 +51,7 @@ pub use space::{ActionSpace, Discretiser, DiscretiserError, Feature, Observation
 pub type Info = Vec<f64>;
 
 /// One observation: the feature vector described by the env's [`ObservationSpace`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observation {
     /// Feature values, in the order of [`ObservationSpace::features`].
     pub features: Vec<f32>,

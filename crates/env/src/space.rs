@@ -19,6 +19,19 @@ pub struct Feature {
     pub suggested_bins: usize,
 }
 
+impl Feature {
+    /// An integer feature over `0, 1, …, high`, binned `suggested_bins` ways.
+    pub fn count(name: &'static str, high: f32, suggested_bins: usize) -> Self {
+        Self {
+            name,
+            low: 0.0,
+            high,
+            integer: true,
+            suggested_bins,
+        }
+    }
+}
+
 /// Describes an observation vector feature by feature.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservationSpace {

@@ -18,8 +18,8 @@
 use serde::{Serialize, de::DeserializeOwned};
 use shoplab_env::{Family, FamilyKind, config::ConfigError, cost::PolicyCost};
 use shoplab_policy::{
-    Policy, PolicyError,
-    registry::{BuildContext, PolicyKind},
+    PolicyError,
+    registry::{BuildContext, Built, PolicyKind},
 };
 use std::{
     any::Any,
@@ -147,11 +147,7 @@ trait AnyPolicyKind: Send + Sync {
         cx: &BuildContext<'_>,
         training_decisions: f64,
     ) -> Result<PolicyCost, PolicyError>;
-    fn build(
-        &self,
-        config: &dyn AnyConfig,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError>;
+    fn build(&self, config: &dyn AnyConfig, cx: &BuildContext<'_>) -> Built;
 }
 
 struct PolicyEntry<K>(K);
@@ -197,11 +193,7 @@ impl<K: PolicyKind> AnyPolicyKind for PolicyEntry<K> {
         self.0.cost(typed(config), cx, training_decisions)
     }
 
-    fn build(
-        &self,
-        config: &dyn AnyConfig,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &dyn AnyConfig, cx: &BuildContext<'_>) -> Built {
         self.0.build(typed(config), cx)
     }
 }
@@ -342,7 +334,7 @@ impl PolicySpec {
     }
 
     /// Builds the policy.
-    pub fn build(&self, context: &BuildContext<'_>) -> Result<Box<dyn Policy>, PolicyError> {
+    pub fn build(&self, context: &BuildContext<'_>) -> Built {
         self.kind.build(self.config.as_ref(), context)
     }
 

@@ -25,7 +25,7 @@
 //! count: replicates are drawn in order from one seeded generator.
 
 use rand::RngExt;
-use shoplab_env::seed::rng_from_seed;
+use shoplab_env::seed::{SimRng, rng_from_seed};
 
 /// Scores of `runs` runs on `tasks` tasks, run by run.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +116,7 @@ impl Scores {
     }
 
     /// A stratified bootstrap replicate: each task's runs redrawn.
-    fn resample(&self, rng: &mut shoplab_env::seed::SimRng) -> Self {
+    fn resample(&self, rng: &mut SimRng) -> Self {
         let mut values = vec![0.0; self.values.len()];
         for t in 0..self.tasks {
             for r in 0..self.runs {
@@ -256,17 +256,20 @@ pub fn stratified_interval(
     confidence: f64,
     seed: u64,
 ) -> (f64, f64) {
-    let mut rng = rng_from_seed(seed);
-    percentile_interval(
-        (0..reps.max(1))
-            .map(|_| statistic(&scores.resample(&mut rng)))
-            .collect(),
-        confidence,
-    )
+    bootstrap_interval((reps, confidence, seed), |rng| {
+        statistic(&scores.resample(rng))
+    })
 }
 
-/// The percentile interval at `confidence` of bootstrap replicates.
-fn percentile_interval(mut values: Vec<f64>, confidence: f64) -> (f64, f64) {
+/// The percentile interval at `confidence` of `reps` bootstrap replicates
+/// (at least one), each drawn by `replicate` from one generator seeded
+/// with `seed`.
+fn bootstrap_interval(
+    (reps, confidence, seed): (usize, f64, u64),
+    mut replicate: impl FnMut(&mut SimRng) -> f64,
+) -> (f64, f64) {
+    let mut rng = rng_from_seed(seed);
+    let mut values: Vec<f64> = (0..reps.max(1)).map(|_| replicate(&mut rng)).collect();
     values.sort_by(f64::total_cmp);
     let alpha = 1.0 - confidence;
     (
@@ -284,16 +287,10 @@ pub fn improvement_interval(
     confidence: f64,
     seed: u64,
 ) -> (f64, f64) {
-    let mut rng = rng_from_seed(seed);
-    percentile_interval(
-        (0..reps.max(1))
-            .map(|_| {
-                let (a, b) = (x.resample(&mut rng), y.resample(&mut rng));
-                probability_of_improvement(&a, &b)
-            })
-            .collect(),
-        confidence,
-    )
+    bootstrap_interval((reps, confidence, seed), |rng| {
+        let (a, b) = (x.resample(rng), y.resample(rng));
+        probability_of_improvement(&a, &b)
+    })
 }
 
 #[cfg(test)]

@@ -363,14 +363,7 @@ mod tests {
         let action = [0, 1];
         let propensity = [0.5, 0.25];
         let target = [0.8, 0.2, 0.4, 0.6];
-        let rounds = Rounds {
-            reward: &reward,
-            action: &action,
-            propensity: &propensity,
-            target: &target,
-            estimated: None,
-            n_actions: 2,
-        };
+        let rounds = crate::ope::tests::two_action_rounds((&reward, &action), &propensity, &target);
         let sessions = vec![vec![0, 1]];
         let q = [3.0, 1.0, 0.5, 2.5];
         // Step 1: V̂ = 0.4·0.5 + 0.6·2.5 = 1.7; ρ = 0.6/0.25 = 2.4;

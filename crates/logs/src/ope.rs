@@ -370,8 +370,25 @@ impl Sequential {
 pub use crate::table::read_table;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Two-action rounds of `reward`, `action`, `propensity` and `target`,
+    /// without estimated rewards.
+    pub(crate) fn two_action_rounds<'a>(
+        (reward, action): (&'a [f64], &'a [u32]),
+        propensity: &'a [f64],
+        target: &'a [f64],
+    ) -> Rounds<'a> {
+        Rounds {
+            reward,
+            action,
+            propensity,
+            target,
+            estimated: None,
+            n_actions: 2,
+        }
+    }
 
     /// Three rounds over two actions, each estimator worked out by hand.
     #[test]
@@ -382,12 +399,8 @@ mod tests {
         let target = [0.8, 0.2, 0.4, 0.6, 0.0, 1.0];
         let q = [0.6, 0.2, 0.3, 0.1, 1.0, 1.5];
         let rounds = Rounds {
-            reward: &reward,
-            action: &action,
-            propensity: &propensity,
-            target: &target,
             estimated: Some(&q),
-            n_actions: 2,
+            ..two_action_rounds((&reward, &action), &propensity, &target)
         };
         // w = (1.6, 2.4, 2.0); q̂(π) = (0.52, 0.18, 1.5); residuals (0.4, −0.1, 0.5).
         let w = [1.6, 2.4, 2.0];
@@ -466,12 +479,8 @@ mod tests {
                 .map(|&a| f64::from(u8::from(rng.random_bool([0.3, 0.7][a as usize]))))
                 .collect();
             let rounds = Rounds {
-                reward: &reward,
-                action: &action,
-                propensity: &[0.5; 500],
-                target: &target,
                 estimated: Some(&q),
-                n_actions: 2,
+                ..two_action_rounds((&reward, &action), &[0.5; 500], &target)
             };
             for (c, e) in covered.iter_mut().zip([
                 Estimator::Ipw {
@@ -501,14 +510,7 @@ mod tests {
         let action = [0, 1, 0, 1, 1];
         let propensity = [0.5, 0.5, 0.25, 0.8, 0.5];
         let target = [0.5, 0.5, 0.0, 1.0, 1.0, 0.0, 0.2, 0.8, 0.6, 0.4];
-        let rounds = Rounds {
-            reward: &reward,
-            action: &action,
-            propensity: &propensity,
-            target: &target,
-            estimated: None,
-            n_actions: 2,
-        };
+        let rounds = two_action_rounds((&reward, &action), &propensity, &target);
         let sessions = vec![vec![0, 1, 2], vec![3, 4]];
         // w: 1, 2, 4 | 1, 0.8 → ρ: 1, 2, 8 | 1, 0.8.
         let gamma = 0.5;

@@ -11,7 +11,7 @@
 
 use crate::{
     Policy, PolicyError,
-    registry::{BuildContext, PolicyKind},
+    registry::{BuildContext, Built, PolicyKind},
 };
 use serde::{Deserialize, Serialize};
 use shoplab_env::Observation;
@@ -138,11 +138,7 @@ impl PolicyKind for ActionTableKind {
         config.file = f("file", &config.file);
     }
 
-    fn build(
-        &self,
-        config: &ActionTableSettings,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &ActionTableSettings, cx: &BuildContext<'_>) -> Built {
         let n_actions = cx.action_space.n();
         if let Some(f) = config.fallback.filter(|&f| f >= n_actions) {
             return Err(PolicyError::invalid(

@@ -45,3 +45,33 @@ impl Arms {
         (self.reward_range.1 - self.reward_range.0).max(1e-12)
     }
 }
+
+/// Plays `policy` for `pulls` rounds on a Bernoulli bandit whose arm `a`
+/// pays 1 with probability `success[a]` (drawn from `seed`), learning from
+/// each; how often each arm was pulled.
+#[cfg(test)]
+pub(crate) fn play_bernoulli(
+    policy: &mut dyn crate::Policy,
+    success: &[f64],
+    pulls: usize,
+    seed: u64,
+) -> Vec<usize> {
+    use rand::RngExt;
+    let mut env = shoplab_env::seed::rng_from_seed(seed);
+    let obs = shoplab_env::Observation::default();
+    let mut counts = vec![0; success.len()];
+    for _ in 0..pulls {
+        let a = policy.act(&obs);
+        counts[a] += 1;
+        let reward = f64::from(u8::from(env.random_bool(success[a])));
+        policy.learn(&crate::Transition {
+            obs: &obs,
+            action: a,
+            reward,
+            next_obs: &obs,
+            terminated: false,
+            truncated: false,
+        });
+    }
+    counts
+}

@@ -3,6 +3,7 @@
 //! Each arm is pulled once; after that, with probability ε a uniformly random
 //! arm, otherwise the arm with the highest mean reward so far.
 
+use crate::registry::{BuildContext, Built, PolicyKind};
 use crate::{Policy, PolicyError, Transition, argmax, arms::Arms};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -132,18 +133,14 @@ impl Policy for EpsilonGreedy {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EpsilonGreedyKind;
 
-impl crate::registry::PolicyKind for EpsilonGreedyKind {
+impl PolicyKind for EpsilonGreedyKind {
     type Config = EpsilonGreedyConfig;
 
     fn kind(&self) -> &'static str {
         "epsilon_greedy"
     }
 
-    fn build(
-        &self,
-        config: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &Self::Config, cx: &BuildContext<'_>) -> Built {
         Ok(Box::new(EpsilonGreedy::new(
             *config,
             cx.action_space.n(),

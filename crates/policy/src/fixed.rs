@@ -3,6 +3,7 @@
 //! random one — a behaviour policy whose logs overlap with the fixed price.
 
 use crate::Policy;
+use crate::registry::{BuildContext, Built, PolicyKind};
 use rand::RngExt;
 use shoplab_env::{
     Observation,
@@ -90,7 +91,7 @@ fn is_zero(x: &f64) -> bool {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FixedPriceKind;
 
-impl crate::registry::PolicyKind for FixedPriceKind {
+impl PolicyKind for FixedPriceKind {
     type Config = FixedPriceConfig;
 
     fn kind(&self) -> &'static str {
@@ -114,11 +115,7 @@ impl crate::registry::PolicyKind for FixedPriceKind {
         }
     }
 
-    fn build(
-        &self,
-        config: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+    fn build(&self, config: &Self::Config, cx: &BuildContext<'_>) -> Built {
         let price = config.price;
         shoplab_env::config::probability("epsilon", config.epsilon)?;
         let grid = &cx
@@ -162,7 +159,7 @@ pub struct FixedActionConfig {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FixedActionKind;
 
-impl crate::registry::PolicyKind for FixedActionKind {
+impl PolicyKind for FixedActionKind {
     type Config = FixedActionConfig;
 
     fn kind(&self) -> &'static str {
@@ -177,11 +174,7 @@ impl crate::registry::PolicyKind for FixedActionKind {
         }
     }
 
-    fn build(
-        &self,
-        config: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+    fn build(&self, config: &Self::Config, cx: &BuildContext<'_>) -> Built {
         shoplab_env::config::probability("epsilon", config.epsilon)?;
         let n = cx.action_space.n();
         if config.action >= n {

@@ -23,6 +23,7 @@
 //! a score reads only the few active entries: O(m²) for m active features. An
 //! update costs O(d²) for the model's dimension d.
 
+use crate::registry::{BuildContext, Built, Costed, PolicyKind};
 use crate::{Policy, PolicyError, Transition, argmax, top_k};
 use serde::{Deserialize, Serialize};
 use shoplab_env::{ActionSpace, Discretiser, Observation, ObservationSpace, cost::PolicyCost};
@@ -346,27 +347,18 @@ impl Policy for LinUcb {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LinUcbKind;
 
-impl crate::registry::PolicyKind for LinUcbKind {
+impl PolicyKind for LinUcbKind {
     type Config = LinUcbConfig;
 
     fn kind(&self) -> &'static str {
         "linucb"
     }
 
-    fn cost(
-        &self,
-        config: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-        _: f64,
-    ) -> Result<PolicyCost, PolicyError> {
+    fn cost(&self, config: &Self::Config, cx: &BuildContext<'_>, _: f64) -> Costed {
         LinUcb::cost(config, cx.observation_space, cx.action_space)
     }
 
-    fn build(
-        &self,
-        config: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &Self::Config, cx: &BuildContext<'_>) -> Built {
         Ok(Box::new(LinUcb::new(
             config,
             cx.observation_space,

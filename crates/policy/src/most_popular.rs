@@ -1,6 +1,7 @@
 //! Most popular: recommend the actions that earned a positive reward (a click)
 //! most often so far. No exploration beyond what the counts bring.
 
+use crate::registry::{BuildContext, Built, NoSettings, PolicyKind};
 use crate::{Policy, Transition, argmax, top_k};
 use shoplab_env::Observation;
 
@@ -43,18 +44,14 @@ impl Policy for MostPopular {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MostPopularKind;
 
-impl crate::registry::PolicyKind for MostPopularKind {
-    type Config = crate::registry::NoSettings;
+impl PolicyKind for MostPopularKind {
+    type Config = NoSettings;
 
     fn kind(&self) -> &'static str {
         "most_popular"
     }
 
-    fn build(
-        &self,
-        _: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+    fn build(&self, _: &Self::Config, cx: &BuildContext<'_>) -> Built {
         Ok(Box::new(MostPopular::new(cx.action_space.n())))
     }
 }

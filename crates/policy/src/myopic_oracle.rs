@@ -7,6 +7,7 @@
 //! click-maximising slate under a multinomial logit (the click probability
 //! grows with every shown item's utility); for revenue it is a heuristic.
 
+use crate::registry::{BuildContext, Built, NoSettings, PolicyKind};
 use crate::{Policy, argmax, top_k};
 use shoplab_env::Observation;
 
@@ -54,8 +55,8 @@ impl Policy for MyopicOracle {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MyopicOracleKind;
 
-impl crate::registry::PolicyKind for MyopicOracleKind {
-    type Config = crate::registry::NoSettings;
+impl PolicyKind for MyopicOracleKind {
+    type Config = NoSettings;
 
     fn kind(&self) -> &'static str {
         "myopic_oracle"
@@ -79,7 +80,7 @@ impl crate::registry::PolicyKind for MyopicOracleKind {
     fn cost(
         &self,
         _: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
+        cx: &BuildContext<'_>,
         _: f64,
     ) -> Result<shoplab_env::cost::PolicyCost, crate::PolicyError> {
         let work = 300.0 * cx.action_space.n() as f64;
@@ -90,11 +91,7 @@ impl crate::registry::PolicyKind for MyopicOracleKind {
         })
     }
 
-    fn build(
-        &self,
-        _: &Self::Config,
-        _: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+    fn build(&self, _: &Self::Config, _: &BuildContext<'_>) -> Built {
         Ok(Box::new(MyopicOracle::new()))
     }
 }

@@ -1,6 +1,7 @@
 //! The pricing oracle: plays the optimal price table of the exact dynamic
 //! program over (period, stock) ([`shoplab_env::inventory`]).
 
+use crate::registry::{BuildContext, Built, NoSettings, PolicyKind};
 use crate::{Policy, PolicyError};
 pub use shoplab_env::inventory::{PricingProblem, PricingSolution};
 use shoplab_env::{Observation, ObservationSpace};
@@ -88,8 +89,8 @@ impl Policy for PricingOracle {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PricingOracleKind;
 
-impl crate::registry::PolicyKind for PricingOracleKind {
-    type Config = crate::registry::NoSettings;
+impl PolicyKind for PricingOracleKind {
+    type Config = NoSettings;
 
     fn kind(&self) -> &'static str {
         "oracle"
@@ -108,11 +109,7 @@ impl crate::registry::PolicyKind for PricingOracleKind {
         }
     }
 
-    fn build(
-        &self,
-        _: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, _: &Self::Config, cx: &BuildContext<'_>) -> Built {
         let solution = cx
             .family
             .get::<Arc<PricingSolution>>()

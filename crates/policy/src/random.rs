@@ -1,6 +1,7 @@
 //! Uniformly random actions: the floor every learner must clear.
 
 use crate::Policy;
+use crate::registry::{BuildContext, Built, NoSettings, PolicyKind};
 use rand::RngExt;
 use shoplab_env::{
     Observation,
@@ -72,18 +73,14 @@ impl Policy for UniformRandom {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RandomKind;
 
-impl crate::registry::PolicyKind for RandomKind {
-    type Config = crate::registry::NoSettings;
+impl PolicyKind for RandomKind {
+    type Config = NoSettings;
 
     fn kind(&self) -> &'static str {
         "random"
     }
 
-    fn build(
-        &self,
-        _: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+    fn build(&self, _: &Self::Config, cx: &BuildContext<'_>) -> Built {
         Ok(Box::new(UniformRandom::new(cx.action_space.n(), cx.seed)))
     }
 }

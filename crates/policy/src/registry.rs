@@ -98,18 +98,20 @@ pub trait PolicyKind: Send + Sync + 'static {
         config: &Self::Config,
         context: &BuildContext<'_>,
         training_decisions: f64,
-    ) -> Result<PolicyCost, PolicyError> {
+    ) -> Costed {
         let _ = (config, training_decisions);
         Ok(PolicyCost::per_action(context.action_space.n()))
     }
 
     /// Builds the policy. Errors name the setting relative to the entry.
-    fn build(
-        &self,
-        config: &Self::Config,
-        context: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError>;
+    fn build(&self, config: &Self::Config, context: &BuildContext<'_>) -> Built;
 }
+
+/// What building a policy returns: the policy, or the settings error.
+pub type Built = Result<Box<dyn Policy>, PolicyError>;
+
+/// What pricing a policy returns: its cost, or the settings error.
+pub type Costed = Result<PolicyCost, PolicyError>;
 
 /// A settings error of a nested table, its key prefixed with the table's name.
 pub fn prefixed(table: &str, e: PolicyError) -> PolicyError {

@@ -22,7 +22,12 @@
 //! periods left, and posts the price that carries the largest share of the
 //! current period (the higher price on a tie, which keeps stock).
 
-use crate::{Policy, PolicyError, pricing_oracle::SeasonFeatures, registry::BuildContext};
+use crate::registry::{NoSettings, PolicyKind};
+use crate::{
+    Policy, PolicyError,
+    pricing_oracle::SeasonFeatures,
+    registry::{BuildContext, Built, Costed},
+};
 use shoplab_env::{Family, Observation, cost::PolicyCost, inventory::PricingProblem};
 use std::sync::Arc;
 
@@ -186,8 +191,8 @@ impl Policy for FluidResolving {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FluidResolvingKind;
 
-impl crate::registry::PolicyKind for FluidResolvingKind {
-    type Config = crate::registry::NoSettings;
+impl PolicyKind for FluidResolvingKind {
+    type Config = NoSettings;
 
     fn kind(&self) -> &'static str {
         "fluid_resolving"
@@ -209,12 +214,7 @@ impl crate::registry::PolicyKind for FluidResolvingKind {
     /// Each decision re-solves the LP over the periods left: every
     /// period's upper hull and a sort of the moves, about
     /// `20 · horizon · prices · log₂(horizon · prices)` operations at most.
-    fn cost(
-        &self,
-        _: &Self::Config,
-        cx: &BuildContext<'_>,
-        _: f64,
-    ) -> Result<PolicyCost, PolicyError> {
+    fn cost(&self, _: &Self::Config, cx: &BuildContext<'_>, _: f64) -> Costed {
         let size = cx
             .family
             .get::<Arc<PricingProblem>>()
@@ -227,11 +227,7 @@ impl crate::registry::PolicyKind for FluidResolvingKind {
         })
     }
 
-    fn build(
-        &self,
-        _: &Self::Config,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, _: &Self::Config, cx: &BuildContext<'_>) -> Built {
         let problem = cx
             .family
             .get::<Arc<PricingProblem>>()

@@ -18,6 +18,7 @@
 //! Behaviour is ε-greedy with ε following a [`LinearSchedule`] over training
 //! episodes; ties go to the lowest action index.
 
+use crate::registry::{BuildContext, Built, Costed, PolicyKind};
 use crate::{Policy, PolicyError, Transition, schedule::LinearSchedule};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -361,7 +362,7 @@ impl Policy for TabularQ {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TabularQKind;
 
-impl crate::registry::PolicyKind for TabularQKind {
+impl PolicyKind for TabularQKind {
     type Config = TabularQConfig;
 
     fn kind(&self) -> &'static str {
@@ -372,20 +373,11 @@ impl crate::registry::PolicyKind for TabularQKind {
         true
     }
 
-    fn cost(
-        &self,
-        config: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-        _: f64,
-    ) -> Result<PolicyCost, PolicyError> {
+    fn cost(&self, config: &Self::Config, cx: &BuildContext<'_>, _: f64) -> Costed {
         config.cost(cx.observation_space, cx.action_space.n())
     }
 
-    fn build(
-        &self,
-        config: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &Self::Config, cx: &BuildContext<'_>) -> Built {
         if config.monte_carlo && cx.family.interleaved_sessions() {
             return Err(PolicyError::invalid(
                 "monte_carlo",

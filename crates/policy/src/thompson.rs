@@ -7,6 +7,7 @@
 //! slate). The reward must be a success signal — a click or a purchase — so
 //! the harness offers it only where rewards are clicks or purchases.
 
+use crate::registry::{BuildContext, Built, NoSettings, PolicyKind};
 use crate::{Policy, Transition, argmax, top_k};
 use rand_distr::{Distribution, Gamma};
 use shoplab_env::{
@@ -140,8 +141,8 @@ impl Policy for Thompson {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThompsonKind;
 
-impl crate::registry::PolicyKind for ThompsonKind {
-    type Config = crate::registry::NoSettings;
+impl PolicyKind for ThompsonKind {
+    type Config = NoSettings;
 
     fn kind(&self) -> &'static str {
         "thompson"
@@ -157,11 +158,7 @@ impl crate::registry::PolicyKind for ThompsonKind {
         }
     }
 
-    fn build(
-        &self,
-        _: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, crate::PolicyError> {
+    fn build(&self, _: &Self::Config, cx: &BuildContext<'_>) -> Built {
         Ok(Box::new(Thompson::new(cx.action_space.n(), cx.seed)))
     }
 }
@@ -169,30 +166,14 @@ impl crate::registry::PolicyKind for ThompsonKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::RngExt;
 
     /// On a three-armed Bernoulli bandit (0.2, 0.5, 0.6), after 5,000 pulls
     /// Thompson sampling has pulled the best arm in most of them.
     #[test]
     fn concentrates_on_the_best_arm() {
         let mut ts = Thompson::new(3, 4);
-        let mut env = rng_from_seed(8);
-        let obs = Observation { features: vec![] };
-        let mut best = 0;
-        for _ in 0..5_000 {
-            let a = ts.act(&obs);
-            best += usize::from(a == 2);
-            let reward = f64::from(u8::from(env.random_bool([0.2, 0.5, 0.6][a])));
-            ts.learn(&Transition {
-                obs: &obs,
-                action: a,
-                reward,
-                next_obs: &obs,
-                terminated: false,
-                truncated: false,
-            });
-        }
-        assert!(best > 4_000, "best arm pulled {best} times");
-        assert_eq!(ts.greedy(&obs), 2);
+        let counts = crate::arms::play_bernoulli(&mut ts, &[0.2, 0.5, 0.6], 5_000, 8);
+        assert!(counts[2] > 4_000, "best arm pulled {} times", counts[2]);
+        assert_eq!(ts.greedy(&Observation::default()), 2);
     }
 }

@@ -7,6 +7,7 @@
 //! the width of the reward range observed so far, which makes the rule
 //! invariant to the reward's units.
 
+use crate::registry::{BuildContext, Built, PolicyKind};
 use crate::{Policy, PolicyError, Transition, argmax, arms::Arms};
 use serde::{Deserialize, Serialize};
 use shoplab_env::Observation;
@@ -95,18 +96,14 @@ impl Policy for Ucb1 {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ucb1Kind;
 
-impl crate::registry::PolicyKind for Ucb1Kind {
+impl PolicyKind for Ucb1Kind {
     type Config = Ucb1Config;
 
     fn kind(&self) -> &'static str {
         "ucb1"
     }
 
-    fn build(
-        &self,
-        config: &Self::Config,
-        cx: &crate::registry::BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &Self::Config, cx: &BuildContext<'_>) -> Built {
         Ok(Box::new(Ucb1::new(*config, cx.action_space.n())?))
     }
 }
@@ -114,30 +111,14 @@ impl crate::registry::PolicyKind for Ucb1Kind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::RngExt;
-    use shoplab_env::seed::rng_from_seed;
 
     /// On a two-armed Bernoulli bandit (0.3 vs 0.7) UCB1 pulls the worse arm
     /// O(log n) times: after 10,000 pulls, well under 10% of them.
     #[test]
     fn ucb1_concentrates_on_the_best_arm() {
         let mut ucb = Ucb1::new(Ucb1Config::default(), 2).unwrap();
-        let mut rng = rng_from_seed(9);
-        let obs = Observation { features: vec![] };
-        for _ in 0..10_000 {
-            let a = ucb.act(&obs);
-            let p = [0.3, 0.7][a];
-            let reward = f64::from(u8::from(rng.random_bool(p)));
-            ucb.learn(&Transition {
-                obs: &obs,
-                action: a,
-                reward,
-                next_obs: &obs,
-                terminated: false,
-                truncated: false,
-            });
-        }
+        crate::arms::play_bernoulli(&mut ucb, &[0.3, 0.7], 10_000, 9);
         assert!(ucb.arms.counts[0] < 1_000, "{:?}", ucb.arms.counts);
-        assert_eq!(ucb.greedy(&obs), 1);
+        assert_eq!(ucb.greedy(&Observation::default()), 1);
     }
 }

@@ -34,6 +34,7 @@ pub mod ads;
 pub mod arrivals;
 pub mod auction_market;
 pub mod catalog;
+mod ecs;
 pub mod interest_evolution;
 pub use ads::family::AdsFamily;
 pub use auction_market::family::AuctionMarketFamily;

@@ -29,7 +29,7 @@ use shoplab_env::{
 use shoplab_harness::registry::Registry;
 use shoplab_policy::{
     Policy, PolicyError, Transition, argmax,
-    registry::{BuildContext, PolicyKind},
+    registry::{BuildContext, Built, PolicyKind},
 };
 use std::{path::Path, sync::Arc};
 
@@ -378,11 +378,7 @@ impl PolicyKind for SegmentGreedyKind {
         true
     }
 
-    fn build(
-        &self,
-        config: &SegmentGreedyConfig,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &SegmentGreedyConfig, cx: &BuildContext<'_>) -> Built {
         if !(0.0..=1.0).contains(&config.epsilon) {
             return Err(PolicyError::invalid(
                 "epsilon",

@@ -59,3 +59,14 @@ pub(super) fn band(points: &[(f64, f64, f64)], colour: RGBColor) -> Polygon<(f64
         .collect::<Vec<_>>();
     Polygon::new(outline, colour.mix(0.2).filled())
 }
+
+/// A dashed vertical line at `x` across the `rows` rows of a horizontal
+/// interval plot (rows at 0, 1, …, with half a row's margin either side).
+pub(super) fn level_line(
+    x: f64,
+    rows: usize,
+    colour: RGBColor,
+) -> DashedLineSeries<std::array::IntoIter<(f64, f64), 2>, i32> {
+    let top = rows as f64 - 0.5;
+    DashedLineSeries::new([(x, -0.5), (x, top)], 10, 6, colour.stroke_width(2))
+}

@@ -127,6 +127,22 @@ fn references(report: &Report) -> References<'_> {
 /// What a report's regret is measured against: the oracle's expected
 /// return where the family solves it, else each episode's hindsight
 /// optimum (the best allocation known once the episode is over).
+/// Curves of the return by episode titled `title`, with the run's
+/// reference levels and, when asked for, each seed's trace.
+fn return_curves<DB: DrawingBackend>(
+    area: DrawingArea<DB, Shift>,
+    report: &Report,
+    series: &[Curve],
+    title: &str,
+) -> Drawn {
+    let style = CurveStyle {
+        seed_traces: report.seed_traces,
+        ..CurveStyle::default()
+    };
+    let axes = (title, EPISODES, report.return_label);
+    curves(area, series, axes, references(report), style)
+}
+
 fn reference_name(report: &Report) -> &'static str {
     if report.optimal_value.is_some() {
         "the oracle's expected return V*"
@@ -185,22 +201,14 @@ impl Chart {
         let level = format!("{:.0}%", report.confidence * 100.0);
         let name = &report.scenario;
         match self {
-            Self::Reward => curves(
+            Self::Reward => return_curves(
                 area,
+                report,
                 &report.curves,
-                (
-                    &format!(
-                        "{name}: {} (mean over seeds, {level} band)",
-                        report.return_label
-                    ),
-                    EPISODES,
-                    report.return_label,
+                &format!(
+                    "{name}: {} (mean over seeds, {level} band)",
+                    report.return_label
                 ),
-                references(report),
-                CurveStyle {
-                    seed_traces: report.seed_traces,
-                    ..CurveStyle::default()
-                },
             ),
             Self::Regret => curves(
                 area,
@@ -242,21 +250,13 @@ impl Chart {
                 &report.tables,
                 &format!("{name}: greedy action of each policy by state"),
             ),
-            Self::Evaluation => curves(
+            Self::Evaluation => return_curves(
                 area,
+                report,
                 &report.eval_curves,
-                (
-                    &format!(
-                        "{name}: greedy evaluation during training (mean over seeds, {level} band)"
-                    ),
-                    EPISODES,
-                    report.return_label,
+                &format!(
+                    "{name}: greedy evaluation during training (mean over seeds, {level} band)"
                 ),
-                references(report),
-                CurveStyle {
-                    seed_traces: report.seed_traces,
-                    ..CurveStyle::default()
-                },
             ),
             Self::Offline => offline::curve(report, area),
             Self::Convergence => {

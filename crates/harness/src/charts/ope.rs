@@ -54,22 +54,8 @@ impl Draw for OpeChart {
         let pad = ((hi - lo) * 0.08).max(1e-12);
         let row = |i: usize| (n - 1 - i) as f64;
         let names: Vec<&str> = self.estimates.iter().map(|e| e.0.as_str()).collect();
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(15)
-            .x_label_area_size(50)
-            .y_label_area_size(120)
-            .build_cartesian_2d((lo - pad)..(hi + pad), -0.5..(n as f64 - 0.5))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_y_mesh()
-            .y_labels(n.max(1))
-            .y_label_formatter(&|y| row_label(&names, *y))
-            .x_desc(self.x_label.as_str())
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+        let x = (lo - pad)..(hi + pad);
+        let mut chart = row_chart(&plot, &names, (x, 120), &self.x_label)?;
         if let Some((v, l, h)) = self.truth {
             chart
                 .draw_series(std::iter::once(Rectangle::new(
@@ -77,14 +63,7 @@ impl Draw for OpeChart {
                     BLACK.mix(0.12).filled(),
                 )))
                 .map_err(err)?;
-            chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(v, -0.5), (v, n as f64 - 0.5)],
-                    10,
-                    6,
-                    BLACK.stroke_width(2),
-                ))
-                .map_err(err)?;
+            chart.draw_series(level_line(v, n, BLACK)).map_err(err)?;
             let key = Key {
                 label: format!("true value {v:.6} (95% interval shaded)"),
                 colour: BLACK,

@@ -18,6 +18,38 @@ pub(super) fn row_label<S: AsRef<str>>(names: &[S], y: f64) -> String {
     }
 }
 
+/// A linear `f64` axis.
+type Coord = plotters::coord::types::RangedCoordf64;
+
+/// A chart of one row per name (the first at the top, labelled on the
+/// left in `label_width` pixels) over `x` on the horizontal axis, titled
+/// `x_desc`, its mesh drawn.
+pub(super) fn row_chart<'a, DB: DrawingBackend, S: AsRef<str>>(
+    plot: &'a DrawingArea<DB, Shift>,
+    names: &[S],
+    (x, label_width): (std::ops::Range<f64>, u32),
+    x_desc: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<Coord, Coord>>, String> {
+    let n = names.len();
+    let mut chart = ChartBuilder::on(plot)
+        .margin(15)
+        .x_label_area_size(50)
+        .y_label_area_size(label_width)
+        .build_cartesian_2d(x, -0.5..(n as f64 - 0.5))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n.max(1))
+        .y_label_formatter(&|y| row_label(names, *y))
+        .x_desc(x_desc)
+        .axis_desc_style(("sans-serif", 18))
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
 /// Colour of the baseline's reference line (the oracle's is black).
 /// The colour of a behaviour policy's level.
 pub(super) const BEHAVIOUR: RGBColor = RGBColor(160, 82, 45);
@@ -298,31 +330,18 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
         .collect();
     let longest = names.iter().map(|s| s.chars().count()).max().unwrap_or(6) as u32;
     let row = |i: usize| (n - 1 - i) as f64;
-    let mut chart = ChartBuilder::on(&plot)
-        .margin(15)
-        .x_label_area_size(50)
-        .y_label_area_size(20 + 8 * longest)
-        .build_cartesian_2d((lo - pad)..(hi + pad), -0.5..(n as f64 - 0.5))
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(n.max(1))
-        .y_label_formatter(&|y| row_label(&names, *y))
-        .x_desc(if gaps {
-            // "gap": the share of the baseline-to-oracle gap closed,
-            // greedy where evaluated.
-            format!(
-                "{}, final episodes · gap closed (greedy)",
-                report.return_label
-            )
-        } else {
-            format!("{}, final episodes", report.return_label)
-        })
-        .axis_desc_style(("sans-serif", 18))
-        .label_style(("sans-serif", 15))
-        .draw()
-        .map_err(err)?;
+    // "gap": the share of the baseline-to-oracle gap closed, greedy where
+    // evaluated.
+    let x_desc = if gaps {
+        format!(
+            "{}, final episodes · gap closed (greedy)",
+            report.return_label
+        )
+    } else {
+        format!("{}, final episodes", report.return_label)
+    };
+    let x = (lo - pad)..(hi + pad);
+    let mut chart = row_chart(&plot, &names, (x, 20 + 8 * longest), &x_desc)?;
     for (i, e) in estimates.iter().enumerate() {
         if let Some(e) = e {
             let y = row(i);
@@ -358,14 +377,7 @@ pub(super) fn final_comparison<DB: DrawingBackend>(
         ));
     }
     for (v, label, colour) in levels {
-        chart
-            .draw_series(DashedLineSeries::new(
-                vec![(v, -0.5), (v, n as f64 - 0.5)],
-                10,
-                6,
-                colour.stroke_width(2),
-            ))
-            .map_err(err)?;
+        chart.draw_series(level_line(v, n, colour)).map_err(err)?;
         keys.push(Key {
             label,
             colour,

@@ -1,11 +1,7 @@
 //! `kind = "dqn"` in scenario files.
 
 use super::{Dqn, DqnConfig};
-use crate::{
-    Policy, PolicyError,
-    registry::{BuildContext, PolicyKind},
-};
-use shoplab_env::cost::PolicyCost;
+use crate::registry::{BuildContext, Built, Costed, PolicyKind};
 
 /// `kind = "dqn"`: deep Q-learning over the observation's features.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,7 +23,7 @@ impl PolicyKind for DqnKind {
         config: &Self::Config,
         cx: &BuildContext<'_>,
         training_decisions: f64,
-    ) -> Result<PolicyCost, PolicyError> {
+    ) -> Costed {
         config.cost(
             cx.observation_space,
             cx.action_space.n(),
@@ -35,11 +31,7 @@ impl PolicyKind for DqnKind {
         )
     }
 
-    fn build(
-        &self,
-        config: &Self::Config,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &Self::Config, cx: &BuildContext<'_>) -> Built {
         Ok(Box::new(Dqn::new(
             config.clone(),
             cx.observation_space,

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     LearningStats, Policy, PolicyError,
-    registry::{BuildContext, PolicyKind},
+    registry::{BuildContext, Built, PolicyKind},
 };
 use serde::{Deserialize, Serialize};
 use shoplab_env::{Observation, cost::PolicyCost};
@@ -285,11 +285,7 @@ impl PolicyKind for OfflineKind {
         ))
     }
 
-    fn build(
-        &self,
-        config: &OfflineSettings,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &OfflineSettings, cx: &BuildContext<'_>) -> Built {
         let c = self.config(config, cx.seed)?;
         let data = data_of(self.kind_name(), cx)?;
         OfflinePolicy::boxed(
@@ -430,11 +426,7 @@ impl PolicyKind for SeedArticleKind {
         Ok(learner_cost(&c, cx, steps, training_decisions))
     }
 
-    fn build(
-        &self,
-        config: &ArticleSettings,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, config: &ArticleSettings, cx: &BuildContext<'_>) -> Built {
         let data = data_of(self.kind(), cx)?;
         let c = Self::config(config, data.transitions.len(), cx.seed)?;
         let steps = c.target_update_interval * u64::from(config.epochs);

@@ -6,7 +6,7 @@ use super::{CreativeBandit, CreativeRule, PacedBidding, Pacing};
 use crate::{
     Policy, PolicyError,
     dqn::{Dqn, DqnConfig},
-    registry::{BuildContext, PolicyKind, prefixed},
+    registry::{BuildContext, Built, Costed, PolicyKind, prefixed},
     tabular_q::{TabularQ, TabularQConfig},
 };
 use serde::{Deserialize, Serialize};
@@ -60,23 +60,41 @@ fn truthful(cx: &BuildContext<'_>) -> Result<usize, PolicyError> {
     Ok(PacedBidding::nearest(&grid(cx)?.bid_multipliers, 1.0))
 }
 
-/// Implements the parts of [`PolicyKind`] every paced bidder shares.
+/// A paced bidder's [`PolicyKind`]: its name (with the creative rule's
+/// suffix), whether it reads the state, that it needs budgeted auctions,
+/// and a build that pairs the [`Pacing`] of `pacing` (an expression over
+/// the config `c` and the context `cx`) with the config's creative rule;
+/// any further items (a `cost`) go into the impl as they are.
 macro_rules! paced_kind {
-    ($kind:literal, $state:literal) => {
-        fn kind(&self) -> &'static str {
-            $kind
-        }
+    (
+        $kind:ident: $config:ty, $name:literal, $state:literal,
+        |$c:ident, $cx:ident| $pacing:expr $(, $extra:item)*
+    ) => {
+        impl PolicyKind for $kind {
+            type Config = $config;
 
-        fn name(&self, config: &Self::Config) -> String {
-            format!("{}{}", $kind, creative_suffix(&config.creative))
-        }
+            fn kind(&self) -> &'static str {
+                $name
+            }
 
-        fn state_dependent(&self) -> bool {
-            $state
-        }
+            fn name(&self, config: &Self::Config) -> String {
+                format!("{}{}", $name, creative_suffix(&config.creative))
+            }
 
-        fn applies(&self, family: &dyn Family) -> Result<(), String> {
-            needs_auctions(family)
+            fn state_dependent(&self) -> bool {
+                $state
+            }
+
+            fn applies(&self, family: &dyn Family) -> Result<(), String> {
+                needs_auctions(family)
+            }
+
+            fn build(&self, $c: &Self::Config, $cx: &BuildContext<'_>) -> Built {
+                let pacing: Result<Pacing, PolicyError> = $pacing;
+                paced($cx, pacing?, $c.creative)
+            }
+
+            $($extra)*
         }
     };
 }
@@ -94,36 +112,19 @@ pub struct CreativeOnly {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GreedyBidKind;
 
-impl PolicyKind for GreedyBidKind {
-    type Config = CreativeOnly;
-    paced_kind!("greedy", false);
-
-    fn build(
-        &self,
-        c: &Self::Config,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
-        paced(cx, Pacing::Fixed(truthful(cx)?), c.creative)
-    }
-}
+paced_kind!(GreedyBidKind: CreativeOnly, "greedy", false, |c, cx| Ok(
+    Pacing::Fixed(truthful(cx)?)
+));
 
 /// `kind = "even_pacing"`: throttle to the even spend schedule.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EvenPacingKind;
 
-impl PolicyKind for EvenPacingKind {
-    type Config = CreativeOnly;
-    paced_kind!("even_pacing", false);
-
-    fn build(
-        &self,
-        c: &Self::Config,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
-        let truthful = truthful(cx)?;
-        paced(cx, Pacing::Even { truthful }, c.creative)
+paced_kind!(EvenPacingKind: CreativeOnly, "even_pacing", false, |c, cx| Ok(
+    Pacing::Even {
+        truthful: truthful(cx)?
     }
-}
+));
 
 /// Settings of `kind = "fixed_multiplier"`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -159,11 +160,7 @@ impl PolicyKind for FixedMultiplierKind {
         needs_auctions(family)
     }
 
-    fn build(
-        &self,
-        c: &Self::Config,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
+    fn build(&self, c: &Self::Config, cx: &BuildContext<'_>) -> Built {
         let grid = &grid(cx)?.bid_multipliers;
         let multiplier = c.multiplier;
         let index = grid
@@ -226,33 +223,28 @@ impl Default for PidConfig {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PidKind;
 
-impl PolicyKind for PidKind {
-    type Config = PidConfig;
-    paced_kind!("pid", false);
+paced_kind!(PidKind: PidConfig, "pid", false, |c, cx| pid(c, cx));
 
-    fn build(
-        &self,
-        c: &Self::Config,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
-        // Gains act on relative overspend (order 1) and move λ along the
-        // grid: beyond ±1e6 they only saturate it.
-        for (key, v) in [("kp", c.kp), ("ki", c.ki), ("kd", c.kd)] {
-            shoplab_env::config::within(key, v, -1e6, 1e6)?;
-        }
-        let start_multiplier = c.start_multiplier;
-        shoplab_env::config::scale("start_multiplier", start_multiplier, 1e6)?;
-        let start = PacedBidding::nearest(&grid(cx)?.bid_multipliers, start_multiplier);
-        let pid = Pacing::Pid {
-            kp: c.kp,
-            ki: c.ki,
-            kd: c.kd,
-            start,
-            integral: 0.0,
-            previous: 0.0,
-        };
-        paced(cx, pid, c.creative)
+/// The PID controller of `c`, starting at the grid point nearest its
+/// start multiplier.
+fn pid(c: &PidConfig, cx: &BuildContext<'_>) -> Result<Pacing, PolicyError> {
+    // Gains act on relative overspend (order 1) and move λ along the
+    // grid: beyond ±1e6 they only saturate it.
+    for (key, v) in [("kp", c.kp), ("ki", c.ki), ("kd", c.kd)] {
+        shoplab_env::config::within(key, v, -1e6, 1e6)?;
     }
+    let start_multiplier = c.start_multiplier;
+    shoplab_env::config::scale("start_multiplier", start_multiplier, 1e6)?;
+    let start = PacedBidding::nearest(&grid(cx)?.bid_multipliers, start_multiplier);
+    let pid = Pacing::Pid {
+        kp: c.kp,
+        ki: c.ki,
+        kd: c.kd,
+        start,
+        integral: 0.0,
+        previous: 0.0,
+    };
+    Ok(pid)
 }
 
 /// Settings of `kind = "dual_pacing"`.
@@ -277,46 +269,40 @@ pub struct DualPacingConfig {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DualPacingKind;
 
-impl PolicyKind for DualPacingKind {
-    type Config = DualPacingConfig;
-    paced_kind!("dual_pacing", false);
+paced_kind!(DualPacingKind: DualPacingConfig, "dual_pacing", false, |c, cx| dual(c, cx));
 
-    fn build(
-        &self,
-        c: &Self::Config,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
-        let g = grid(cx)?;
-        let step = c
-            .step_size
-            .unwrap_or(1.0 / f64::from(g.periods.max(1)).sqrt());
-        if !(step > 0.0 && step <= 1e6) {
-            return Err(PolicyError::invalid(
-                "step_size",
-                format!("must be in (0, 1000000] (found {step})"),
-            ));
-        }
-        let (low, high) = (
-            g.bid_multipliers[0],
-            g.bid_multipliers[g.bid_multipliers.len() - 1],
-        );
-        // Unset: truthful bidding (λ = 1), or the grid's nearest end.
-        let start_multiplier = c.start_multiplier.unwrap_or(1.0_f64.clamp(low, high));
-        if !(low..=high).contains(&start_multiplier) {
-            return Err(PolicyError::invalid(
-                "start_multiplier",
-                format!("must lie in the grid's range [{low}, {high}] (found {start_multiplier})"),
-            ));
-        }
-        let start = start_multiplier - 1.0;
-        let dual = Pacing::Dual {
-            step,
-            start,
-            mu: start,
-            last_spent: 0.0,
-        };
-        paced(cx, dual, c.creative)
+/// Dual subgradient pacing with the step size and start of `c`.
+fn dual(c: &DualPacingConfig, cx: &BuildContext<'_>) -> Result<Pacing, PolicyError> {
+    let g = grid(cx)?;
+    let step = c
+        .step_size
+        .unwrap_or(1.0 / f64::from(g.periods.max(1)).sqrt());
+    if !(step > 0.0 && step <= 1e6) {
+        return Err(PolicyError::invalid(
+            "step_size",
+            format!("must be in (0, 1000000] (found {step})"),
+        ));
     }
+    let (low, high) = (
+        g.bid_multipliers[0],
+        g.bid_multipliers[g.bid_multipliers.len() - 1],
+    );
+    // Unset: truthful bidding (λ = 1), or the grid's nearest end.
+    let start_multiplier = c.start_multiplier.unwrap_or(1.0_f64.clamp(low, high));
+    if !(low..=high).contains(&start_multiplier) {
+        return Err(PolicyError::invalid(
+            "start_multiplier",
+            format!("must lie in the grid's range [{low}, {high}] (found {start_multiplier})"),
+        ));
+    }
+    let start = start_multiplier - 1.0;
+    let dual = Pacing::Dual {
+        step,
+        start,
+        mu: start,
+        last_spent: 0.0,
+    };
+    Ok(dual)
 }
 
 fn default_control() -> String {
@@ -381,139 +367,88 @@ fn learner_shape(
     }
 }
 
-/// A learned pacer: `control`, `decide_every` and the creative rule of
-/// `schedule`, with the learner `make` builds over a space and a number of
-/// actions (its settings errors prefixed with `key`, the table they sit in).
-fn learned(
-    cx: &BuildContext<'_>,
-    (control, decide_every, creative): (&str, u32, CreativeRule),
-    key: &str,
-    make: impl Fn(&ObservationSpace, usize) -> Result<Box<dyn Policy>, PolicyError>,
-) -> Result<Box<dyn Policy>, PolicyError> {
-    let learner = |space: &ObservationSpace, n: usize| make(space, n).map_err(|e| prefixed(key, e));
-    let pacing = learned_pacing(cx, control, decide_every, learner)?;
-    paced(cx, pacing, creative)
-}
-
-/// Settings of `kind = "q_pacing"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QPacingConfig {
-    /// `"level"` (default): learn λ itself from the state; `"step"`: learn
-    /// moves of λ (down, stay, up) from the state and the current λ.
-    #[serde(default = "default_control")]
-    pub control: String,
-    /// With `"level"` control: periods per decision (λ is held between).
-    #[serde(default = "one_period")]
-    pub decide_every: u32,
-    /// The Q-learning settings.
-    #[serde(default)]
-    pub q: TabularQConfig,
-    /// The creative: an index, `"ucb1"` or `"thompson"`.
-    #[serde(default)]
-    pub creative: CreativeRule,
-}
-
-impl Default for QPacingConfig {
-    fn default() -> Self {
-        Self {
-            control: default_control(),
-            decide_every: one_period(),
-            q: TabularQConfig::default(),
-            creative: CreativeRule::default(),
+/// A learned pacer's settings and kind: `control`, `decide_every`, the
+/// learner's settings under `$key` and the creative rule, in that order.
+/// `build` makes the learner from its settings `l`, a space, a number of
+/// actions and a seed; `cost` prices it from the same and the number of
+/// training decisions.
+macro_rules! learned_pacer {
+    (
+        $(#[$config_doc:meta])* $config:ident,
+        $(#[$kind_doc:meta])* $kind:ident,
+        $name:literal, $key:ident: $learner:ty, $learner_doc:literal,
+        build = |$l:ident, $space:ident, $n:ident, $seed:ident| $build:expr,
+        cost = |$cl:ident, $cspace:ident, $cn:ident, $decisions:pat_param| $cost:expr $(,)?
+    ) => {
+        $(#[$config_doc])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $config {
+            /// `"level"` (default): learn λ itself from the state; `"step"`:
+            /// learn moves of λ (down, stay, up) from the state and the
+            /// current λ.
+            #[serde(default = "default_control")]
+            pub control: String,
+            /// With `"level"` control: periods per decision (λ is held between).
+            #[serde(default = "one_period")]
+            pub decide_every: u32,
+            #[doc = $learner_doc]
+            #[serde(default)]
+            pub $key: $learner,
+            /// The creative: an index, `"ucb1"` or `"thompson"`.
+            #[serde(default)]
+            pub creative: CreativeRule,
         }
-    }
-}
 
-/// `kind = "q_pacing"`: tabular Q-learning over the multipliers, or over
-/// moves of the multiplier.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct QPacingKind;
-
-impl PolicyKind for QPacingKind {
-    type Config = QPacingConfig;
-    paced_kind!("q_pacing", true);
-
-    fn cost(
-        &self,
-        c: &Self::Config,
-        cx: &BuildContext<'_>,
-        _: f64,
-    ) -> Result<PolicyCost, PolicyError> {
-        let (space, n) = learner_shape(cx, &c.control)?;
-        c.q.cost(&space, n).map_err(|e| prefixed("q", e))
-    }
-
-    fn build(
-        &self,
-        c: &Self::Config,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
-        let schedule = (c.control.as_str(), c.decide_every, c.creative);
-        learned(cx, schedule, "q", |space, n| {
-            Ok(Box::new(TabularQ::new(c.q.clone(), space, n, cx.seed)?))
-        })
-    }
-}
-
-/// Settings of `kind = "dqn_pacing"`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DqnPacingConfig {
-    /// `"level"` (default) or `"step"`, as for `q_pacing`.
-    #[serde(default = "default_control")]
-    pub control: String,
-    /// With `"level"` control: periods per decision (λ is held between).
-    #[serde(default = "one_period")]
-    pub decide_every: u32,
-    /// The deep Q-learning settings.
-    #[serde(default)]
-    pub dqn: DqnConfig,
-    /// The creative: an index, `"ucb1"` or `"thompson"`.
-    #[serde(default)]
-    pub creative: CreativeRule,
-}
-
-impl Default for DqnPacingConfig {
-    fn default() -> Self {
-        Self {
-            control: default_control(),
-            decide_every: one_period(),
-            dqn: DqnConfig::default(),
-            creative: CreativeRule::default(),
+        impl Default for $config {
+            fn default() -> Self {
+                Self {
+                    control: default_control(),
+                    decide_every: one_period(),
+                    $key: <$learner>::default(),
+                    creative: CreativeRule::default(),
+                }
+            }
         }
-    }
+
+        $(#[$kind_doc])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $kind;
+
+        paced_kind!($kind: $config, $name, true, |c, cx| {
+            let learner = |$space: &ObservationSpace, $n: usize| {
+                let ($l, $seed) = (&c.$key, cx.seed);
+                let built: Result<Box<dyn Policy>, PolicyError> = $build;
+                built.map_err(|e| prefixed(stringify!($key), e))
+            };
+            learned_pacing(cx, &c.control, c.decide_every, learner)
+        }, fn cost(&self, c: &Self::Config, cx: &BuildContext<'_>, training_decisions: f64) -> Costed {
+            let ($cspace, $cn) = learner_shape(cx, &c.control)?;
+            let ($cl, $decisions) = (&c.$key, training_decisions);
+            let cost: Result<PolicyCost, PolicyError> = $cost;
+            cost.map_err(|e| prefixed(stringify!($key), e))
+        });
+    };
 }
 
-/// `kind = "dqn_pacing"`: as `q_pacing`, with a Q-network over the
-/// observation's features instead of a table.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DqnPacingKind;
+learned_pacer!(
+    /// Settings of `kind = "q_pacing"`.
+    QPacingConfig,
+    /// `kind = "q_pacing"`: tabular Q-learning over the multipliers, or over
+    /// moves of the multiplier.
+    QPacingKind,
+    "q_pacing", q: TabularQConfig, "The Q-learning settings.",
+    build = |q, space, n, seed| Ok(Box::new(TabularQ::new(q.clone(), space, n, seed)?)),
+    cost = |q, space, n, _| q.cost(&space, n),
+);
 
-impl PolicyKind for DqnPacingKind {
-    type Config = DqnPacingConfig;
-    paced_kind!("dqn_pacing", true);
-
-    fn cost(
-        &self,
-        c: &Self::Config,
-        cx: &BuildContext<'_>,
-        training_decisions: f64,
-    ) -> Result<PolicyCost, PolicyError> {
-        let (space, n) = learner_shape(cx, &c.control)?;
-        c.dqn
-            .cost(&space, n, training_decisions)
-            .map_err(|e| prefixed("dqn", e))
-    }
-
-    fn build(
-        &self,
-        c: &Self::Config,
-        cx: &BuildContext<'_>,
-    ) -> Result<Box<dyn Policy>, PolicyError> {
-        let schedule = (c.control.as_str(), c.decide_every, c.creative);
-        learned(cx, schedule, "dqn", |space, n| {
-            Ok(Box::new(Dqn::new(c.dqn.clone(), space, n, cx.seed)?))
-        })
-    }
-}
+learned_pacer!(
+    /// Settings of `kind = "dqn_pacing"`.
+    DqnPacingConfig,
+    /// `kind = "dqn_pacing"`: as `q_pacing`, with a Q-network over the
+    /// observation's features instead of a table.
+    DqnPacingKind,
+    "dqn_pacing", dqn: DqnConfig, "The deep Q-learning settings.",
+    build = |dqn, space, n, seed| Ok(Box::new(Dqn::new(dqn.clone(), space, n, seed)?)),
+    cost = |dqn, space, n, decisions| dqn.cost(&space, n, decisions),
+);

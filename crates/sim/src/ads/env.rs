@@ -191,17 +191,7 @@ impl AdsEnv {
 }
 
 impl Env for AdsEnv {
-    fn observation_space(&self) -> &ObservationSpace {
-        &self.space
-    }
-
-    fn action_space(&self) -> &ActionSpace {
-        &self.actions
-    }
-
-    fn metric_names(&self) -> &[&'static str] {
-        &METRICS
-    }
+    crate::ecs::env_spaces!();
 
     fn reset(&mut self, seed: u64) -> (Observation, Info) {
         let mut rng = rng_from_seed(seed);

@@ -203,11 +203,9 @@ pub fn run_markets(
 /// The auction market as a [`BatchEnv`].
 pub struct AuctionMarketEnv {
     model: AuctionMarketModel,
-    world: World,
-    schedule: Schedule,
+    ecs: crate::ecs::HandDriven,
     space: ObservationSpace,
     actions: ActionSpace,
-    tick: u32,
     reader: QueryState<(
         &'static MarketSlot,
         &'static PendingAuction,
@@ -286,9 +284,7 @@ impl AuctionMarketEnv {
             space: ObservationSpace { features },
             actions: ActionSpace::labelled(labels),
             model,
-            world,
-            schedule,
-            tick: 0,
+            ecs: crate::ecs::HandDriven::new(world, schedule),
             reader,
         }
     }
@@ -301,7 +297,7 @@ impl AuctionMarketEnv {
     fn observations(&mut self, out: &mut [Observation]) {
         let o = self.model.config().obs_embedding_size as usize;
         self.reader
-            .iter(&self.world)
+            .iter(&self.ecs.world)
             .for_each(|(slot, pending, _)| {
                 let f = &mut out[slot.0 as usize].features;
                 f.clear();
@@ -321,14 +317,18 @@ fn choose(n: usize, k: usize) -> f64 {
     (0..k).fold(1.0, |c, i| c * (n - i) as f64 / (i + 1) as f64)
 }
 
-impl BatchEnv for AuctionMarketEnv {
-    fn observation_space(&self) -> &ObservationSpace {
-        &self.space
+impl crate::ecs::Restart<AuctionMarketModel> for MarketStateItem<'_, '_> {
+    fn restart(&mut self, model: &AuctionMarketModel, seed: u64) {
+        let index = u64::from(self.slot.0);
+        self.rng.0 = Xoshiro256PlusPlus::seed_from_u64(derive_seed(seed, "auction market", index));
+        self.pending.order = (0..model.config().bidders as u16).collect();
+        self.advance(model);
+        *self.outcome = MarketOutcome::default();
     }
+}
 
-    fn action_space(&self) -> &ActionSpace {
-        &self.actions
-    }
+impl BatchEnv for AuctionMarketEnv {
+    crate::ecs::env_spaces!();
 
     fn slate_size(&self) -> usize {
         1
@@ -338,57 +338,26 @@ impl BatchEnv for AuctionMarketEnv {
         self.model.config().concurrent_markets as usize
     }
 
-    fn metric_names(&self) -> &[&'static str] {
-        &METRICS
-    }
-
     fn reset(&mut self, seed: u64) -> (Vec<Observation>, Info) {
-        self.tick = 0;
-        self.world.resource_mut::<Auctions>().episode_seed = seed;
-        let model = self.model.clone();
-        let mut markets = self.world.query::<MarketState>();
-        for mut market in markets.iter_mut(&mut self.world) {
-            let index = u64::from(market.slot.0);
-            market.rng.0 =
-                Xoshiro256PlusPlus::seed_from_u64(derive_seed(seed, "auction market", index));
-            market.pending.order = (0..model.config().bidders as u16).collect();
-            market.advance(&model);
-            *market.outcome = MarketOutcome::default();
-        }
-        let mut obs = vec![
-            Observation {
-                features: Vec::new()
-            };
-            self.batch_size()
-        ];
-        self.observations(&mut obs);
-        (obs, vec![0.0; METRICS.len()])
+        self.ecs.world.resource_mut::<Auctions>().episode_seed = seed;
+        self.ecs.restart::<MarketState, _>(&self.model, seed);
+        crate::ecs::first_observations(self.batch_size(), METRICS.len(), |obs| {
+            self.observations(obs)
+        })
     }
 
     fn step(&mut self, actions: &[usize]) -> BatchStep {
         let n = self.batch_size();
         let n_actions = self.actions.n();
         assert_eq!(actions.len(), n, "one action per market");
-        {
-            let mut choices = self.world.resource_mut::<BidChoices>();
-            choices.0.clear();
-            choices.0.extend(actions.iter().map(|&a| {
-                assert!(
-                    a < n_actions,
-                    "action {a} is not one of {n_actions} multipliers"
-                );
-                a
-            }));
-        }
-        self.schedule.run(&mut self.world);
-        // A schedule run by hand must clear its change trackers itself.
-        self.world.clear_trackers();
-        self.tick += 1;
-        let episode_over = self.tick >= self.model.config().ticks;
+        let choices = &mut self.ecs.world.resource_mut::<BidChoices>().0;
+        crate::ecs::take_actions(choices, actions, (n_actions, "multipliers"), |a| a);
+        let ticks = self.model.config().ticks;
+        let episode_over = self.ecs.run_tick(ticks);
         let mut out = BatchStep::blank(n, 1, METRICS.len(), 0.0, episode_over);
         out.truncated.fill(episode_over);
         let mut info = [0.0f64; METRICS.len()];
-        self.reader.iter(&self.world).for_each(|(slot, _, o)| {
+        self.reader.iter(&self.ecs.world).for_each(|(slot, _, o)| {
             let s = slot.0 as usize;
             out.rewards[s] = o.reward;
             out.item_rewards[s] = o.reward;
@@ -424,7 +393,7 @@ impl BatchEnv for AuctionMarketEnv {
         out.resize(self.batch_size() * multipliers.len(), 0.0);
         let mut others = Vec::with_capacity(m);
         self.reader
-            .iter(&self.world)
+            .iter(&self.ecs.world)
             .for_each(|(slot, pending, _)| {
                 others.clear();
                 others.extend((1..=m).map(|b| {

@@ -195,11 +195,9 @@ pub fn watch_videos(videos: Res<Videos>, slates: Res<VideoSlates>, mut users: Qu
 /// RecSim's interest-evolution scenario as a [`BatchEnv`].
 pub struct InterestEvolutionEnv {
     model: InterestEvolutionModel,
-    world: World,
-    schedule: Schedule,
+    ecs: crate::ecs::HandDriven,
     space: ObservationSpace,
     actions: ActionSpace,
-    tick: u32,
     reader: QueryState<(
         &'static UserSlot,
         &'static Interests,
@@ -278,9 +276,7 @@ impl InterestEvolutionEnv {
             space: ObservationSpace { features },
             actions: ActionSpace::labelled((0..c).map(|i| format!("candidate {i}")).collect()),
             model,
-            world,
-            schedule,
-            tick: 0,
+            ecs: crate::ecs::HandDriven::new(world, schedule),
             reader,
         }
     }
@@ -294,7 +290,7 @@ impl InterestEvolutionEnv {
     pub fn user_states(&mut self) -> Vec<(Vec<f64>, f64, Vec<f64>)> {
         let mut out = vec![(Vec::new(), 0.0, Vec::new()); self.batch_size()];
         self.reader
-            .iter(&self.world)
+            .iter(&self.ecs.world)
             .for_each(|(slot, interests, budget, videos, _)| {
                 out[slot.0 as usize] = (interests.0.clone(), budget.0, videos.quality.clone());
             });
@@ -306,7 +302,7 @@ impl InterestEvolutionEnv {
         let len = self.model.observation_len();
         let k = self.model.config().clusters as usize;
         self.reader
-            .iter(&self.world)
+            .iter(&self.ecs.world)
             .for_each(|(slot, interests, _, videos, response)| {
                 let f = &mut out[slot.0 as usize].features;
                 f.clear();
@@ -322,14 +318,16 @@ impl InterestEvolutionEnv {
     }
 }
 
-impl BatchEnv for InterestEvolutionEnv {
-    fn observation_space(&self) -> &ObservationSpace {
-        &self.space
+impl crate::ecs::Restart<InterestEvolutionModel> for UserStateItem<'_, '_> {
+    fn restart(&mut self, model: &InterestEvolutionModel, seed: u64) {
+        self.generation.0 = 0;
+        *self.response = WatchResponse::default();
+        self.start_session(model, seed);
     }
+}
 
-    fn action_space(&self) -> &ActionSpace {
-        &self.actions
-    }
+impl BatchEnv for InterestEvolutionEnv {
+    crate::ecs::env_spaces!();
 
     fn slate_size(&self) -> usize {
         self.model.config().slate_size as usize
@@ -339,54 +337,26 @@ impl BatchEnv for InterestEvolutionEnv {
         self.model.config().concurrent_sessions as usize
     }
 
-    fn metric_names(&self) -> &[&'static str] {
-        &METRICS
-    }
-
     fn reset(&mut self, seed: u64) -> (Vec<Observation>, Info) {
-        self.tick = 0;
-        self.world.resource_mut::<Videos>().episode_seed = seed;
-        let model = self.model.clone();
-        let mut users = self.world.query::<UserState>();
-        for mut user in users.iter_mut(&mut self.world) {
-            user.generation.0 = 0;
-            *user.response = WatchResponse::default();
-            user.start_session(&model, seed);
-        }
-        let mut obs = vec![
-            Observation {
-                features: Vec::new()
-            };
-            self.batch_size()
-        ];
-        self.observations(&mut obs);
-        (obs, vec![0.0; METRICS.len()])
+        self.ecs.world.resource_mut::<Videos>().episode_seed = seed;
+        self.ecs.restart::<UserState, _>(&self.model, seed);
+        crate::ecs::first_observations(self.batch_size(), METRICS.len(), |obs| {
+            self.observations(obs)
+        })
     }
 
     fn step(&mut self, slates: &[usize]) -> BatchStep {
         let (n, k) = (self.batch_size(), self.slate_size());
         let candidates = self.model.config().candidates as usize;
         assert_eq!(slates.len(), n * k, "one slate of {k} per slot");
-        {
-            let mut shown = self.world.resource_mut::<VideoSlates>();
-            shown.0.clear();
-            shown.0.extend(slates.iter().map(|&i| {
-                assert!(
-                    i < candidates,
-                    "action {i} is not one of {candidates} candidates"
-                );
-                i as u32
-            }));
-        }
-        self.schedule.run(&mut self.world);
-        // A schedule run by hand must clear its change trackers itself.
-        self.world.clear_trackers();
-        self.tick += 1;
-        let episode_over = self.tick >= self.model.config().ticks;
+        let shown = &mut self.ecs.world.resource_mut::<VideoSlates>().0;
+        crate::ecs::take_actions(shown, slates, (candidates, "candidates"), |i| i as u32);
+        let ticks = self.model.config().ticks;
+        let episode_over = self.ecs.run_tick(ticks);
         let mut out = BatchStep::blank(n, k, METRICS.len(), 0.0, episode_over);
         let mut info = [0.0f64; METRICS.len()];
         self.reader
-            .iter(&self.world)
+            .iter(&self.ecs.world)
             .for_each(|(slot, _, _, _, response)| {
                 let s = slot.0 as usize;
                 out.rewards[s] = response.watch_time;
@@ -416,7 +386,7 @@ impl BatchEnv for InterestEvolutionEnv {
         out.resize(self.batch_size() * c, 0.0);
         let model = &self.model;
         self.reader
-            .iter(&self.world)
+            .iter(&self.ecs.world)
             .for_each(|(slot, interests, budget, videos, _)| {
                 let watch = budget.0.min(config.video_length);
                 let row = &mut out[slot.0 as usize * c..][..c];

@@ -304,27 +304,17 @@ impl PricingEnv {
             features: vec![
                 // Periods 0 to horizon − 1 are decisions; the observation
                 // after the last one reads `horizon` (the season is over).
-                Feature {
-                    name: "period",
-                    low: 0.0,
-                    high: config.horizon as f32,
-                    integer: true,
-                    suggested_bins: (config.horizon + 1).min(50) as usize,
-                },
-                Feature {
-                    name: "stock",
-                    low: 0.0,
-                    high: config.inventory as f32,
-                    integer: true,
-                    suggested_bins: (config.inventory + 1).min(21) as usize,
-                },
-                Feature {
-                    name: "last_sales",
-                    low: 0.0,
-                    high: config.inventory as f32,
-                    integer: true,
-                    suggested_bins: 1,
-                },
+                Feature::count(
+                    "period",
+                    config.horizon as f32,
+                    (config.horizon + 1).min(50) as usize,
+                ),
+                Feature::count(
+                    "stock",
+                    config.inventory as f32,
+                    (config.inventory + 1).min(21) as usize,
+                ),
+                Feature::count("last_sales", config.inventory as f32, 1),
             ],
         };
         let actions =
@@ -366,17 +356,7 @@ impl PricingEnv {
 }
 
 impl Env for PricingEnv {
-    fn observation_space(&self) -> &ObservationSpace {
-        &self.space
-    }
-
-    fn action_space(&self) -> &ActionSpace {
-        &self.actions
-    }
-
-    fn metric_names(&self) -> &[&'static str] {
-        &METRICS
-    }
+    crate::ecs::env_spaces!();
 
     fn reset(&mut self, seed: u64) -> (Observation, Info) {
         self.world.resource_mut::<WorldRng>().0 = rng_from_seed(seed);

@@ -8,11 +8,9 @@ pub const METRICS: [&str; 5] = ["steps", "clicks", "purchases", "revenue", "sess
 /// The recommendation scenario as a [`BatchEnv`].
 pub struct RecommendationEnv {
     model: RecommendationModel,
-    world: World,
-    schedule: Schedule,
+    ecs: crate::ecs::HandDriven,
     space: ObservationSpace,
     actions: ActionSpace,
-    tick: u32,
     reader: QueryState<(
         &'static Slot,
         &'static Shopper,
@@ -119,9 +117,7 @@ impl RecommendationEnv {
                 categories: catalog.items.iter().map(|i| i.topic).collect(),
             },
             model,
-            world,
-            schedule,
-            tick: 0,
+            ecs: crate::ecs::HandDriven::new(world, schedule),
             reader,
         }
     }
@@ -136,11 +132,8 @@ impl RecommendationEnv {
     pub fn shopper_states(&mut self) -> Vec<(Vec<f32>, f32, Vec<f32>)> {
         let n = self.model.config.concurrent_sessions as usize;
         let mut out = vec![(Vec::new(), 0.0, Vec::new()); n];
-        let mut q = self
-            .world
-            .query::<(&Slot, &Preference, &PriceSensitivity, &Fatigue)>();
-        q.iter(&self.world).for_each(|(slot, pref, beta, fatigue)| {
-            out[slot.0 as usize] = (pref.0.clone(), beta.0, fatigue.0.clone());
+        for_each_shopper(&mut self.ecs.world, |slot, pref, beta, fatigue| {
+            out[slot] = (pref.to_vec(), beta, fatigue.to_vec());
         });
         out
     }
@@ -151,7 +144,7 @@ impl RecommendationEnv {
         let history_len = self.model.config.history_len as usize;
         let catalog = &self.model.catalog;
         self.reader
-            .iter(&self.world)
+            .iter(&self.ecs.world)
             .for_each(|(slot, shopper, beta, history, step, _)| {
                 let f = &mut out[slot.0 as usize].features;
                 f.clear();
@@ -174,14 +167,25 @@ impl RecommendationEnv {
     }
 }
 
-impl BatchEnv for RecommendationEnv {
-    fn observation_space(&self) -> &ObservationSpace {
-        &self.space
-    }
+/// Calls `f` with each slot's index and its shopper's preference, price
+/// sensitivity and fatigue.
+fn for_each_shopper(world: &mut World, mut f: impl FnMut(usize, &[f32], f32, &[f32])) {
+    let mut q = world.query::<(&Slot, &Preference, &PriceSensitivity, &Fatigue)>();
+    q.iter(world).for_each(|(slot, pref, beta, fatigue)| {
+        f(slot.0 as usize, &pref.0, beta.0, &fatigue.0);
+    });
+}
 
-    fn action_space(&self) -> &ActionSpace {
-        &self.actions
+impl crate::ecs::Restart<RecommendationModel> for ShopperStateItem<'_, '_> {
+    fn restart(&mut self, model: &RecommendationModel, seed: u64) {
+        self.generation.0 = 0;
+        *self.response = Response::default();
+        self.start_session(model, seed);
     }
+}
+
+impl BatchEnv for RecommendationEnv {
+    crate::ecs::env_spaces!();
 
     fn slate_size(&self) -> usize {
         self.model.config.slate_size as usize
@@ -191,51 +195,28 @@ impl BatchEnv for RecommendationEnv {
         self.model.config.concurrent_sessions as usize
     }
 
-    fn metric_names(&self) -> &[&'static str] {
-        &METRICS
-    }
-
     fn reset(&mut self, seed: u64) -> (Vec<Observation>, Info) {
-        self.tick = 0;
-        self.world.resource_mut::<Market>().episode_seed = seed;
-        let model = self.model.clone();
-        let mut shoppers = self.world.query::<ShopperState>();
-        for mut shopper in shoppers.iter_mut(&mut self.world) {
-            shopper.generation.0 = 0;
-            *shopper.response = Response::default();
-            shopper.start_session(&model, seed);
-        }
-        let mut obs = vec![
-            Observation {
-                features: Vec::new()
-            };
-            self.batch_size()
-        ];
-        self.observations(&mut obs);
-        (obs, vec![0.0; METRICS.len()])
+        self.ecs.world.resource_mut::<Market>().episode_seed = seed;
+        self.ecs.restart::<ShopperState, _>(&self.model, seed);
+        crate::ecs::first_observations(self.batch_size(), METRICS.len(), |obs| {
+            self.observations(obs)
+        })
     }
 
     fn step(&mut self, slates: &[usize]) -> BatchStep {
         let (n, k) = (self.batch_size(), self.slate_size());
         assert_eq!(slates.len(), n * k, "one slate of {k} per slot");
-        {
-            let mut shown = self.world.resource_mut::<Slates>();
-            shown.0.clear();
-            shown.0.extend(slates.iter().map(|&i| i as u32));
-        }
-        self.schedule.run(&mut self.world);
-        // A schedule run by hand (not by a bevy App) must clear the
-        // removed-component records of despawned entities itself, or they
-        // pile up for as long as the env lives.
-        self.world.clear_trackers();
-        self.tick += 1;
-        let episode_over = self.tick >= self.model.config.ticks;
+        let n_items = self.actions.n();
+        let shown = &mut self.ecs.world.resource_mut::<Slates>().0;
+        crate::ecs::take_actions(shown, slates, (n_items, "items"), |i| i as u32);
+        let ticks = self.model.config.ticks;
+        let episode_over = self.ecs.run_tick(ticks);
         let reward_kind = self.model.config.reward;
         let unchosen = reward_kind.no_response();
         let mut out = BatchStep::blank(n, k, METRICS.len(), unchosen, episode_over);
         let mut info = [0.0f64; METRICS.len()];
         self.reader
-            .iter(&self.world)
+            .iter(&self.ecs.world)
             .for_each(|(slot, _, _, _, _, response)| {
                 let s = slot.0 as usize;
                 let reward =
@@ -262,13 +243,10 @@ impl BatchEnv for RecommendationEnv {
         out.clear();
         out.resize(self.batch_size() * n_items, 0.0);
         let model = &self.model;
-        let mut q = self
-            .world
-            .query::<(&Slot, &Preference, &PriceSensitivity, &Fatigue)>();
-        q.iter(&self.world).for_each(|(slot, pref, beta, fatigue)| {
-            let row = &mut out[slot.0 as usize * n_items..(slot.0 as usize + 1) * n_items];
+        for_each_shopper(&mut self.ecs.world, |slot, pref, beta, fatigue| {
+            let row = &mut out[slot * n_items..(slot + 1) * n_items];
             for (item, value) in row.iter_mut().enumerate() {
-                *value = model.expected_single(item, &pref.0, beta.0, &fatigue.0);
+                *value = model.expected_single(item, pref, beta, fatigue);
             }
         });
         true
