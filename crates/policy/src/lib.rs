@@ -202,11 +202,7 @@ pub trait Policy: Send + std::fmt::Debug {
         slate.clear();
         let first = self.act_greedy(obs);
         slate.push(first);
-        slate.extend(
-            (1..n_actions)
-                .map(|d| (first + d) % n_actions)
-                .take(k.saturating_sub(1)),
-        );
+        fill_slate(slate, k, n_actions);
     }
     /// True for oracles that read the env's expected immediate rewards, which
     /// the runner then passes to [`see_expected_rewards`](Policy::see_expected_rewards)
@@ -456,6 +452,32 @@ impl Score for f32 {
     }
 }
 
+/// Fills `slate` up to `k` distinct actions (of `n_actions`, fewer if
+/// there are fewer) with the actions after its first one in index order,
+/// wrapping around and skipping those already in it.
+pub fn fill_slate(slate: &mut Vec<usize>, k: usize, n_actions: usize) {
+    let target = k.min(n_actions);
+    match *slate.as_slice() {
+        [] => slate.extend(0..target),
+        // Nothing to skip: the actions after the first, in a cycle.
+        [first] => slate.extend(
+            (1..n_actions)
+                .map(|d| (first + d) % n_actions)
+                .take(target.saturating_sub(1)),
+        ),
+        [first, ..] => {
+            let mut next = first + 1;
+            while slate.len() < target {
+                let candidate = next % n_actions;
+                if !slate.contains(&candidate) {
+                    slate.push(candidate);
+                }
+                next += 1;
+            }
+        }
+    }
+}
+
 /// Fills `out` with `k` distinct actions of `n`, uniformly at random.
 pub fn random_slate(rng: &mut SimRng, n: usize, k: usize, out: &mut Vec<usize>) {
     out.clear();
@@ -543,6 +565,24 @@ mod tests {
         assert_eq!(out, vec![1, 2, 3]);
         super::top_k(&[1.0, 3.0], 5, &mut out);
         assert_eq!(out, vec![1, 0]);
+    }
+
+    /// Slates fill in index order after their first action, wrapping and
+    /// skipping what they hold, up to `k` or the number of actions.
+    #[test]
+    fn fill_slate_wraps_and_skips() {
+        let cases: [(&[usize], usize, usize, &[usize]); 5] = [
+            (&[], 3, 5, &[0, 1, 2]),
+            (&[3], 3, 5, &[3, 4, 0]),
+            (&[3], 9, 5, &[3, 4, 0, 1, 2]),
+            (&[4, 0], 4, 5, &[4, 0, 1, 2]),
+            (&[1, 2], 2, 5, &[1, 2]),
+        ];
+        for (start, k, n, want) in cases {
+            let mut slate = start.to_vec();
+            super::fill_slate(&mut slate, k, n);
+            assert_eq!(slate, want, "{start:?}, k = {k}, n = {n}");
+        }
     }
 
     #[test]

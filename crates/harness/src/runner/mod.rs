@@ -98,23 +98,10 @@ impl Policy for RulePolicy {
 
     /// The rule's first `k` actions, filled with the next actions by index
     /// (skipping those already shown) when it lists fewer.
-    fn greedy_slate(
-        &mut self,
-        obs: &Observation,
-        k: usize,
-        n_actions: usize,
-        slate: &mut Vec<usize>,
-    ) {
+    fn greedy_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
         (self.0)(obs, slate);
         slate.truncate(k);
-        let mut next = slate.first().map_or(0, |&a| a + 1);
-        while slate.len() < k.min(n_actions) {
-            let candidate = next % n_actions;
-            if !slate.contains(&candidate) {
-                slate.push(candidate);
-            }
-            next += 1;
-        }
+        shoplab_policy::fill_slate(slate, k, n);
     }
 }
 
