@@ -101,7 +101,8 @@ pub(crate) fn print_summary(report: &Report) {
         if paired {
             println!(
                 "  (\"paired\": against the oracle played on the same episodes; \"vs oracle\": \
-                 the mean paired difference per episode)"
+                 the mean paired difference per episode; \"exact\": the greedy policy's expected \
+                 return by policy evaluation, where the family computes it)"
             );
         }
         let interval = |e: Estimate, digits: usize, unit: &str| {
@@ -125,6 +126,13 @@ pub(crate) fn print_summary(report: &Report) {
                 }
                 if let Some(g) = s.eval_gap_closed {
                     line.push_str(&format!("  gap closed {}", interval(g, 1, "%")));
+                }
+                if let (Some(x), Some(p)) = (s.eval_exact_return, s.eval_pct_of_oracle) {
+                    line.push_str(&format!(
+                        "  exact {} = {} of V*",
+                        interval(x, 4, ""),
+                        interval(p, 2, "%")
+                    ));
                 }
                 println!("{line}");
             }

@@ -31,6 +31,10 @@
 //! no number is left empty, with its reason) moved only `summary.csv`,
 //! and the bounded numeric ranges and the envs' cleared bevy trackers, in
 //! the same re-recording, moved nothing else.
+//! Exact evaluation of greedy policies (issue #10: the greedy share of V*
+//! by policy evaluation where the family computes it) moved only
+//! `summary.csv`: three `eval_exact_return_*` columns in every file, and
+//! the pricing rows' `eval_pct_of_oracle`.
 
 mod common;
 

@@ -226,7 +226,8 @@ fn seasonal_flagship_rewards_sequential_pricing() {
 /// scenario's evaluation seasons (20 seeds × 500), the oracle scores
 /// exactly 100% against itself played on the same seasons, and its
 /// unpaired mean lies within 0.5% of V* (the standard error of that mean
-/// is about 0.11% of V*, so this is a 4.5σ band).
+/// is about 0.11% of V*, so this is a 4.5σ band); its greedy share of V*,
+/// by exact policy evaluation, is 100%.
 #[test]
 fn oracle_paired_score_is_exact_and_unpaired_close_to_v_star() {
     let file = Path::new("scenarios/pricing.toml");
@@ -246,4 +247,54 @@ fn oracle_paired_score_is_exact_and_unpaired_close_to_v_star() {
     assert_eq!(oracle.eval_paired_diff.unwrap().mean, 0.0);
     let unpaired = oracle.eval_return.unwrap().mean / prepared.optimal_value().unwrap();
     assert!((unpaired - 1.0).abs() < 0.005, "{unpaired}");
+    // Issue #10, must-hold 3: the greedy share of V* is the exact one,
+    // 100% for the oracle and never above it.
+    let exact = oracle.eval_pct_of_oracle.unwrap();
+    assert_eq!((exact.mean, exact.low, exact.high), (100.0, 100.0, 100.0));
+}
+
+/// Exact policy evaluation of a greedy policy that reads every feature of
+/// the observation agrees with the simulator: a rule that prices by the
+/// period, the stock and last period's sales, played for 4,000 seasons of
+/// `scenarios/pricing-seasonal.toml`, averages within 4 standard errors of
+/// the family's exact value (false alarm ≈ 6e-5), which lies below V*.
+#[test]
+fn exact_evaluation_of_a_state_reading_rule_matches_the_simulator() {
+    let file = Path::new("scenarios/pricing-seasonal.toml");
+    let s = scenario::read(file, &shoplab_harness::registry::Registry::default()).unwrap();
+    let prepared = Prepared::new(s, file).unwrap();
+    let EnvBox::Single(mut env) = prepared.make_env() else {
+        panic!("pricing is a single-session env");
+    };
+    let n = env.action_space().n();
+    // Dearer while stock is plentiful and the season young, cheaper after a
+    // slow period.
+    let rule = |obs: &Observation| {
+        let (t, stock, sold) = (obs.features[0], obs.features[1], obs.features[2]);
+        let level = if stock > 30.0 - t { 2 } else { 1 } + usize::from(sold >= 3.0);
+        level.min(n - 1)
+    };
+    let exact = prepared.family().exact_value(&rule).unwrap();
+    let v = prepared.optimal_value().unwrap();
+    assert!(exact < v, "exact {exact} vs V* {v}");
+    let returns: Vec<f64> = (0..4_000)
+        .map(|e| {
+            let (mut obs, _) = env.reset(derive_seed(7, "env", e));
+            let mut total = 0.0;
+            loop {
+                let step = env.step(rule(&obs));
+                total += step.reward;
+                if step.done() {
+                    return total;
+                }
+                obs = step.obs;
+            }
+        })
+        .collect();
+    let mean = stats::mean(&returns);
+    let se = stats::std_dev(&returns) / (returns.len() as f64).sqrt();
+    assert!(
+        (mean - exact).abs() < 4.0 * se,
+        "simulated {mean:.3} vs exact {exact:.3} (se {se:.3})"
+    );
 }

@@ -294,6 +294,16 @@ pub trait Family: Send + Sync {
         None
     }
 
+    /// The exact expected return per episode of the deterministic policy
+    /// that plays `greedy` on every observation, for families that can
+    /// evaluate a policy exactly (by dynamic programming over the states
+    /// its observations can take). At most
+    /// [`optimal_value`](Family::optimal_value), up to rounding.
+    fn exact_value(&self, greedy: &dyn Fn(&Observation) -> usize) -> Option<f64> {
+        let _ = greedy;
+        None
+    }
+
     /// How sessions are counted, for batched families.
     fn sessions(&self) -> Option<Sessions> {
         None

@@ -320,6 +320,19 @@ impl Prepared {
         self.family.optimal_value()
     }
 
+    /// The exact expected return of `policy`'s greedy play, where the
+    /// family evaluates policies exactly
+    /// ([`Family::exact_value`](shoplab_env::Family::exact_value)) and
+    /// evaluation plays [`Policy::greedy`] itself: not for policies that
+    /// keep per-episode state ([`Policy::greedy_is_markov`]) or read the
+    /// env's expected rewards.
+    pub fn exact_value(&self, policy: &dyn Policy) -> Option<f64> {
+        if !policy.greedy_is_markov() || policy.wants_expected_rewards() {
+            return None;
+        }
+        self.family.exact_value(&|obs| policy.greedy(obs))
+    }
+
     /// The greedy action of `policy` over a grid of states, as action
     /// values, for scenarios whose state fits a chart.
     ///

@@ -64,6 +64,10 @@ impl Policy for UniformRandom {
         self.act(obs)
     }
 
+    fn greedy_is_markov(&self) -> bool {
+        false
+    }
+
     fn greedy_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
         self.act_slate(obs, k, n, slate);
     }

@@ -15,7 +15,7 @@ use shoplab_env::family::GreedyTable;
 use shoplab_policy::LearningStats;
 
 /// The first bytes of a job file.
-pub const MAGIC: &[u8; 16] = b"shoplab-job-v01\n";
+pub const MAGIC: &[u8; 16] = b"shoplab-job-v02\n";
 
 /// Longest list a job file may declare (guards the allocation of a
 /// damaged or hostile file).
@@ -91,6 +91,7 @@ pub fn encode(key: &[u8; 32], result: &RunResult) -> Vec<u8> {
             w.bytes(bytes);
         }
     }
+    w.opt_f64(result.exact_value);
     match &result.on_log {
         None => w.u8(0),
         Some(actions) => {
@@ -210,6 +211,7 @@ pub fn decode(key: &[u8; 32], bytes: &[u8]) -> Result<RunResult, String> {
         false => None,
         true => Some(r.bytes()?),
     };
+    let exact_value = r.opt_f64()?;
     let on_log = match r.flag()? {
         false => None,
         true => {
@@ -236,6 +238,7 @@ pub fn decode(key: &[u8; 32], bytes: &[u8]) -> Result<RunResult, String> {
         evaluations,
         checkpoint,
         on_log,
+        exact_value,
     })
 }
 
@@ -406,6 +409,7 @@ mod tests {
             }],
             checkpoint: Some(vec![0, 1, 2, 255]),
             on_log: Some(vec![0, 4, u32::MAX]),
+            exact_value: Some(-0.0),
         }
     }
 

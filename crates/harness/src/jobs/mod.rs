@@ -221,6 +221,7 @@ mod tests {
             evaluations: Vec::new(),
             checkpoint: None,
             on_log: None,
+            exact_value: None,
         };
         store.save(&job, &result).unwrap();
         let other = Job { seed: 6, ..job };

@@ -117,4 +117,26 @@ impl Summariser<'_> {
             pct,
         )
     }
+
+    /// The trained greedy policies' exact expected returns, where the
+    /// family evaluates policies exactly; with V*, their share of it
+    /// replaces the share sampled over the evaluation episodes (exact, so
+    /// never above 100%: no policy's expected return exceeds V*).
+    pub(super) fn exact(
+        &self,
+        name: &str,
+        ok: &[&RunResult],
+        optimal: Option<f64>,
+        evaluated: &mut Evaluated,
+    ) {
+        let values: Option<Vec<f64>> = ok.iter().map(|r| r.exact_value).collect();
+        let Some(values) = values.filter(|v| !v.is_empty()) else {
+            return;
+        };
+        evaluated.exact = Some(self.est(&values, name, "exact", 0));
+        if let Some(v) = optimal.filter(|&v| v != 0.0) {
+            let pcts: Vec<f64> = values.iter().map(|x| 100.0 * x / v).collect();
+            evaluated.pct = Some(self.est(&pcts, name, "exact-pct", 0));
+        }
+    }
 }

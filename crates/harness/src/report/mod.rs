@@ -51,8 +51,15 @@ pub struct PolicySummary {
     /// Return in the last greedy evaluation, across seeds (None without
     /// evaluations).
     pub eval_return: Option<Estimate>,
-    /// The last evaluation as a percentage of its references, run by run.
+    /// The greedy policy as a percentage of its references, run by run:
+    /// its exact expected return over V* where the family evaluates
+    /// policies exactly ([`eval_exact_return`](Self::eval_exact_return)),
+    /// else the last evaluation's mean over its episodes' references.
     pub eval_pct_of_oracle: Option<Estimate>,
+    /// The exact expected return of the trained greedy policy, across
+    /// seeds, where the family evaluates policies exactly (pricing, by
+    /// dynamic programming over every state its observation can take).
+    pub eval_exact_return: Option<Estimate>,
     /// Share of the gap between the family's baseline and the reference
     /// closed by the final performance, in %: per run
     /// `100 · (return − baseline) / (reference − baseline)`, with the
@@ -89,6 +96,7 @@ struct Evaluated {
     paired_pct: Option<Estimate>,
     paired_diff: Option<Estimate>,
     gap_closed: Option<Estimate>,
+    exact: Option<Estimate>,
 }
 
 /// A learner's training statistics over a window of episodes, across seeds.
@@ -298,6 +306,7 @@ impl Summariser<'_> {
             final_ratios,
             eval_return: evaluated.ret,
             eval_pct_of_oracle: evaluated.pct,
+            eval_exact_return: evaluated.exact,
             gap_closed,
             eval_paired_pct: evaluated.paired_pct,
             eval_paired_diff: evaluated.paired_diff,
@@ -508,6 +517,7 @@ pub fn build(prepared: &Prepared, results: &[RunResult]) -> Report {
             ..Evaluated::default()
         };
         summariser.paired(name, &ok, &mut evaluated);
+        summariser.exact(name, &ok, prepared.optimal_value(), &mut evaluated);
         report.summaries.push(summariser.summary(
             name,
             &ok,

@@ -103,6 +103,9 @@ pub fn csv_files(
         "eval_gap_closed_pct",
         "eval_gap_closed_ci_low",
         "eval_gap_closed_ci_high",
+        "eval_exact_return_mean",
+        "eval_exact_return_ci_low",
+        "eval_exact_return_ci_high",
     ];
     let metric_columns: Vec<String> = report
         .metric_names
@@ -153,6 +156,7 @@ pub fn csv_files(
             s.eval_paired_pct,
             s.eval_paired_diff,
             s.eval_gap_closed,
+            s.eval_exact_return,
         ] {
             row.extend([
                 opt(e.map(|e| e.mean)),

@@ -193,6 +193,9 @@ pub struct RunResult {
     /// row of the scenario's offline log, what off-policy estimates of it
     /// are computed from ([`crate::offline::report`]).
     pub on_log: Option<Vec<u32>>,
+    /// The exact expected return of the trained policy's greedy play, for
+    /// families that evaluate policies exactly ([`Prepared::exact_value`]).
+    pub exact_value: Option<f64>,
 }
 
 /// Builds policy `index` of the scenario with a seed: [`Prepared::make_policy`]
@@ -387,6 +390,7 @@ pub fn run_one(
         evaluations: Vec::new(),
         on_log: None,
         checkpoint: None,
+        exact_value: None,
     };
     let mut env = prepared.make_env();
     let run = &prepared.scenario.run;
@@ -456,6 +460,7 @@ pub fn run_one(
         if prepared.scenario.policies[policy].is_state_dependent() {
             result.table = prepared.greedy_table(agent.as_ref());
         }
+        result.exact_value = prepared.exact_value(agent.as_ref());
         if let (Some(offline), Some(_)) = (prepared.offline(), prepared.offline_steps(policy)) {
             let log = &offline.log;
             let mut obs = Observation {

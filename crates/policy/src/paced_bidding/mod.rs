@@ -385,6 +385,11 @@ impl Policy for PacedBidding {
         multiplier * self.n_creatives + creative
     }
 
+    /// Holds decisions and controller state over the day.
+    fn greedy_is_markov(&self) -> bool {
+        false
+    }
+
     /// Decides as in training without exploring. Nothing is learned, so a
     /// held multiplier is released by the period instead: decisions fall at
     /// periods `0, every, 2·every, …`, as they do in training.
