@@ -298,3 +298,31 @@ fn exact_evaluation_of_a_state_reading_rule_matches_the_simulator() {
         "simulated {mean:.3} vs exact {exact:.3} (se {se:.3})"
     );
 }
+
+/// Exact evaluation is bounded: a season whose (period, stock, last sales)
+/// states exceed `EXACT_STATES` is not evaluated (its tables would grow
+/// with the square of the inventory), and the summary samples instead.
+#[test]
+fn exact_evaluation_declines_seasons_too_large_for_it() {
+    let prepared = prepare(
+        r#"
+[run]
+seeds = [1]
+episodes = 1
+[pricing]
+horizon = 2
+inventory = 5000
+cost = 0.0
+salvage_value = 0.0
+price_grid = [1.0, 2.0]
+arrival_rate = { kind = "constant", rate = 10.0 }
+[[pricing.segments]]
+share = 1.0
+wtp = { kind = "logit", alpha = 2.0, beta = 1.0 }
+[[policies]]
+kind = "oracle"
+"#,
+    );
+    const { assert!(2 * 5001 * 5002 / 2 > shoplab_sim::pricing::family::EXACT_STATES) };
+    assert_eq!(prepared.family().exact_value(&|_| 0), None);
+}

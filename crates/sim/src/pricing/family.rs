@@ -22,6 +22,11 @@ pub const MAX_ORACLE_WORK: f64 = 4e9;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PricingFamily;
 
+/// The most (period, stock, last sales) states pricing evaluates a
+/// policy over exactly: a million policy calls at most, and two tables of
+/// `(inventory + 1)²` values, at most 2 × 2 million (32 MB), per run.
+pub const EXACT_STATES: u64 = 1_000_000;
+
 /// A validated pricing scenario with its solved oracle. Its setups: the
 /// [`PriceGrid`], the problem as plain numbers (`Arc<PricingProblem>`) and
 /// its solution (`Arc<PricingSolution>`).
@@ -200,8 +205,15 @@ impl Family for Pricing {
     }
 
     /// Policy evaluation over (period, stock, last sales), the state the
-    /// observation holds ([`PricingProblem::evaluate_observed`]).
+    /// observation holds ([`PricingProblem::evaluate_observed`]), for
+    /// seasons of at most [`EXACT_STATES`] such states (its memory grows
+    /// with the square of the inventory, its policy calls with the states).
     fn exact_value(&self, greedy: &dyn Fn(&Observation) -> usize) -> Option<f64> {
+        let c = self.model.config();
+        let w = u64::from(c.inventory) + 1;
+        if u64::from(c.horizon) * w * (w + 1) / 2 > EXACT_STATES {
+            return None;
+        }
         let value = self.problem.evaluate_observed(|t, stock, last_sales| {
             greedy(&PricingEnv::observation(t, stock, last_sales))
         });
