@@ -57,8 +57,8 @@ pub struct PolicySummary {
     /// else the last evaluation's mean over its episodes' references.
     pub eval_pct_of_oracle: Option<Estimate>,
     /// The exact expected return of the trained greedy policy, across
-    /// seeds, where the family evaluates policies exactly (pricing, by
-    /// dynamic programming over every state its observation can take).
+    /// seeds, where the family evaluates policies exactly
+    /// ([`Family::exact_value`](shoplab_env::Family::exact_value)).
     pub eval_exact_return: Option<Estimate>,
     /// Share of the gap between the family's baseline and the reference
     /// closed by the final performance, in %: per run
