@@ -35,6 +35,10 @@
 //! by policy evaluation where the family computes it) moved only
 //! `summary.csv`: three `eval_exact_return_*` columns in every file, and
 //! the pricing rows' `eval_pct_of_oracle`.
+//! The recommendation baseline's search over every window of the ranking
+//! (the first 200, every item with slates of one) moved only the
+//! long-term copy's `summary.csv` and `evaluations.csv`, where it finds a
+//! better fixed item.
 
 mod common;
 

@@ -10,6 +10,10 @@ use shoplab_env::{
 };
 use std::{path::Path, sync::Arc};
 
+/// How many fixed slates the baseline search calibrates (each on the
+/// family's 20 calibration episodes).
+pub const FIXED_SLATE_CANDIDATES: usize = 200;
+
 /// The `[recommendation]` family kind.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecommendationFamily;
@@ -119,14 +123,17 @@ impl Family for Recommendation {
         })
     }
 
-    /// Fixed slates: the `slate_size` items of highest mean expected
-    /// immediate reward for fresh shoppers (2,000 drawn from `seed`), and
-    /// the four next windows of that ranking; the harness keeps the best on
-    /// calibration episodes, which also count fatigue and session length.
+    /// Fixed slates: every window of `slate_size` consecutive items in the
+    /// ranking by mean expected immediate reward for fresh shoppers (2,000
+    /// drawn from `seed`), the first [`FIXED_SLATE_CANDIDATES`] of them —
+    /// with slates of one and catalogs of up to 200 items, every item. The
+    /// harness keeps the best on calibration episodes, which also count
+    /// fatigue and session length: the item that pays most now (clickbait)
+    /// is not the one that pays most over a session.
     fn baseline_candidates(&self, seed: u64) -> Vec<(String, ActionRule)> {
         let ranked = self.model.items_by_mean_reward(seed, 2_000);
         let k = self.model.config().slate_size as usize;
-        (0..5)
+        (0..FIXED_SLATE_CANDIDATES)
             .filter(|start| start + k <= ranked.len())
             .map(|start| {
                 let slate = ranked[start..start + k].to_vec();
