@@ -147,7 +147,8 @@ impl Prepared {
         };
         let references = usize::from(family.oracle().is_some())
             + usize::from(family.baseline().is_some() || !candidates.is_empty());
-        let calibration = candidates.len() as f64 * f64::from(family.calibration_episodes());
+        let calibration =
+            crate::runner::calibration_work(candidates.len(), family.calibration_episodes());
         prepared.estimate = crate::budget::estimate(
             &prepared.scenario.run,
             &episode,

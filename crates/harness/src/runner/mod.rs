@@ -105,12 +105,57 @@ impl Policy for RulePolicy {
     }
 }
 
+/// More baseline candidates than this are screened before calibration.
+pub const SCREEN_ABOVE: usize = 20;
+
+/// How many screened candidates go on to the full calibration.
+pub const SHORTLIST: usize = 10;
+
+/// The calibration episodes [`choose_baseline`] plays for `candidates`
+/// candidates and `episodes` calibration episodes: the screening, then the
+/// shortlist's full calibration.
+pub fn calibration_work(candidates: usize, episodes: u32) -> f64 {
+    let episodes = f64::from(episodes.max(1));
+    if candidates > SCREEN_ABOVE {
+        candidates as f64 * (episodes / 10.0).floor().max(1.0) + SHORTLIST as f64 * episodes
+    } else {
+        candidates as f64 * episodes
+    }
+}
+
+/// Each candidate rule's mean score over the calibration episodes
+/// `derive_seed(first seed, "calibration", k)` for `k < episodes`, in the
+/// candidates' order.
+fn calibrate(
+    prepared: &Prepared,
+    candidates: Vec<(String, ActionRule)>,
+    episodes: u32,
+) -> Result<Vec<(String, ActionRule, f64)>, String> {
+    let first = prepared.scenario.run.seeds[0];
+    candidates
+        .into_par_iter()
+        .map(|(name, rule)| {
+            let mut env = prepared.make_env();
+            let mut agent = RulePolicy(rule.clone());
+            let mut total = 0.0;
+            for k in 0..u64::from(episodes) {
+                let seed = derive_seed(first, "calibration", k);
+                total += play(prepared, &mut env, &mut agent, seed, true)?.score;
+            }
+            Ok((name, rule, total / f64::from(episodes)))
+        })
+        .collect()
+}
+
 /// The baseline of a prepared scenario: the family's exact one, or the best
 /// of its candidates (found with the seed `derive_seed(first seed,
 /// "baseline", 0)`) by mean score over the family's
 /// [`calibration_episodes`](shoplab_env::Family::calibration_episodes) on
 /// the env seeds `derive_seed(first seed, "calibration", k)`, the same for
-/// every candidate (ties go to the earlier candidate).
+/// every candidate (ties go to the earlier candidate). Past
+/// [`SCREEN_ABOVE`] candidates, each is first screened on a tenth of those
+/// episodes (at least one), and only the [`SHORTLIST`] best go on to the
+/// full calibration.
 /// `candidates` are the family's ([`baseline_candidates`]), drawn by the
 /// caller so that it can count their work first.
 ///
@@ -123,21 +168,16 @@ pub fn choose_baseline(
     if let Some(exact) = family.baseline() {
         return Ok(Some(exact));
     }
-    let first = prepared.scenario.run.seeds[0];
     let episodes = family.calibration_episodes().max(1);
-    let scored: Vec<(String, ActionRule, f64)> = candidates
-        .into_par_iter()
-        .map(|(name, rule)| {
-            let mut env = prepared.make_env();
-            let mut agent = RulePolicy(rule.clone());
-            let mut total = 0.0;
-            for k in 0..u64::from(episodes) {
-                let seed = derive_seed(first, "calibration", k);
-                total += play(prepared, &mut env, &mut agent, seed, true)?.score;
-            }
-            Ok((name, rule, total / f64::from(episodes)))
-        })
-        .collect::<Result<_, String>>()?;
+    let mut candidates = candidates;
+    if candidates.len() > SCREEN_ABOVE {
+        let mut screened = calibrate(prepared, candidates, (episodes / 10).max(1))?;
+        // Best first; a stable sort keeps ties in the family's order.
+        screened.sort_by(|a, b| b.2.total_cmp(&a.2));
+        screened.truncate(SHORTLIST);
+        candidates = screened.into_iter().map(|(n, r, _)| (n, r)).collect();
+    }
+    let scored = calibrate(prepared, candidates, episodes)?;
     Ok(scored
         .into_iter()
         .reduce(|best, c| if c.2 > best.2 { c } else { best })

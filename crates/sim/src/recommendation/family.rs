@@ -10,8 +10,8 @@ use shoplab_env::{
 };
 use std::{path::Path, sync::Arc};
 
-/// How many fixed slates the baseline search calibrates (each on the
-/// family's 20 calibration episodes).
+/// How many fixed slates the baseline search considers (the harness
+/// screens them on 2 calibration episodes and plays the best 10 on 20).
 pub const FIXED_SLATE_CANDIDATES: usize = 200;
 
 /// The `[recommendation]` family kind.
