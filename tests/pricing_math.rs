@@ -86,30 +86,37 @@ fn prepare(text: &str) -> Prepared {
     .unwrap()
 }
 
-/// Unlimited stock, logit purchase probability 1/(1 + e^−(2 − p)), grid
-/// 0.5, 1.0, …, 4.0: the best price is 2.0 with purchase probability 0.5 and
-/// expected revenue 1.0 per shopper (p* = (1 + W(e^(α−1)))/β = 2 exactly).
-#[test]
-fn oracle_finds_the_closed_form_logit_price() {
-    let prepared = prepare(
+/// A season of `horizon` days and `inventory` units at no cost or salvage,
+/// 10 shoppers a day of one segment with logit purchase probability
+/// 1/(1 + e^−(2 − p)), the prices `grid` (TOML), and the oracle as policy.
+fn logit_season(horizon: u32, inventory: u32, grid: &str) -> Prepared {
+    prepare(&format!(
         r#"
 [run]
 seeds = [1]
 episodes = 1
 [pricing]
-horizon = 1
-inventory = 100000
+horizon = {horizon}
+inventory = {inventory}
 cost = 0.0
 salvage_value = 0.0
-price_grid = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
-arrival_rate = { kind = "constant", rate = 10.0 }
+price_grid = {grid}
+arrival_rate = {{ kind = "constant", rate = 10.0 }}
 [[pricing.segments]]
 share = 1.0
-wtp = { kind = "logit", alpha = 2.0, beta = 1.0 }
+wtp = {{ kind = "logit", alpha = 2.0, beta = 1.0 }}
 [[policies]]
 kind = "oracle"
-"#,
-    );
+"#
+    ))
+}
+
+/// Unlimited stock, logit purchase probability 1/(1 + e^−(2 − p)), grid
+/// 0.5, 1.0, …, 4.0: the best price is 2.0 with purchase probability 0.5 and
+/// expected revenue 1.0 per shopper (p* = (1 + W(e^(α−1)))/β = 2 exactly).
+#[test]
+fn oracle_finds_the_closed_form_logit_price() {
+    let prepared = logit_season(1, 100_000, "[0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]");
     let v = prepared.optimal_value().unwrap();
     assert!(
         (v - 10.0).abs() < 1e-9,
@@ -297,25 +304,7 @@ fn exact_evaluation_of_a_state_reading_rule_matches_the_simulator() {
 /// with the square of the inventory), and the summary samples instead.
 #[test]
 fn exact_evaluation_declines_seasons_too_large_for_it() {
-    let prepared = prepare(
-        r#"
-[run]
-seeds = [1]
-episodes = 1
-[pricing]
-horizon = 2
-inventory = 5000
-cost = 0.0
-salvage_value = 0.0
-price_grid = [1.0, 2.0]
-arrival_rate = { kind = "constant", rate = 10.0 }
-[[pricing.segments]]
-share = 1.0
-wtp = { kind = "logit", alpha = 2.0, beta = 1.0 }
-[[policies]]
-kind = "oracle"
-"#,
-    );
+    let prepared = logit_season(2, 5000, "[1.0, 2.0]");
     const { assert!(2 * 5001 * 5002 / 2 > shoplab_sim::pricing::family::EXACT_STATES) };
     assert_eq!(prepared.family().exact_value(&|_| 0), None);
 }
