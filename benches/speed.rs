@@ -105,6 +105,7 @@ fn dqn_updates(batch_size: usize) -> f64 {
     for i in 0..9_999 {
         let (obs, next_obs) = (random_obs(), random_obs());
         dqn.learn(&Transition {
+            slot: 0,
             obs: &obs,
             action: i % 50,
             reward: (i % 7) as f64 / 7.0,
@@ -541,6 +542,7 @@ fn q_updates() -> f64 {
                 let obs = &observations[i % 4096];
                 let next = &observations[(i * 7 + 1) % 4096];
                 q.learn(&Transition {
+                    slot: 0,
                     obs,
                     action: i % 8,
                     reward: (i % 13) as f64,

@@ -258,7 +258,25 @@ fn stop_cleanly_on_signals() {
     }
 }
 
+/// Candle's CPU kernels split an elementwise op over a pool of threads
+/// that spin between ops; shoplab runs one seed per core instead, so each
+/// run's candle ops stay on its own thread unless `CANDLE_NUM_THREADS`
+/// says otherwise (on `recommendation-longterm`'s REINFORCE, two seeds on
+/// two cores took 12.2 s instead of 21.7 s, with the same bytes: results
+/// never depend on it, as only elementwise ops are split).
+fn one_candle_thread() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread
+        // exists that could read or write the environment.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("CANDLE_NUM_THREADS", "1")
+        };
+    }
+}
+
 fn main() {
+    one_candle_thread();
     quiet_on_closed_stdout();
     stop_cleanly_on_signals();
     match run(Cli::parse(), &Registry::default()) {

@@ -277,6 +277,7 @@ fn play(
                     })?;
                     if learning {
                         agent.learn(&Transition {
+                            slot: 0,
                             obs: &obs,
                             action,
                             reward: s.reward,
@@ -367,6 +368,7 @@ fn play(
                             })?;
                             if learning {
                                 agent.learn(&Transition {
+                                    slot: s,
                                     obs: &obs[s],
                                     action: slates[i],
                                     reward: t.item_rewards[i],

@@ -65,6 +65,7 @@ pub(crate) fn play_bernoulli(
         counts[a] += 1;
         let reward = f64::from(u8::from(env.random_bool(success[a])));
         policy.learn(&crate::Transition {
+            slot: 0,
             obs: &obs,
             action: a,
             reward,

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod action_table;
+pub mod adam;
 pub mod arms;
 pub mod dqn;
 pub mod epsilon_greedy;
@@ -56,6 +57,11 @@ pub struct Transition<'a> {
     pub terminated: bool,
     /// The episode was cut by a limit: still bootstrap from `next_obs`.
     pub truncated: bool,
+    /// Which concurrent session of a batch env the step belongs to (its
+    /// slot, `0..batch_size`); 0 in single-session envs. A slot's
+    /// transitions arrive in the order of its steps, `slate_size` per
+    /// step, so a learner can follow each session.
+    pub slot: usize,
 }
 
 /// A decision rule over a discrete action space, possibly learning.
@@ -175,6 +181,33 @@ pub trait Policy: Send + std::fmt::Debug {
         let first = self.act_greedy(obs);
         slate.push(first);
         fill_slate(slate, k, n_actions);
+    }
+    /// Slates for every session of a batch env at one step, slot by slot:
+    /// `slates` is cleared and gets `obs.len() × k` actions, each slot's
+    /// best first — [`act_slate`](Policy::act_slate)'s in [`Mode::Train`],
+    /// [`greedy_slate`](Policy::greedy_slate)'s in [`Mode::Greedy`]. The
+    /// default asks for each slot's slate in slot order; policies whose
+    /// model scores many states faster together (a sequence encoder)
+    /// override it. Errs, naming the sizes, when a slate is not `k` long.
+    fn act_slates(
+        &mut self,
+        obs: &[Observation],
+        k: usize,
+        n_actions: usize,
+        mode: Mode,
+        slates: &mut Vec<usize>,
+    ) -> Result<(), String> {
+        slates.clear();
+        let mut slate = Vec::with_capacity(k);
+        for o in obs {
+            match mode {
+                Mode::Train => self.act_slate(o, k, n_actions, &mut slate),
+                Mode::Greedy => self.greedy_slate(o, k, n_actions, &mut slate),
+            }
+            check_slate(&slate, k)?;
+            slates.extend_from_slice(&slate);
+        }
+        Ok(())
     }
     /// True for oracles that read the env's expected immediate rewards, which
     /// the runner then passes to [`see_expected_rewards`](Policy::see_expected_rewards)
@@ -375,6 +408,18 @@ pub(crate) fn load_vars(
     Ok(())
 }
 
+/// Refuses a slate that is not `k` long (a policy's bug, reported as such).
+pub fn check_slate(slate: &[usize], k: usize) -> Result<(), String> {
+    if slate.len() == k {
+        Ok(())
+    } else {
+        Err(format!(
+            "the policy gave a slate of {} for {k} places",
+            slate.len()
+        ))
+    }
+}
+
 /// Whether an episode trains a policy or evaluates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -412,6 +457,7 @@ pub fn rollout(
         let truncated = step.truncated || steps >= max_steps;
         if mode == Mode::Train {
             agent.learn(&Transition {
+                slot: 0,
                 obs: &obs,
                 action,
                 reward: step.reward,

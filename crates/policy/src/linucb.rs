@@ -407,6 +407,7 @@ mod tests {
                 };
                 let action = bandit.act(&obs);
                 bandit.learn(&Transition {
+                    slot: 0,
                     obs: &obs,
                     action,
                     reward: reward(segment, action),

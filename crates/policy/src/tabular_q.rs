@@ -484,6 +484,7 @@ mod tests {
             step(&s1, 2.0, &s2, (true, false)),
         ] {
             q.learn(&Transition {
+                slot: 0,
                 obs: &o,
                 action: 0,
                 reward,
@@ -496,6 +497,7 @@ mod tests {
         assert_eq!(q.q_values(&s0)[0], 1.0 + 0.5 * 2.0);
         // Truncated at s1: bootstrap from max Q(s1) = 2.
         q.learn(&Transition {
+            slot: 0,
             obs: &s0,
             action: 1,
             reward: 0.0,

@@ -50,6 +50,7 @@ fn teach(policy: &mut dyn Policy, steps: usize) {
             0.0
         };
         policy.learn(&Transition {
+            slot: 0,
             obs: &o,
             action,
             reward,

@@ -289,7 +289,7 @@ fn batch_episode(
     let (n, k, n_actions) = (env.batch_size(), env.slate_size(), env.action_space().n());
     let oracle = agent.wants_expected_rewards();
     let (mut obs, _) = env.reset(seed);
-    let mut slates = vec![0; n * k];
+    let mut slates = Vec::with_capacity(n * k);
     let mut slate = Vec::with_capacity(k);
     let mut expected = Vec::new();
     let mut total = 0.0;
@@ -299,28 +299,28 @@ fn batch_episode(
         if oracle && !env.expected_rewards(&mut expected) {
             return Err("this env cannot tell an oracle its expected rewards".into());
         }
-        for (s, o) in obs.iter().enumerate() {
-            if oracle {
+        if oracle {
+            slates.clear();
+            for (s, o) in obs.iter().enumerate() {
                 agent.see_expected_rewards(&expected[s * n_actions..(s + 1) * n_actions]);
+                if greedy {
+                    agent.greedy_slate(o, k, n_actions, &mut slate);
+                } else {
+                    agent.act_slate(o, k, n_actions, &mut slate);
+                }
+                shoplab_policy::check_slate(&slate, k)?;
+                slates.extend_from_slice(&slate);
             }
-            if greedy {
-                agent.greedy_slate(o, k, n_actions, &mut slate);
-            } else {
-                agent.act_slate(o, k, n_actions, &mut slate);
-            }
-            if slate.len() != k {
-                return Err(format!(
-                    "the policy gave a slate of {} for {k} places",
-                    slate.len()
-                ));
-            }
-            slates[s * k..(s + 1) * k].copy_from_slice(&slate);
+        } else {
+            let mode = if greedy { Mode::Greedy } else { Mode::Train };
+            agent.act_slates(&obs, k, n_actions, mode, &mut slates)?;
         }
         let step = env.step(&slates);
         steps += 1;
         for s in (0..n).filter(|_| !greedy) {
             for j in 0..k {
                 agent.learn(&Transition {
+                    slot: s,
                     obs: &obs[s],
                     action: slates[s * k + j],
                     reward: step.item_rewards[s * k + j],

@@ -13,18 +13,14 @@
 //! 1/√fan_in)` for weights and biases, drawn from a [`SimRng`] in name
 //! order: candle's own random initialisation cannot be seeded on the CPU.
 //!
-//! The optimiser is Adam (Kingma and Ba, 2015) with PyTorch's bias-corrected
-//! update, after scaling the gradients so that their global L2 norm is at
-//! most `max_grad_norm` (as `clip_grad_norm_` does). It runs as an in-place
-//! candle op over each parameter's storage, with the moments in plain
-//! vectors: no tensors are allocated per step.
+//! The optimiser is [`Adam`] with a global gradient-norm clip.
 
 use super::dense::contiguous_values;
-use crate::CheckpointError;
-use candle_core::{CpuStorage, DType, Device, InplaceOp1, Layout, Tensor, Var};
+use crate::{CheckpointError, adam::Adam};
+use candle_core::{DType, Device, Tensor, Var};
 use rand::RngExt;
 use shoplab_env::seed::SimRng;
-use std::{cell::RefCell, collections::BTreeMap};
+use std::collections::BTreeMap;
 
 /// A failure of the network's tensor operations (candle's message), or a
 /// gradient or optimiser state that should exist and does not.
@@ -90,9 +86,8 @@ pub struct QNetwork {
     tracked: Params,
     /// The same storage, untracked (acting and evaluation: no graph is built).
     detached: Params,
-    /// Adam's first and second moments, by name.
-    moments: BTreeMap<String, (Vec<f32>, Vec<f32>)>,
-    steps: u64,
+    /// The optimiser's state.
+    adam: Adam,
     device: Device,
 }
 
@@ -106,7 +101,6 @@ impl QNetwork {
             shapes.insert(format!("{name}.bias"), (vec![out], fan_in));
         }
         let mut vars = BTreeMap::new();
-        let mut moments = BTreeMap::new();
         // BTreeMap iteration: draws go in sorted name order.
         for (name, (shape, fan_in)) in shapes {
             let bound = 1.0 / (fan_in as f32).sqrt();
@@ -115,16 +109,14 @@ impl QNetwork {
                 .map(|_| rng.random_range(-bound..bound))
                 .collect();
             let var = Var::from_vec(values, shape, &device).map_err(err)?;
-            moments.insert(name.clone(), (vec![0.0; count], vec![0.0; count]));
             vars.insert(name, var);
         }
         let mut network = Self {
             arch,
-            vars,
             tracked: Vec::new(),
             detached: Vec::new(),
-            moments,
-            steps: 0,
+            adam: Adam::new(&vars),
+            vars,
             device,
         };
         network.index_params();
@@ -240,45 +232,7 @@ impl QNetwork {
     /// global norm to `max_grad_norm`. Returns the norm before clipping.
     pub fn adam_step(&mut self, loss: &Tensor, lr: f64, max_grad_norm: f64) -> NetResult<f64> {
         let grads = loss.backward().map_err(err)?;
-        let grad_of = |name: &str, var: &Var| {
-            grads
-                .get(var.as_tensor())
-                .ok_or_else(|| NetError(format!("no gradient for {name}")))
-        };
-        let mut norm_sq = 0.0f64;
-        for (name, var) in &self.vars {
-            norm_sq += contiguous_values(grad_of(name, var)?, sum_of_squares).map_err(err)?;
-        }
-        let norm = norm_sq.sqrt();
-        // As torch.nn.utils.clip_grad_norm_: scale by max / (norm + 1e-6), at most 1.
-        let scale = (max_grad_norm / (norm + 1e-6)).min(1.0) as f32;
-        self.steps += 1;
-        let t = self.steps as i32;
-        let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8f64);
-        let correction1 = 1.0 - beta1.powi(t);
-        let correction2 = 1.0 - beta2.powi(t);
-        for (name, var) in &self.vars {
-            let (m, v) = self
-                .moments
-                .get_mut(name)
-                .ok_or_else(|| NetError(format!("no moments for {name}")))?;
-            contiguous_values(grad_of(name, var)?, |grad| {
-                let op = AdamStep {
-                    grad,
-                    grad_scale: scale,
-                    moments: RefCell::new((m, v)),
-                    beta1: beta1 as f32,
-                    beta2: beta2 as f32,
-                    step_size: (lr / correction1) as f32,
-                    sqrt_correction2: correction2.sqrt() as f32,
-                    eps: eps as f32,
-                };
-                var.as_tensor().inplace_op1(&op)
-            })
-            .and_then(|r| r)
-            .map_err(err)?;
-        }
-        Ok(norm)
+        self.adam.step(&self.vars, &grads, lr, max_grad_norm)
     }
 
     /// Parameters as safetensors bytes, names sorted, with `metadata` stored
@@ -315,11 +269,7 @@ impl QNetwork {
         prefix: &str,
     ) -> Result<(), CheckpointError> {
         crate::load_vars(&self.vars, loaded, prefix)?;
-        for (m, v) in self.moments.values_mut() {
-            m.fill(0.0);
-            v.fill(0.0);
-        }
-        self.steps = 0;
+        self.adam.reset();
         Ok(())
     }
 }
@@ -350,23 +300,6 @@ pub fn forward(arch: &Architecture, params: &Params, x: &Tensor) -> NetResult<Te
     } else {
         linear(&params[head], &params[head + 1])
     }
-}
-
-/// `Σ x_i²` in `f64`, with eight running sums (a fixed order, so the
-/// result is reproducible, that the compiler can vectorise).
-fn sum_of_squares(x: &[f32]) -> f64 {
-    let mut lanes = [0f64; 8];
-    let (chunks, rest) = x.as_chunks::<8>();
-    for chunk in chunks {
-        for k in 0..8 {
-            lanes[k] += f64::from(chunk[k]) * f64::from(chunk[k]);
-        }
-    }
-    lanes.iter().sum::<f64>()
-        + rest
-            .iter()
-            .map(|&g| f64::from(g) * f64::from(g))
-            .sum::<f64>()
 }
 
 /// `Σ a_i b_i` with eight running sums, which the compiler can keep in one
@@ -410,47 +343,4 @@ pub fn to_vec(t: &Tensor) -> NetResult<Vec<f32>> {
 /// Builds a `[rows, cols]` tensor from row-major values.
 pub fn matrix(values: &[f32], rows: usize, cols: usize, device: &Device) -> NetResult<Tensor> {
     Tensor::from_slice(values, (rows, cols), device).map_err(err)
-}
-
-/// Adam's update of one parameter, in place.
-struct AdamStep<'a> {
-    grad: &'a [f32],
-    grad_scale: f32,
-    moments: RefCell<(&'a mut Vec<f32>, &'a mut Vec<f32>)>,
-    beta1: f32,
-    beta2: f32,
-    step_size: f32,
-    sqrt_correction2: f32,
-    eps: f32,
-}
-
-impl InplaceOp1 for AdamStep<'_> {
-    fn name(&self) -> &'static str {
-        "adam-step"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let CpuStorage::F32(theta) = storage else {
-            candle_core::bail!("Adam expects f32 parameters");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("Adam expects contiguous parameters");
-        };
-        let theta = &mut theta[start..end];
-        let mut moments = self.moments.borrow_mut();
-        let (m, v) = &mut *moments;
-        let n = theta.len();
-        if self.grad.len() != n || m.len() != n || v.len() != n {
-            candle_core::bail!("Adam: a parameter, its gradient and its moments differ in size");
-        }
-        let (grad, m, v) = (&self.grad[..n], &mut m[..n], &mut v[..n]);
-        for i in 0..n {
-            let g = grad[i] * self.grad_scale;
-            m[i] = self.beta1 * m[i] + (1.0 - self.beta1) * g;
-            v[i] = self.beta2 * v[i] + (1.0 - self.beta2) * g * g;
-            let denom = v[i].sqrt() / self.sqrt_correction2 + self.eps;
-            theta[i] -= self.step_size * m[i] / denom;
-        }
-        Ok(())
-    }
 }

@@ -90,6 +90,7 @@ fn self_loop(dqn: &mut Dqn, steps: usize, terminated: bool) {
     };
     for _ in 0..steps {
         dqn.learn(&Transition {
+            slot: 0,
             obs: &s,
             action: 0,
             reward: 1.0,
@@ -259,6 +260,7 @@ fn divergence_is_reported() {
     };
     for _ in 0..100 {
         dqn.learn(&Transition {
+            slot: 0,
             obs: &s,
             action: 0,
             reward: 1e36,

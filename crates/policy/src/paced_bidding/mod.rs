@@ -416,6 +416,7 @@ impl Policy for PacedBidding {
                 *covered += 1;
                 if *covered >= *every || t.terminated || t.truncated {
                     q.learn(&Transition {
+                        slot: 0,
                         obs,
                         action: *action,
                         reward: *reward,
@@ -432,6 +433,7 @@ impl Policy for PacedBidding {
                     Self::extend(t.next_obs, *current),
                 );
                 q.learn(&Transition {
+                    slot: 0,
                     obs: &obs,
                     action: last.1,
                     next_obs: &next_obs,

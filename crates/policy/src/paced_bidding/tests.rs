@@ -73,6 +73,7 @@ mod stepped {
             seen[action] = true;
             previous = action;
             bidder.learn(&Transition {
+                slot: 0,
                 obs: &obs,
                 action,
                 reward: 0.0,
