@@ -505,6 +505,7 @@ impl Default for Registry {
             .with_policy(Ucb1Kind)
             .with_policy(TabularQKind)
             .with_policy(DqnKind)
+            .with_policy(shoplab_policy::seq::kind::ReinforceKind)
             .with_policy(MostPopularKind)
             .with_policy(ThompsonKind)
             .with_policy(LinUcbKind)

@@ -145,6 +145,8 @@ impl Log {
             action: self.action.clone(),
             reward: self.reward.clone(),
             next,
+            propensity: self.propensity.clone(),
+            position: self.position.clone(),
         }
     }
 

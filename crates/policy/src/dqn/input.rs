@@ -7,7 +7,7 @@ use shoplab_env::ObservationSpace;
 
 /// How one observation feature becomes network inputs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Input {
+pub(crate) enum Input {
     /// `(x − centre) · inverse`: the range mapped to [−1, 1].
     Scaled { centre: f32, inverse: f32 },
     /// One input per integer value from `low`, 1 at the value's place.
@@ -15,7 +15,7 @@ pub(super) enum Input {
 }
 
 /// The inputs of each feature of `space`, one-hot for the features named.
-pub(super) fn inputs(
+pub(crate) fn inputs(
     space: &ObservationSpace,
     one_hot: &[String],
 ) -> Result<Vec<Input>, PolicyError> {
@@ -65,7 +65,7 @@ pub(super) fn inputs(
 }
 
 /// Encodes `features` by `encoding` into `out` (cleared first).
-pub(super) fn encode(encoding: &[Input], features: &[f32], out: &mut Vec<f32>) {
+pub(crate) fn encode(encoding: &[Input], features: &[f32], out: &mut Vec<f32>) {
     out.clear();
     for (&x, input) in features.iter().zip(encoding) {
         match *input {

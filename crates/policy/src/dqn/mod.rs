@@ -39,7 +39,7 @@
 
 mod config;
 pub mod dense;
-mod input;
+pub(crate) mod input;
 mod kind;
 pub mod network;
 pub mod replay;

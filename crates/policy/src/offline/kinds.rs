@@ -186,7 +186,10 @@ impl OfflineKind {
 
 /// The data of the context, checked against the env: the error a scenario
 /// without an `[offline]` table, or with data of another shape, gets.
-fn data_of<'a>(kind: &str, cx: &BuildContext<'a>) -> Result<&'a OfflineData, PolicyError> {
+pub(crate) fn data_of<'a>(
+    kind: &str,
+    cx: &BuildContext<'a>,
+) -> Result<&'a OfflineData, PolicyError> {
     let data = cx.offline.ok_or_else(|| {
         PolicyError::invalid(
             "",

@@ -33,6 +33,13 @@ pub struct Transitions {
     pub reward: Vec<f64>,
     /// The next row of the same session, if any.
     pub next: Vec<Option<usize>>,
+    /// Each row's logging probability `β(a | s)`, in (0, 1], for learners
+    /// that correct for the logging policy; empty where the data has none.
+    pub propensity: Vec<f64>,
+    /// Each row's slate position (0 starts a step; the next row of a
+    /// slate's step is its next position); empty where every step shows
+    /// one action.
+    pub position: Vec<u16>,
 }
 
 impl Transitions {
@@ -139,6 +146,7 @@ mod tests {
             action: vec![0, 1, 0, 1, 1],
             reward: vec![0.0, 1.0, 2.0, 1.0, 2.0],
             next: vec![Some(1), Some(2), None, Some(4), None],
+            ..Default::default()
         };
         let fqi = TabularFqi::fit(&data, |o| o[0] as usize, 2, 2, 0.5, 3);
         for (s, a, q) in [(0, 0, 1.0), (0, 1, 2.0), (1, 0, 2.0), (1, 1, 2.0)] {

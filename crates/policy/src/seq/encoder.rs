@@ -298,34 +298,46 @@ impl SessionEncoder {
     /// (gradients flow to the parameters).
     pub fn forward(&self, sessions: &[&[u32]]) -> Result<Tensor, String> {
         let ids = self.tokens(sessions)?;
-        self.forward_tokens(&ids).map_err(err)
+        self.forward_tokens(&ids, None).map_err(err)
     }
 
-    fn forward_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+    /// [`forward`](Self::forward) with each session's start token moved by
+    /// a vector of its own: `start` is `[sessions, dim]` (what a policy
+    /// makes of the shopper's context, say a projection of their segment),
+    /// added to the start token's embedding, so that attention reads the
+    /// context beside the items. Gradients flow into `start` too.
+    pub fn forward_with_start(
+        &self,
+        sessions: &[&[u32]],
+        start: &Tensor,
+    ) -> Result<Tensor, String> {
+        let ids = self.tokens(sessions)?;
+        self.forward_tokens(&ids, Some(start)).map_err(err)
+    }
+
+    fn forward_tokens(&self, ids: &Tensor, start: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let p = |n: &str| self.param(n).map_err(candle_core::Error::msg);
         let (b, t) = ids.dims2()?;
         let (d, heads) = (self.config.dim, self.config.heads);
-        let hd = d / heads;
         let dtype = p("embed.items")?.dtype();
         let items = p("embed.items")?
             .embedding(&ids.flatten_all()?)?
             .reshape((b, t, d))?;
-        let mut x = items.broadcast_add(p("embed.positions")?)?;
-        // Additive mask [b, 1, t, t]: a query attends to itself, earlier
-        // tokens, and never to padding.
+        let mut x = (items + rows_of(p("embed.positions")?, b)?.reshape((b, t, d))?)?;
         let id_values = ids.to_vec2::<u32>()?;
-        let mut mask = vec![0f64; b * t * t];
-        for (s, row) in id_values.iter().enumerate() {
-            for q in 0..t {
-                for k in 0..t {
-                    if k > q || row[k] == PAD {
-                        mask[(s * t + q) * t + k] = -1e9;
-                    }
-                }
-            }
+        if let Some(start) = start {
+            // A [b, t, 1] indicator of each row's start token, times the
+            // row's offset [b, 1, d].
+            let at: Vec<f64> = id_values
+                .iter()
+                .flat_map(|row| row.iter().map(|&id| f64::from(u8::from(id == START))))
+                .collect();
+            let at = Tensor::from_vec(at, (b, t, 1), &self.device)?.to_dtype(dtype)?;
+            x = (x + at.broadcast_mul(&start.unsqueeze(1)?)?)?;
         }
-        let mask = Tensor::from_vec(mask, (b, 1, t, t), &self.device)?.to_dtype(dtype)?;
-        let scale = 1.0 / (hd as f64).sqrt();
+        // Which tokens are real: attention never reads padding.
+        let valid: std::sync::Arc<Vec<bool>> =
+            std::sync::Arc::new(id_values.iter().flatten().map(|&id| id != PAD).collect());
         for l in 0..self.config.layers {
             let n = |k: &str| format!("block{l}.{k}");
             let h = layer_norm(&x, p(&n("norm1.weight"))?, p(&n("norm1.bias"))?)?;
@@ -334,19 +346,10 @@ impl SessionEncoder {
                     &h,
                     p(&n(&format!("attention.{which}.weight")))?,
                     p(&n(&format!("attention.{which}.bias")))?,
-                )?
-                .reshape((b, t, heads, hd))?
-                .transpose(1, 2)?
-                .contiguous()
+                )
             };
             let (q, k, v) = (project("query")?, project("key")?, project("value")?);
-            let scores = (q.matmul(&k.transpose(2, 3)?.contiguous()?)? * scale)?;
-            let weights = softmax_last(&scores.broadcast_add(&mask)?)?;
-            let attended = weights
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((b, t, d))?;
+            let attended = super::attention::attention(&q, &k, &v, heads, valid.clone())?;
             let out = linear(
                 &attended,
                 p(&n("attention.output.weight"))?,
@@ -373,9 +376,30 @@ fn fan_in(config: &EncoderConfig, name: &str) -> usize {
     }
 }
 
-/// `x · Wᵀ + b` over the last dimension.
+/// `x · Wᵀ + b` over the last dimension, as one 2-D product over every
+/// row of `x` (a batched product would broadcast `W` over the batch, and
+/// its backward pass would build a gradient of `W` per row before summing
+/// them).
 fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-    x.broadcast_matmul(&weight.t()?)?.broadcast_add(bias)
+    let dims = x.dims().to_vec();
+    let inputs = dims[dims.len() - 1];
+    let rows = x.elem_count() / inputs;
+    let mut out_dims = dims;
+    let last = out_dims.len() - 1;
+    out_dims[last] = weight.dim(0)?;
+    let out = x.reshape((rows, inputs))?.matmul(&weight.t()?)?;
+    (out + rows_of(bias, rows)?)?.reshape(out_dims)
+}
+
+/// `v` (any shape, `n` values) repeated as each of `rows` rows, `[rows, n]`,
+/// by a product with a column of ones: the backward pass then sums the
+/// rows' gradients with one matrix product, where broadcasting would sum
+/// them with candle's strided reduction (several times slower; it was most
+/// of the encoder's training time).
+pub(crate) fn rows_of(v: &Tensor, rows: usize) -> candle_core::Result<Tensor> {
+    let n = v.elem_count();
+    let ones = Tensor::ones((rows, 1), v.dtype(), v.device())?;
+    ones.matmul(&v.reshape((1, n))?)
 }
 
 /// Layer norm over the last dimension (biased variance, as PyTorch's).
@@ -384,12 +408,8 @@ fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result
     let centered = x.broadcast_sub(&mean)?;
     let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
     let normed = centered.broadcast_div(&(var + LN_EPS)?.sqrt()?)?;
-    normed.broadcast_mul(weight)?.broadcast_add(bias)
-}
-
-/// Softmax over the last dimension, shifted by its (untracked) maximum.
-fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+    let rows = normed.elem_count() / weight.elem_count();
+    let (w, b) = (rows_of(weight, rows)?, rows_of(bias, rows)?);
+    let shape = normed.shape().clone();
+    ((normed.reshape(w.shape())? * w)? + b)?.reshape(shape)
 }

@@ -6,11 +6,17 @@
 //! over the shopper's history, softmax policies, two-tower scoring). Its
 //! settings are checked by [`encoder::EncoderConfig::validate`] before any
 //! work, and its arithmetic by a plain reference implementation in the
-//! tests (forward and gradients, in `f64`).
+//! tests (forward and gradients, in `f64`). [`softmax::Reinforce`] is the
+//! policy built on it (`kind = "reinforce"`).
 
+pub mod attention;
 pub mod catalog;
+pub mod config;
 pub mod encoder;
+pub mod kind;
 pub mod reinforce;
+mod sessions;
+pub mod softmax;
 
 #[cfg(test)]
 mod reference;

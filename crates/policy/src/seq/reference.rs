@@ -2,7 +2,7 @@
 //! the same named parameters: what the candle implementation is checked
 //! against (outputs directly, gradients by central differences).
 
-use super::encoder::{EncoderConfig, LN_EPS, PAD};
+use super::encoder::{EncoderConfig, LN_EPS, PAD, START};
 use std::collections::BTreeMap;
 
 /// Parameters by name, flattened row-major.
@@ -29,6 +29,16 @@ fn linear(x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
 
 /// `h(s)` of one session's token ids (as [`super::encoder::SessionEncoder::tokens`] makes them).
 pub fn forward(config: &EncoderConfig, params: &Params, ids: &[u32]) -> Vec<f64> {
+    forward_with_start(config, params, ids, None)
+}
+
+/// [`forward`] with `start` added to the start token's embedding.
+pub fn forward_with_start(
+    config: &EncoderConfig,
+    params: &Params,
+    ids: &[u32],
+    start: Option<&[f64]>,
+) -> Vec<f64> {
     let (d, heads) = (config.dim, config.heads);
     let hd = d / heads;
     let t = ids.len();
@@ -39,7 +49,15 @@ pub fn forward(config: &EncoderConfig, params: &Params, ids: &[u32]) -> Vec<f64>
         .map(|(pos, &id)| {
             let e = &p("embed.items")[id as usize * d..(id as usize + 1) * d];
             let q = &p("embed.positions")[pos * d..(pos + 1) * d];
-            e.iter().zip(q).map(|(a, b)| a + b).collect()
+            let offset = |c: usize| match start {
+                Some(s) if id == START => s[c],
+                _ => 0.0,
+            };
+            e.iter()
+                .zip(q)
+                .enumerate()
+                .map(|(c, (a, b))| a + b + offset(c))
+                .collect()
         })
         .collect();
     for l in 0..config.layers {

@@ -292,3 +292,76 @@ fn item_embeddings_start_from_the_catalog_and_score_as_a_tower() {
     bad[3] = f32::NAN;
     assert!(e.init_items_from(&bad).unwrap_err().contains("finite"));
 }
+
+/// A start offset (a shopper's context) moves the state as the reference
+/// says, and its gradient matches central differences (f64, step 1e-6).
+#[test]
+fn start_offsets_match_the_reference_and_their_gradients() {
+    let e = encoder(DType::F64, 13);
+    let p = params(&e);
+    let batch = sessions();
+    let refs: Vec<&[u32]> = batch.iter().map(Vec::as_slice).collect();
+    let d = config().dim;
+    let offsets: Vec<f64> = (0..batch.len() * d)
+        .map(|i| ((i * 29 % 13) as f64 - 6.0) / 6.0)
+        .collect();
+    let var =
+        candle_core::Var::from_vec(offsets.clone(), (batch.len(), d), &candle_core::Device::Cpu)
+            .unwrap();
+    let out = e.forward_with_start(&refs, var.as_tensor()).unwrap();
+    let got: Vec<Vec<f64>> = out.to_vec2().unwrap();
+    let ids: Vec<Vec<u32>> = batch.iter().map(|s| ids(&e, s)).collect();
+    let weights: Vec<f64> = (0..batch.len() * d)
+        .map(|i| ((i * 7 % 5) as f64) - 2.0)
+        .collect();
+    for (s, tokens) in ids.iter().enumerate() {
+        let want = reference::forward_with_start(
+            &config(),
+            &p,
+            tokens,
+            Some(&offsets[s * d..(s + 1) * d]),
+        );
+        for (a, b) in got[s].iter().zip(&want) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+    }
+    // The offset changes the state (it is read).
+    assert_ne!(got, outputs(&e, &batch));
+    let r = Tensor::from_vec(weights.clone(), out.shape(), out.device()).unwrap();
+    let grads = (out * r).unwrap().sum_all().unwrap().backward().unwrap();
+    let grad: Vec<f64> = grads
+        .get(var.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let objective = |offsets: &[f64]| -> f64 {
+        ids.iter()
+            .enumerate()
+            .map(|(s, tokens)| {
+                reference::forward_with_start(
+                    &config(),
+                    &p,
+                    tokens,
+                    Some(&offsets[s * d..(s + 1) * d]),
+                )
+                .iter()
+                .enumerate()
+                .map(|(c, v)| v * weights[s * d + c])
+                .sum::<f64>()
+            })
+            .sum()
+    };
+    for i in 0..offsets.len() {
+        let (mut up, mut down) = (offsets.clone(), offsets.clone());
+        up[i] += 1e-6;
+        down[i] -= 1e-6;
+        let numeric = (objective(&up) - objective(&down)) / 2e-6;
+        assert!(
+            (grad[i] - numeric).abs() < 1e-5 * (1.0 + numeric.abs()),
+            "start[{i}]: {} vs {numeric}",
+            grad[i]
+        );
+    }
+}

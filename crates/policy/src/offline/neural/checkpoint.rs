@@ -116,6 +116,7 @@ mod tests {
             action: (0..200).map(|i| (i % 3) as u32).collect(),
             reward: (0..200).map(|i| f64::from(i % 5)).collect(),
             next: vec![None; 200],
+            ..Default::default()
         };
         let make = |seed, hidden: usize| {
             let config = OfflineConfig {

@@ -12,6 +12,7 @@ fn bandit(rows: usize, pick: impl Fn(usize) -> (u32, f64)) -> Transitions {
         action,
         reward,
         next: vec![None; rows],
+        ..Default::default()
     }
 }
 

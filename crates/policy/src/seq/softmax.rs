@@ -1,0 +1,567 @@
+//! A softmax policy over the catalog, `π(a | s) = softmax(z(s) / τ)`, its
+//! state read by the session encoder and trained by REINFORCE (Williams,
+//! 1992) with a learned baseline and the top-K correction of
+//! [`super::reinforce`].
+//!
+//! **State.** The observation's `history_1, history_2, …` features are the
+//! items the shopper clicked, most recent first (a value outside the
+//! catalog is an empty place); the encoder reads them oldest first. The
+//! other features — the context: segment, step, price sensitivity — are
+//! encoded as the deep Q-learner encodes features (scaled to `[−1, 1]`,
+//! or one-hot) and projected onto the start token's vector
+//! ([`SessionEncoder::forward_with_start`]), so attention reads them beside
+//! the items. `h(s)` is the encoder's output.
+//!
+//! **Scores.** Two towers with tied item embeddings: `z_i(s) = h(s)·e_i + b_i`,
+//! `e_i` the encoder's embedding of item `i`. A value head
+//! `V(s) = h(s)·w + c` is the baseline.
+//!
+//! **Learning.** The policy follows every session of a batch env by its
+//! slot ([`Transition::slot`]); when a session ends, each decision's
+//! discounted return `G` is known (item-wise credit within a slate: the
+//! item's own reward plus the discounted return of the steps after), and
+//! a session cut by a limit (truncated) bootstraps from `V` of its last
+//! state. Finished decisions queue up; every `batch_size` of them make one
+//! Adam step on `L = L_π(A = G − V) + value_weight · ½ (G − V)²`, `L_π` the
+//! objective of [`super::reinforce::Objective`] on-policy (`ω = 1`).
+//!
+//! **Acting.** [`Policy::act_slates`] scores every session of a step in
+//! one batched forward pass; training draws slates without replacement
+//! from `π` (Gumbel top-k), evaluation shows the top `k` logits. All
+//! randomness comes from the policy's seeded generator.
+
+use super::{
+    config::ReinforceConfig,
+    encoder::{SessionEncoder, rows_of},
+    reinforce::{Objective, log_policy, sample_slate},
+    sessions::{Decision, SessionStep, State, logged_sessions, returns},
+};
+use crate::{
+    CheckpointError, LearningStats, Mode, Policy, PolicyError, Transition,
+    adam::Adam,
+    dqn::input::{Input, encode, inputs},
+};
+use candle_core::{DType, Device, Tensor, Var};
+use rand::RngExt;
+use shoplab_env::{
+    Observation, ObservationSpace,
+    seed::{SimRng, derive_seed, rng_from_seed},
+};
+use std::collections::{BTreeMap, VecDeque};
+
+/// The prefix of the observation's history features, numbered from 1
+/// (most recent).
+pub const HISTORY_PREFIX: &str = "history_";
+
+/// Sums of the training statistics since they were last read.
+#[derive(Debug, Clone, Copy, Default)]
+struct StatsSum {
+    updates: u64,
+    loss: f64,
+    value: f64,
+}
+
+/// The REINFORCE softmax policy (`kind = "reinforce"`).
+#[derive(Debug)]
+pub struct Reinforce {
+    config: ReinforceConfig,
+    encoder: SessionEncoder,
+    /// Every parameter (the encoder's under `encoder.`, the heads'), by name.
+    params: BTreeMap<String, Var>,
+    adam: Adam,
+    items: usize,
+    /// Feature indices of `history_1, history_2, …`.
+    history: Vec<usize>,
+    /// Feature indices of the context and how each is encoded.
+    context: Vec<(usize, Input)>,
+    context_dim: usize,
+    /// The slate size of the last step acted on.
+    slate_size: usize,
+    /// Each slot's session so far, and its step being filled.
+    sessions: Vec<(Vec<SessionStep>, Option<SessionStep>)>,
+    /// Sessions cut by a limit, waiting for `V` of their last state.
+    awaiting: Vec<(Vec<SessionStep>, State)>,
+    ready: VecDeque<Decision>,
+    stats: StatsSum,
+    /// Logged decisions and their propensities, when learning from a log.
+    logged: Option<(Vec<Decision>, Vec<f64>)>,
+    diverged: Option<String>,
+    rng: SimRng,
+    /// Draws logged minibatches.
+    log_rng: SimRng,
+    /// Features per observation.
+    features: usize,
+    device: Device,
+}
+
+fn err(e: candle_core::Error) -> String {
+    e.to_string()
+}
+
+impl Reinforce {
+    /// A policy over `space` for a catalog of `n_actions` items, seeded
+    /// with `seed`: the weights from `derive_seed(seed, "reinforce/init", 0)`,
+    /// slates from `derive_seed(seed, "reinforce/act", 0)`.
+    pub fn new(
+        config: ReinforceConfig,
+        space: &ObservationSpace,
+        n_actions: usize,
+        seed: u64,
+    ) -> Result<Self, PolicyError> {
+        config.validate(n_actions)?;
+        let history: Vec<usize> = (1..)
+            .map_while(|j| space.index_of(&format!("{HISTORY_PREFIX}{j}")))
+            .collect();
+        if history.is_empty() {
+            return Err(PolicyError::MissingFeature("history_1"));
+        }
+        let encoding = inputs(space, &config.one_hot)?;
+        let context: Vec<(usize, Input)> = if config.context {
+            encoding
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !history.contains(i))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let context_dim = context
+            .iter()
+            .map(|(_, input)| match input {
+                Input::Scaled { .. } => 1,
+                Input::OneHot { values, .. } => *values,
+            })
+            .sum();
+        let invalid = |e: String| PolicyError::invalid("", e);
+        let mut init = rng_from_seed(derive_seed(seed, "reinforce/init", 0));
+        let encoder = SessionEncoder::new(config.encoder.clone(), n_actions, DType::F32, &mut init)
+            .map_err(invalid)?;
+        let device = Device::Cpu;
+        let d = config.encoder.dim;
+        let mut params: BTreeMap<String, Var> = encoder
+            .vars()
+            .iter()
+            .map(|(n, v)| (format!("encoder.{n}"), v.clone()))
+            .collect();
+        let mut head = vec![
+            ("items.bias".to_string(), vec![n_actions], 0.0),
+            ("value.bias".to_string(), vec![1], 0.0),
+            (
+                "value.weight".to_string(),
+                vec![d, 1],
+                1.0 / (d as f32).sqrt(),
+            ),
+        ];
+        if context_dim > 0 {
+            let bound = 1.0 / (context_dim as f32).sqrt();
+            head.push(("context.weight".to_string(), vec![context_dim, d], bound));
+        }
+        head.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, shape, bound) in head {
+            let count: usize = shape.iter().product();
+            let values: Vec<f32> = (0..count)
+                .map(|_| {
+                    if bound > 0.0 {
+                        init.random_range(-bound..bound)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let var = Var::from_vec(values, shape, &device).map_err(|e| invalid(err(e)))?;
+            params.insert(name, var);
+        }
+        Ok(Self {
+            adam: Adam::new(&params),
+            params,
+            encoder,
+            items: n_actions,
+            history,
+            context,
+            context_dim,
+            slate_size: 1,
+            sessions: Vec::new(),
+            awaiting: Vec::new(),
+            ready: VecDeque::new(),
+            stats: StatsSum::default(),
+            logged: None,
+            diverged: None,
+            rng: rng_from_seed(derive_seed(seed, "reinforce/act", 0)),
+            log_rng: rng_from_seed(derive_seed(seed, "reinforce/log", 0)),
+            features: space.len(),
+            device,
+            config,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ReinforceConfig {
+        &self.config
+    }
+
+    fn state(&self, obs: &Observation) -> State {
+        let items = self
+            .history
+            .iter()
+            .rev()
+            .filter_map(|&i| {
+                let v = obs.features[i];
+                (v >= 0.0 && v < self.items as f32 && v.fract() == 0.0).then_some(v as u32)
+            })
+            .collect();
+        let mut context = Vec::with_capacity(self.context_dim);
+        let mut one = Vec::new();
+        for &(i, input) in &self.context {
+            encode(&[input], &obs.features[i..=i], &mut one);
+            context.extend_from_slice(&one);
+        }
+        State { items, context }
+    }
+
+    /// `h(s)` of each state, `[states, dim]` (tracked).
+    fn encode(&self, states: &[&State]) -> Result<Tensor, String> {
+        let sessions: Vec<&[u32]> = states.iter().map(|s| s.items.as_slice()).collect();
+        if self.context_dim == 0 {
+            return self.encoder.forward(&sessions);
+        }
+        let values: Vec<f32> = states
+            .iter()
+            .flat_map(|s| s.context.iter().copied())
+            .collect();
+        let start = Tensor::from_vec(values, (states.len(), self.context_dim), &self.device)
+            .and_then(|c| c.matmul(self.params["context.weight"].as_tensor()))
+            .map_err(err)?;
+        self.encoder.forward_with_start(&sessions, &start)
+    }
+
+    /// The logits `[states, items]` and values `[states]` of `h`.
+    fn heads(&self, h: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let embeddings = self.params["encoder.embed.items"]
+            .as_tensor()
+            .narrow(0, 2, self.items)?;
+        let rows = h.dim(0)?;
+        let logits =
+            (h.matmul(&embeddings.t()?)? + rows_of(self.params["items.bias"].as_tensor(), rows)?)?;
+        let values = (h.matmul(self.params["value.weight"].as_tensor())?
+            + rows_of(self.params["value.bias"].as_tensor(), rows)?)?
+        .squeeze(1)?;
+        Ok((logits, values))
+    }
+
+    /// Logits (row-major `[states, items]`) and values of `states`, untracked.
+    fn score(&self, states: &[&State]) -> Result<(Vec<f32>, Vec<f32>), String> {
+        let h = self.encode(states)?.detach();
+        let (logits, values) = self.heads(&h).map_err(err)?;
+        let logits = logits
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .map_err(err)?;
+        Ok((logits, values.to_vec1().map_err(err)?))
+    }
+
+    fn score_or_panic(&self, states: &[&State]) -> (Vec<f32>, Vec<f32>) {
+        self.score(states)
+            .unwrap_or_else(|e| panic!("the softmax policy's network failed: {e}"))
+    }
+
+    /// Returns of a finished session's steps, `bootstrap` the (scaled)
+    /// value after its last step, queued as decisions; then trains on every
+    /// full minibatch.
+    fn finish(&mut self, steps: Vec<SessionStep>, bootstrap: f64) {
+        self.ready
+            .extend(returns(steps, self.config.gamma, bootstrap));
+        while self.ready.len() >= self.config.batch_size && self.diverged.is_none() {
+            let batch: Vec<Decision> = self.ready.drain(..self.config.batch_size).collect();
+            let batch: Vec<&Decision> = batch.iter().collect();
+            if let Err(e) = self.train_step(&batch, None) {
+                self.diverged = Some(e);
+            }
+        }
+    }
+
+    /// Sessions cut by a limit bootstrap from `V` of their last state, all
+    /// scored in one pass.
+    fn flush(&mut self) {
+        if self.awaiting.is_empty() || self.diverged.is_some() {
+            return;
+        }
+        let awaiting = std::mem::take(&mut self.awaiting);
+        let states: Vec<&State> = awaiting.iter().map(|(_, s)| s).collect();
+        let values = match self.score(&states) {
+            Ok((_, v)) => v,
+            Err(e) => {
+                self.diverged = Some(e);
+                return;
+            }
+        };
+        for ((steps, _), v) in awaiting.into_iter().zip(values) {
+            self.finish(steps, f64::from(v));
+        }
+    }
+
+    /// One Adam step on a minibatch of finished decisions.
+    fn train_step(&mut self, batch: &[&Decision], behaviour: Option<&[f64]>) -> Result<(), String> {
+        let states: Vec<&State> = batch.iter().map(|d| &d.state).collect();
+        let h = self.encode(&states)?;
+        let (logits, values) = self.heads(&h).map_err(err)?;
+        let returns: Vec<f32> = batch.iter().map(|d| d.ret as f32).collect();
+        let baseline: Vec<f32> = values.detach().to_vec1().map_err(err)?;
+        let advantages: Vec<f64> = returns
+            .iter()
+            .zip(&baseline)
+            .map(|(&g, &v)| f64::from(g - v))
+            .collect();
+        let actions: Vec<u32> = batch.iter().map(|d| d.action).collect();
+        let objective = Objective {
+            temperature: self.config.temperature,
+            k: self.config.top_k.unwrap_or(self.slate_size),
+            entropy: self.config.entropy,
+            weight_cap: self.config.weight_cap,
+        };
+        let target = Tensor::from_vec(returns, batch.len(), &self.device).map_err(err)?;
+        let value_loss = (values - target)
+            .and_then(|e| e.sqr())
+            .and_then(|e| e.mean_all())
+            .and_then(|e| e * (0.5 * self.config.value_weight))
+            .map_err(err)?;
+        let loss = objective
+            .loss(&logits, &actions, &advantages, behaviour)
+            .and_then(|l| l + &value_loss)
+            .map_err(err)?;
+        let value = f64::from(loss.to_scalar::<f32>().map_err(err)?);
+        if !value.is_finite() {
+            return Err(format!(
+                "after {} updates the loss is {value}",
+                self.adam.steps()
+            ));
+        }
+        let grads = loss.backward().map_err(err)?;
+        self.adam
+            .step(
+                &self.params,
+                &grads,
+                self.config.learning_rate,
+                self.config.max_grad_norm,
+            )
+            .map_err(|e| e.0)?;
+        self.stats.updates += 1;
+        self.stats.loss += value;
+        self.stats.value += baseline.iter().map(|&v| f64::from(v)).sum::<f64>()
+            / baseline.len() as f64
+            / self.config.reward_scale;
+        Ok(())
+    }
+
+    /// Learns from `data`'s decisions instead of the env's
+    /// (`log_steps`): each session's returns are computed now, and before
+    /// each training episode the policy takes its share of the steps on
+    /// uniformly drawn minibatches, corrected by the log's propensities.
+    pub fn learn_from_log(&mut self, data: &crate::offline::Transitions) -> Result<(), String> {
+        if data.dim != self.features {
+            return Err(format!(
+                "{} features per row, the observations {}",
+                data.dim, self.features
+            ));
+        }
+        if let Some(a) = data.action.iter().find(|&&a| a as usize >= self.items) {
+            return Err(format!(
+                "action {a} is outside the catalog of {} items",
+                self.items
+            ));
+        }
+        let logged = logged_sessions(
+            data,
+            |x| {
+                self.state(&Observation {
+                    features: x.to_vec(),
+                })
+            },
+            self.config.gamma,
+            self.config.reward_scale,
+        )?;
+        if logged.0.is_empty() {
+            return Err("no rows".into());
+        }
+        self.logged = Some(logged);
+        Ok(())
+    }
+
+    /// One minibatch step on logged decisions, drawn uniformly.
+    fn log_step(&mut self) -> Result<(), String> {
+        let Some((decisions, behaviour)) = self.logged.take() else {
+            return Ok(());
+        };
+        let rows: Vec<usize> = (0..self.config.batch_size)
+            .map(|_| self.log_rng.random_range(0..decisions.len()))
+            .collect();
+        let batch: Vec<&Decision> = rows.iter().map(|&i| &decisions[i]).collect();
+        let propensities: Vec<f64> = rows.iter().map(|&i| behaviour[i]).collect();
+        let result = self.train_step(&batch, Some(&propensities));
+        self.logged = Some((decisions, behaviour));
+        result
+    }
+
+    /// `π(· | s)` at the policy's temperature.
+    pub fn probabilities(&self, obs: &Observation) -> Vec<f64> {
+        let state = self.state(obs);
+        let (logits, _) = self.score_or_panic(&[&state]);
+        let z = Tensor::from_vec(logits, (1, self.items), &self.device)
+            .and_then(|z| log_policy(&z, self.config.temperature))
+            .and_then(|l| l.exp())
+            .and_then(|p| p.squeeze(0))
+            .and_then(|p| p.to_dtype(DType::F64))
+            .and_then(|p| p.to_vec1())
+            .unwrap_or_else(|e| panic!("the softmax policy failed: {e}"));
+        let total: f64 = z.iter().sum();
+        z.into_iter().map(|p| p / total).collect()
+    }
+}
+
+impl Policy for Reinforce {
+    fn begin_episode(&mut self, episode: usize, total: usize) {
+        let Some(steps) = self.config.log_steps else {
+            return;
+        };
+        let due = (u128::from(steps) * (episode as u128 + 1) / total.max(1) as u128) as u64;
+        while self.diverged.is_none() && self.adam.steps() < due.min(steps) {
+            if let Err(e) = self.log_step() {
+                self.diverged = Some(e);
+            }
+        }
+    }
+
+    fn act(&mut self, obs: &Observation) -> usize {
+        let mut slate = Vec::with_capacity(1);
+        self.act_slate(obs, 1, self.items, &mut slate);
+        slate[0]
+    }
+
+    fn act_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
+        if let Err(e) = self.act_slates(std::slice::from_ref(obs), k, n, Mode::Train, slate) {
+            panic!("the softmax policy failed: {e}");
+        }
+    }
+
+    fn act_slates(
+        &mut self,
+        obs: &[Observation],
+        k: usize,
+        _n_actions: usize,
+        mode: Mode,
+        slates: &mut Vec<usize>,
+    ) -> Result<(), String> {
+        self.flush();
+        self.slate_size = k;
+        let states: Vec<State> = obs.iter().map(|o| self.state(o)).collect();
+        let refs: Vec<&State> = states.iter().collect();
+        let (logits, _) = self.score(&refs)?;
+        slates.clear();
+        let mut slate = Vec::with_capacity(k);
+        for row in logits.chunks(self.items) {
+            match mode {
+                Mode::Train => {
+                    sample_slate(row, self.config.temperature, k, &mut self.rng, &mut slate)
+                }
+                Mode::Greedy => crate::top_k(row, k, &mut slate),
+            }
+            crate::check_slate(&slate, k)?;
+            slates.extend_from_slice(&slate);
+        }
+        Ok(())
+    }
+
+    fn action_probabilities(&mut self, obs: &Observation, probs: &mut Vec<f64>) -> bool {
+        self.flush();
+        *probs = self.probabilities(obs);
+        true
+    }
+
+    fn greedy(&self, obs: &Observation) -> usize {
+        let state = self.state(obs);
+        let mut best = Vec::with_capacity(1);
+        crate::top_k(&self.score_or_panic(&[&state]).0, 1, &mut best);
+        best[0]
+    }
+
+    fn greedy_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
+        if let Err(e) = self.act_slates(std::slice::from_ref(obs), k, n, Mode::Greedy, slate) {
+            panic!("the softmax policy failed: {e}");
+        }
+    }
+
+    fn learn(&mut self, t: &Transition<'_>) {
+        if self.diverged.is_some() || self.logged.is_some() {
+            return;
+        }
+        if self.sessions.len() <= t.slot {
+            self.sessions.resize_with(t.slot + 1, Default::default);
+        }
+        let scaled = t.reward * self.config.reward_scale;
+        let k = self.slate_size;
+        let state = self.sessions[t.slot].1.is_none().then(|| self.state(t.obs));
+        let (steps, current) = &mut self.sessions[t.slot];
+        let step = current.get_or_insert_with(|| SessionStep {
+            state: state.unwrap_or_else(|| unreachable!("a new step has its state")),
+            actions: Vec::with_capacity(k),
+            rewards: Vec::with_capacity(k),
+        });
+        step.actions.push(t.action as u32);
+        step.rewards.push(scaled);
+        if step.actions.len() < k {
+            return;
+        }
+        steps.extend(current.take());
+        if t.terminated {
+            let steps = std::mem::take(steps);
+            self.finish(steps, 0.0);
+        } else if t.truncated {
+            let steps = std::mem::take(steps);
+            let last = self.state(t.next_obs);
+            self.awaiting.push((steps, last));
+        }
+    }
+
+    fn divergence(&self) -> Option<String> {
+        self.diverged.clone()
+    }
+
+    fn learning_stats(&mut self) -> Option<LearningStats> {
+        let s = std::mem::take(&mut self.stats);
+        let updates = s.updates as f64;
+        Some(LearningStats {
+            updates: s.updates,
+            loss: (s.updates > 0).then(|| s.loss / updates),
+            mean_q: (s.updates > 0).then(|| s.value / updates),
+            exploration: self.config.temperature,
+        })
+    }
+
+    fn checkpoint(&self) -> Option<Result<Vec<u8>, CheckpointError>> {
+        let settings = serde_json::json!({
+            "policy": "reinforce",
+            "encoder": self.config.encoder,
+            "items": self.items,
+            "context": self.context_dim,
+            "updates": self.adam.steps(),
+        });
+        Some(crate::vars_to_safetensors(
+            &self.params,
+            settings.to_string(),
+        ))
+    }
+
+    fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let loaded = candle_core::safetensors::load_buffer(bytes, &self.device)
+            .map_err(|e| CheckpointError::Format(e.to_string()))?;
+        if let Some(extra) = loaded.keys().find(|k| !self.params.contains_key(*k)) {
+            return Err(CheckpointError::UnknownTensor(extra.clone()));
+        }
+        crate::load_vars(&self.params, &loaded, "")?;
+        self.adam.reset();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "softmax_tests.rs"]
+mod tests;
