@@ -269,6 +269,20 @@ pub struct LearningStats {
     pub exploration: f64,
 }
 
+impl LearningStats {
+    /// The means of `updates` updates' summed losses and Q-values (none
+    /// without updates), with the exploration parameter in force.
+    pub fn from_sums(updates: u64, loss: f64, mean_q: f64, exploration: f64) -> Self {
+        let n = updates as f64;
+        Self {
+            updates,
+            loss: (updates > 0).then(|| loss / n),
+            mean_q: (updates > 0).then(|| mean_q / n),
+            exploration,
+        }
+    }
+}
+
 /// Why a checkpoint could not be saved or loaded.
 #[derive(Debug, Error)]
 pub enum CheckpointError {

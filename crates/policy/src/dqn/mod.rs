@@ -465,16 +465,16 @@ impl Policy for Dqn {
 
     fn learning_stats(&mut self) -> Option<LearningStats> {
         let s = std::mem::take(&mut self.stats);
-        let updates = s.updates as f64;
-        Some(LearningStats {
-            updates: s.updates,
-            loss: (s.updates > 0).then(|| s.loss / updates),
-            mean_q: (s.updates > 0).then(|| s.mean_q / updates),
-            exploration: match self.config.exploration {
-                Exploration::EpsilonGreedy => self.epsilon,
-                Exploration::Boltzmann => self.temperature,
-            },
-        })
+        let exploration = match self.config.exploration {
+            Exploration::EpsilonGreedy => self.epsilon,
+            Exploration::Boltzmann => self.temperature,
+        };
+        Some(LearningStats::from_sums(
+            s.updates,
+            s.loss,
+            s.mean_q,
+            exploration,
+        ))
     }
 
     fn checkpoint(&self) -> Option<Result<Vec<u8>, CheckpointError>> {

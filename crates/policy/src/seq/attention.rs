@@ -116,26 +116,38 @@ impl CausalAttention {
         true
     }
 
-    fn forward(&self, n: Dims, q: &[f64], k: &[f64], v: &[f64]) -> Vec<f64> {
-        let hd = n.head_dim();
-        let mut out = vec![0.0; q.len()];
+    /// Calls `f` with every real query's place (session, head, token) and
+    /// its weights over keys `0..=i`.
+    fn each_query(
+        &self,
+        n: Dims,
+        (q, k): (&[f64], &[f64]),
+        mut f: impl FnMut((usize, usize, usize), &[f64]),
+    ) {
         let mut p = vec![0.0; n.t];
         for s in 0..n.b {
             for h in 0..n.heads {
                 for i in 0..n.t {
-                    if !self.weights(n, (q, k), (s, h, i), &mut p) {
-                        continue;
-                    }
-                    let o = n.at(s, i, h);
-                    for (j, &pj) in p[..=i].iter().enumerate().filter(|(_, p)| **p > 0.0) {
-                        let vj = &v[n.at(s, j, h)..n.at(s, j, h) + hd];
-                        for c in 0..hd {
-                            out[o + c] += pj * vj[c];
-                        }
+                    if self.weights(n, (q, k), (s, h, i), &mut p) {
+                        f((s, h, i), &p[..=i]);
                     }
                 }
             }
         }
+    }
+
+    fn forward(&self, n: Dims, q: &[f64], k: &[f64], v: &[f64]) -> Vec<f64> {
+        let hd = n.head_dim();
+        let mut out = vec![0.0; q.len()];
+        self.each_query(n, (q, k), |(s, h, i), p| {
+            let o = n.at(s, i, h);
+            for (j, &pj) in p.iter().enumerate().filter(|(_, p)| **p > 0.0) {
+                let vj = &v[n.at(s, j, h)..n.at(s, j, h) + hd];
+                for c in 0..hd {
+                    out[o + c] += pj * vj[c];
+                }
+            }
+        });
         out
     }
 
@@ -144,35 +156,28 @@ impl CausalAttention {
         let hd = n.head_dim();
         let scale = 1.0 / (hd as f64).sqrt();
         let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
-        let (mut p, mut dp) = (vec![0.0; n.t], vec![0.0; n.t]);
-        for s in 0..n.b {
-            for h in 0..n.heads {
-                for i in 0..n.t {
-                    if !self.weights(n, (q, k), (s, h, i), &mut p) {
-                        continue;
-                    }
-                    let o = n.at(s, i, h);
-                    let goi = &go[o..o + hd];
-                    let mut weighted = 0.0;
-                    for j in 0..=i {
-                        let vj = n.at(s, j, h);
-                        dp[j] = goi.iter().zip(&v[vj..vj + hd]).map(|(a, b)| a * b).sum();
-                        weighted += p[j] * dp[j];
-                        for c in 0..hd {
-                            dv[vj + c] += p[j] * goi[c];
-                        }
-                    }
-                    for j in (0..=i).filter(|&j| p[j] > 0.0) {
-                        let ds = p[j] * (dp[j] - weighted) * scale;
-                        let kj = n.at(s, j, h);
-                        for c in 0..hd {
-                            dq[o + c] += ds * k[kj + c];
-                            dk[kj + c] += ds * q[o + c];
-                        }
-                    }
+        let mut dp = vec![0.0; n.t];
+        self.each_query(n, (q, k), |(s, h, i), p| {
+            let o = n.at(s, i, h);
+            let goi = &go[o..o + hd];
+            let mut weighted = 0.0;
+            for j in 0..=i {
+                let vj = n.at(s, j, h);
+                dp[j] = goi.iter().zip(&v[vj..vj + hd]).map(|(a, b)| a * b).sum();
+                weighted += p[j] * dp[j];
+                for c in 0..hd {
+                    dv[vj + c] += p[j] * goi[c];
                 }
             }
-        }
+            for j in (0..=i).filter(|&j| p[j] > 0.0) {
+                let ds = p[j] * (dp[j] - weighted) * scale;
+                let kj = n.at(s, j, h);
+                for c in 0..hd {
+                    dq[o + c] += ds * k[kj + c];
+                    dk[kj + c] += ds * q[o + c];
+                }
+            }
+        });
         [dq, dk, dv]
     }
 }

@@ -527,13 +527,12 @@ impl Policy for Reinforce {
 
     fn learning_stats(&mut self) -> Option<LearningStats> {
         let s = std::mem::take(&mut self.stats);
-        let updates = s.updates as f64;
-        Some(LearningStats {
-            updates: s.updates,
-            loss: (s.updates > 0).then(|| s.loss / updates),
-            mean_q: (s.updates > 0).then(|| s.value / updates),
-            exploration: self.config.temperature,
-        })
+        Some(LearningStats::from_sums(
+            s.updates,
+            s.loss,
+            s.value,
+            self.config.temperature,
+        ))
     }
 
     fn checkpoint(&self) -> Option<Result<Vec<u8>, CheckpointError>> {

@@ -147,18 +147,24 @@ fn train_rule(seed: u64) -> Reinforce {
     p
 }
 
+/// The states (of 24) where `p`'s greedy item is the rule's.
+fn states_right(p: &Reinforce) -> usize {
+    let mut right = 0;
+    for segment in 0..3 {
+        for last in 0..ITEMS {
+            let o = obs(&[segment as f32, last as f32, 8.0]);
+            right += usize::from(p.greedy(&o) == (last + segment) % ITEMS);
+        }
+    }
+    right
+}
+
 #[test]
 fn learns_a_rule_of_history_and_context() {
     for seed in [1, 2, 3] {
         let p = train_rule(seed);
         assert!(p.divergence().is_none());
-        let mut right = 0;
-        for segment in 0..3 {
-            for last in 0..ITEMS {
-                let o = obs(&[segment as f32, last as f32, 8.0]);
-                right += usize::from(p.greedy(&o) == (last + segment) % ITEMS);
-            }
-        }
+        let right = states_right(&p);
         assert!(right >= 20, "seed {seed}: {right} of 24 states right");
     }
     let p = train_rule(3);
@@ -263,13 +269,7 @@ fn learns_from_a_skewed_log_with_the_off_policy_correction() {
     }
     assert_eq!(p.adam.steps(), 2_000);
     assert!(p.divergence().is_none());
-    let mut right = 0;
-    for segment in 0..3 {
-        for last in 0..ITEMS {
-            let o = obs(&[segment as f32, last as f32, 8.0]);
-            right += usize::from(p.greedy(&o) == (last + segment) % ITEMS);
-        }
-    }
+    let right = states_right(&p);
     assert!(right >= 20, "{right} of 24 states right");
     // The env's transitions teach it nothing more.
     let before = p.checkpoint().unwrap().unwrap();
