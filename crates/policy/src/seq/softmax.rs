@@ -498,13 +498,17 @@ impl Policy for Reinforce {
         }
         let scaled = t.reward * self.config.reward_scale;
         let k = self.slate_size;
-        let state = self.sessions[t.slot].1.is_none().then(|| self.state(t.obs));
+        if self.sessions[t.slot].1.is_none() {
+            self.sessions[t.slot].1 = Some(SessionStep {
+                state: self.state(t.obs),
+                actions: Vec::with_capacity(k),
+                rewards: Vec::with_capacity(k),
+            });
+        }
         let (steps, current) = &mut self.sessions[t.slot];
-        let step = current.get_or_insert_with(|| SessionStep {
-            state: state.unwrap_or_else(|| unreachable!("a new step has its state")),
-            actions: Vec::with_capacity(k),
-            rewards: Vec::with_capacity(k),
-        });
+        let Some(step) = current.as_mut() else {
+            return;
+        };
         step.actions.push(t.action as u32);
         step.rewards.push(scaled);
         if step.actions.len() < k {
