@@ -69,15 +69,43 @@ struct Tally {
     reward: f64,
     range: (f64, f64),
     possible: Vec<bool>,
+    /// Actions not yet seen possible: once none is left, a decision's
+    /// probabilities need no scan (at 100,000 items the scan would cost
+    /// more than the decision).
+    unseen: usize,
 }
 
 impl Tally {
+    fn new(n_actions: usize) -> Self {
+        Self {
+            rows: 0,
+            reward: 0.0,
+            range: (f64::INFINITY, f64::NEG_INFINITY),
+            possible: vec![false; n_actions],
+            unseen: n_actions,
+        }
+    }
+
     fn record(&mut self, probs: &[f64], propensity: f64, reward: f64) {
         self.rows += 1;
         self.reward += reward;
         self.range = (self.range.0.min(propensity), self.range.1.max(propensity));
-        for (p, &q) in self.possible.iter_mut().zip(probs) {
-            *p |= q > 0.0;
+        self.mark_possible(probs);
+    }
+
+    /// Marks the actions of positive probability in `probs` (one or more
+    /// distributions over the actions, back to back).
+    fn mark_possible(&mut self, probs: &[f64]) {
+        if self.unseen == 0 {
+            return;
+        }
+        let n = self.possible.len();
+        for (j, &q) in probs.iter().enumerate() {
+            let p = &mut self.possible[j % n];
+            if q > 0.0 && !*p {
+                *p = true;
+                self.unseen -= 1;
+            }
         }
     }
 }
@@ -242,12 +270,7 @@ fn play(
     let n_actions = env.action_space().n();
     let mut probs = Vec::new();
     let writer = sink;
-    let mut tally = Tally {
-        rows: 0,
-        reward: 0.0,
-        range: (f64::INFINITY, f64::NEG_INFINITY),
-        possible: vec![false; n_actions],
-    };
+    let mut tally = Tally::new(n_actions);
     for episode in 0..episodes {
         // Frozen policies too: controllers reset their per-episode state.
         agent.begin_episode(episode as usize, episodes as usize);
@@ -338,9 +361,7 @@ fn play(
                                 propensities[s * k + j] = probs[j * n_actions + a];
                             }
                         }
-                        for (j, &q) in probs.iter().enumerate() {
-                            tally.possible[j % n_actions] |= q > 0.0;
-                        }
+                        tally.mark_possible(&probs);
                     }
                     let t = env.step(&slates);
                     for s in 0..n {

@@ -501,7 +501,11 @@ pub fn run_one(
             result.table = prepared.greedy_table(agent.as_ref());
         }
         result.exact_value = prepared.exact_value(agent.as_ref());
-        if let (Some(offline), Some(_)) = (prepared.offline(), prepared.offline_steps(policy)) {
+        // The learned policy's actions on the log, for the off-policy
+        // estimates of the report; none asked for, none computed (at a
+        // large catalog each is a pass over every item).
+        let estimated = prepared.offline().filter(|o| !o.ope.is_empty());
+        if let (Some(offline), Some(_)) = (estimated, prepared.offline_steps(policy)) {
             let log = &offline.log;
             let mut obs = Observation {
                 features: Vec::with_capacity(log.features.len()),
