@@ -5,7 +5,8 @@
 //! the limits it was given.
 //!
 //! Every scenario in `scenarios/` is first shrunk (two seeds, two episodes,
-//! short days and few sessions), then mutated: a number replaced by an
+//! short days, few sessions, catalogs of at most 1,000 items and short
+//! logs), then mutated: a number replaced by an
 //! extreme (0, −1, 1e−320, ±1e308, NaN, ∞, 2³²−1, −9.2e18, a thousand
 //! times itself), a value by one of another type, an array emptied or
 //! lengthened, a key removed.
@@ -40,6 +41,12 @@ fn shrunk(path: &Path) -> Table {
     if let Some(r) = doc.get_mut("recommendation").and_then(Value::as_table_mut) {
         cap(r, "ticks", 8);
         cap(r, "concurrent_sessions", 8);
+        // A catalog of 100,000 items would spend each case's time box
+        // ranking its items for the baseline.
+        cap(r, "n_items", 1_000);
+    }
+    if let Some(o) = doc.get_mut("offline").and_then(Value::as_table_mut) {
+        cap(o, "episodes", 20);
     }
     if let Some(a) = doc.get_mut("ads").and_then(Value::as_table_mut) {
         cap(a, "periods", 24);
@@ -52,6 +59,9 @@ fn shrunk(path: &Path) -> Table {
             // Days are shorter: decisions every period.
             p.remove("decide_every");
             cap(p, "learning_starts", 10);
+            cap(p, "log_steps", 10);
+            // An item of the smaller catalog.
+            cap(p, "action", 999);
             if let Some(dqn) = p.get_mut("dqn").and_then(Value::as_table_mut) {
                 cap(dqn, "learning_starts", 10);
             }

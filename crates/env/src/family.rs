@@ -214,6 +214,18 @@ pub struct BidGrid {
     pub periods: u32,
 }
 
+/// Each action's feature vector, where actions are items of a catalog
+/// (row `a` describes action `a`): what policies that embed items may start
+/// their embeddings from. The features are what the shop knows of its
+/// items (content), not the shoppers' hidden tastes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemFeatures {
+    /// Values per item.
+    pub dim: usize,
+    /// `actions × dim`, row-major.
+    pub values: Vec<f32>,
+}
+
 /// A validated scenario of one family: what the harness and policies ask of it.
 pub trait Family: Send + Sync {
     /// The family's name: the table it is configured by (`pricing`).
@@ -330,7 +342,8 @@ pub trait Family: Send + Sync {
 
     /// The family's setup of type `type_id`, if it has one: read it with
     /// [`get`](Family::get). Setups carry what a family-specific policy
-    /// needs (a [`PriceGrid`], a [`BidGrid`], the solved pricing MDP).
+    /// needs (a [`PriceGrid`], a [`BidGrid`], the solved pricing MDP, the
+    /// catalog's [`ItemFeatures`]).
     fn setup(&self, type_id: TypeId) -> Option<&dyn Any> {
         let _ = type_id;
         None

@@ -13,6 +13,20 @@ use shoplab_env::{
 /// Largest minibatch, in decisions.
 pub const MAX_BATCH: usize = 65_536;
 
+/// How item embeddings start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemEmbeddings {
+    /// `U(−0.02·√3, 0.02·√3)`, as every embedding of the encoder.
+    Random,
+    /// Each item's feature vector from the catalog (`f` values, `f ≤ dim`)
+    /// in the first `f` columns, scaled to unit length, zeros after.
+    Catalog,
+}
+
+/// Most items a sampled softmax draws per minibatch.
+pub const MAX_NEGATIVES: usize = 1 << 20;
+
 /// Settings of the REINFORCE softmax policy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +60,15 @@ pub struct ReinforceConfig {
     /// Context features encoded one-hot over their integer values instead
     /// of scaled to `[−1, 1]`.
     pub one_hot: Vec<String>,
+    /// Items drawn per minibatch for a sampled softmax
+    /// ([`super::reinforce::Objective::sampled_loss`]): uniformly, with
+    /// replacement, shared by the minibatch's decisions. 0 (the default),
+    /// or at least the catalog's size: the full softmax over every item.
+    pub negatives: usize,
+    /// How item embeddings start: `random` (small uniform values) or
+    /// `catalog` (the catalog's feature vectors, where the scenario's
+    /// family has them: items that look alike start out alike).
+    pub item_embeddings: ItemEmbeddings,
     /// Learn from the scenario's logged data (its `[offline]` table)
     /// instead of the env: this many gradient steps over the run, spread
     /// over its episodes as the offline learners' are, on minibatches of
@@ -70,6 +93,8 @@ impl Default for ReinforceConfig {
             value_weight: 0.5,
             context: true,
             one_hot: Vec::new(),
+            negatives: 0,
+            item_embeddings: ItemEmbeddings::Random,
             log_steps: None,
         }
     }
@@ -120,10 +145,26 @@ impl ReinforceConfig {
                 crate::offline::kinds::MAX_GRADIENT_STEPS,
             )?;
         }
+        config::in_range("negatives", self.negatives as u64, 0, MAX_NEGATIVES as u64)?;
         if let Some(k) = self.top_k {
             config::in_range("top_k", k as u64, 1, items.max(1) as u64)?;
         }
         Ok(())
+    }
+
+    /// Items a training step scores per decision: the logged action and
+    /// the sampled ones, or the whole catalog.
+    pub fn scored_per_update(&self, items: usize) -> usize {
+        if self.sampled(items) {
+            1 + self.negatives
+        } else {
+            items
+        }
+    }
+
+    /// Whether training uses a sampled softmax on a catalog of `items`.
+    pub fn sampled(&self, items: usize) -> bool {
+        self.negatives > 0 && self.negatives < items
     }
 
     /// What the policy costs ([`shoplab_env::cost`]) on `space` with
@@ -131,9 +172,10 @@ impl ReinforceConfig {
     /// moments, gradients, temporaries), a minibatch's activations, and the
     /// `logged_rows` decisions of a log it learns from. Work per decision: a
     /// forward pass (the encoder and a score per item) to act, and its
-    /// share of the updates (three passes' worth per decision learned
-    /// from: its own, online; `log_steps × batch_size` spread over the
-    /// run's `training_decisions`, from a log).
+    /// share of the updates (three passes' worth, scoring the sampled items
+    /// or the catalog, per decision learned from: its own, online;
+    /// `log_steps × batch_size` spread over the run's
+    /// `training_decisions`, from a log).
     pub fn cost(
         &self,
         space: &ObservationSpace,
@@ -152,6 +194,8 @@ impl ReinforceConfig {
         // scores against the catalog once per state.
         let encode = 2.0 * (12.0 * d * d * layers * t + t * t * d * layers);
         let forward = encode + 2.0 * d * items as f64;
+        let scored = self.scored_per_update(items) as f64;
+        let update = 3.0 * (encode + 2.0 * d * scored);
         let batch = self.batch_size as f64;
         // From a log: its decisions are kept (the state's items and
         // context, the action, return and propensity).
@@ -159,14 +203,14 @@ impl ReinforceConfig {
             (Some(_), rows) => rows as f64 * (4.0 * (t + context) + 40.0),
             (None, _) => 0.0,
         };
-        let activations = batch * (t * d * (14.0 * layers + 2.0) + 3.0 * items as f64);
+        let activations = batch * (t * d * (14.0 * layers + 2.0) + 3.0 * scored);
         Ok(PolicyCost {
             bytes: 5.0 * 4.0 * parameters + 4.0 * activations + logged + 65_536.0,
             train_work: match self.log_steps {
                 Some(steps) => {
-                    forward + 3.0 * forward * batch * steps as f64 / training_decisions.max(1.0)
+                    forward + update * batch * steps as f64 / training_decisions.max(1.0)
                 }
-                None => forward * 4.0,
+                None => forward + update,
             },
             act_work: forward,
         })

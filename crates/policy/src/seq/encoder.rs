@@ -200,14 +200,16 @@ impl SessionEncoder {
     }
 
     /// Sets the item embeddings (padding and start tokens keep theirs) to
-    /// the catalog's feature vectors, `items × dim` row-major, instead of
-    /// random values: items that look alike start out alike.
-    pub fn init_items_from(&mut self, features: &[f32]) -> Result<(), String> {
+    /// the catalog's feature vectors instead of random values — `features`
+    /// is `items × width` row-major, `width ≤ dim`, each row written to the
+    /// first `width` columns of its item's embedding and zeros after — so
+    /// that items that look alike start out alike.
+    pub fn init_items_from(&mut self, features: &[f32], width: usize) -> Result<(), String> {
         let (n, d) = (self.items, self.config.dim);
-        if features.len() != n * d {
+        if width == 0 || width > d || features.len() != n * width {
             return Err(format!(
-                "{} feature values for {n} items of dimension {d} (the catalog's feature \
-                 vectors must have the encoder's dim)",
+                "{} feature values of dimension {width} for {n} items, for embeddings of \
+                 dimension {d} (the catalog's feature vectors must fit in the encoder's dim)",
                 features.len()
             ));
         }
@@ -223,7 +225,13 @@ impl SessionEncoder {
             .and_then(|t| t.flatten_all())
             .and_then(|t| t.to_vec1())
             .map_err(err)?;
-        values[2 * d..].copy_from_slice(features);
+        for (row, item) in values[2 * d..]
+            .chunks_exact_mut(d)
+            .zip(features.chunks_exact(width))
+        {
+            row[..width].copy_from_slice(item);
+            row[width..].fill(0.0);
+        }
         let tensor = Tensor::from_vec(values, (n + 2, d), &self.device)
             .and_then(|t| t.to_dtype(var.dtype()))
             .map_err(err)?;

@@ -23,28 +23,38 @@
 //! a session cut by a limit (truncated) bootstraps from `V` of its last
 //! state. Finished decisions queue up; every `batch_size` of them make one
 //! Adam step on `L = L_π(A = G − V) + value_weight · ½ (G − V)²`, `L_π` the
-//! objective of [`super::reinforce::Objective`] on-policy (`ω = 1`).
+//! objective of [`super::reinforce::Objective`] on-policy (`ω = 1`);
+//! `value_weight = 0` leaves the baseline out (`A = G`). From a log, the
+//! decisions are weighted by `ω` in both terms. With `negatives` set below
+//! the catalog's size the policy term uses a sampled softmax
+//! ([`Objective::sampled_loss`]), its items drawn from a generator of
+//! their own.
 //!
-//! **Acting.** [`Policy::act_slates`] scores every session of a step in
-//! one batched forward pass; training draws slates without replacement
-//! from `π` (Gumbel top-k), evaluation shows the top `k` logits. All
-//! randomness comes from the policy's seeded generator.
+//! **Acting.** [`Policy::act_slates`] encodes every session of a step in
+//! one batched forward pass and scores blocks of them against the item
+//! table with one product each; training draws slates without replacement
+//! from `π` ([`sample_slate`]), evaluation shows the top `k` logits. All
+//! randomness comes from the policy's seeded generators.
 
 use super::{
     config::ReinforceConfig,
     encoder::{SessionEncoder, rows_of},
-    reinforce::{Objective, log_policy, sample_slate},
+    reinforce::{Loss, Objective, log_policy, sample_slate},
     sessions::{Decision, SessionStep, State, logged_sessions, returns},
 };
 use crate::{
     CheckpointError, LearningStats, Mode, Policy, PolicyError, Transition,
     adam::Adam,
-    dqn::input::{Input, encode, inputs},
+    dqn::{
+        dense::{contiguous_values, gemm_into},
+        input::{Input, encode, inputs},
+    },
 };
 use candle_core::{DType, Device, Tensor, Var};
 use rand::RngExt;
 use shoplab_env::{
     Observation, ObservationSpace,
+    family::ItemFeatures,
     seed::{SimRng, derive_seed, rng_from_seed},
 };
 use std::collections::{BTreeMap, VecDeque};
@@ -52,6 +62,9 @@ use std::collections::{BTreeMap, VecDeque};
 /// The prefix of the observation's history features, numbered from 1
 /// (most recent).
 pub const HISTORY_PREFIX: &str = "history_";
+
+/// Logits scored at once when acting: a block of states × the catalog.
+const SCORE_BLOCK: usize = 1 << 21;
 
 /// Sums of the training statistics since they were last read.
 #[derive(Debug, Clone, Copy, Default)]
@@ -68,6 +81,9 @@ pub struct Reinforce {
     encoder: SessionEncoder,
     /// Every parameter (the encoder's under `encoder.`, the heads'), by name.
     params: BTreeMap<String, Var>,
+    /// The parameters Adam steps: all, but the value head's without a
+    /// value loss (`value_weight = 0`: no baseline).
+    trained: BTreeMap<String, Var>,
     adam: Adam,
     items: usize,
     /// Feature indices of `history_1, history_2, …`.
@@ -89,6 +105,11 @@ pub struct Reinforce {
     rng: SimRng,
     /// Draws logged minibatches.
     log_rng: SimRng,
+    /// Draws a sampled softmax's items.
+    negatives_rng: SimRng,
+    /// Scratch: a block of states' logits, and a slate draw's running sums.
+    scores: Vec<f32>,
+    sums: Vec<f64>,
     /// Features per observation.
     features: usize,
     device: Device,
@@ -171,8 +192,14 @@ impl Reinforce {
             let var = Var::from_vec(values, shape, &device).map_err(|e| invalid(err(e)))?;
             params.insert(name, var);
         }
+        let trained: BTreeMap<String, Var> = params
+            .iter()
+            .filter(|(name, _)| config.value_weight > 0.0 || !name.starts_with("value."))
+            .map(|(name, var)| (name.clone(), var.clone()))
+            .collect();
         Ok(Self {
-            adam: Adam::new(&params),
+            adam: Adam::new(&trained),
+            trained,
             params,
             encoder,
             items: n_actions,
@@ -188,6 +215,9 @@ impl Reinforce {
             diverged: None,
             rng: rng_from_seed(derive_seed(seed, "reinforce/act", 0)),
             log_rng: rng_from_seed(derive_seed(seed, "reinforce/log", 0)),
+            negatives_rng: rng_from_seed(derive_seed(seed, "reinforce/negatives", 0)),
+            scores: Vec::new(),
+            sums: Vec::new(),
             features: space.len(),
             device,
             config,
@@ -197,6 +227,34 @@ impl Reinforce {
     /// The settings.
     pub fn config(&self) -> &ReinforceConfig {
         &self.config
+    }
+
+    /// Starts the item embeddings from the catalog's feature vectors
+    /// (`item_embeddings = "catalog"`), each scaled to unit length: items
+    /// that look alike score alike from the start, and logits can differ
+    /// by several units without the encoder's state growing large (at the
+    /// random rows' length, 0.02·√dim, telling one topic's items from
+    /// the rest of 100,000 would take thousands of steps of growth).
+    pub fn init_items_from_catalog(&mut self, features: &ItemFeatures) -> Result<(), String> {
+        if features.dim == 0 || features.values.len() != features.dim * self.items {
+            return Err(format!(
+                "{} feature values of dimension {} for {} items",
+                features.values.len(),
+                features.dim,
+                self.items
+            ));
+        }
+        let scale = 1.0f32;
+        let scaled: Vec<f32> = features
+            .values
+            .chunks_exact(features.dim)
+            .flat_map(|row| {
+                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+                let k = if norm > 0.0 { scale / norm } else { 0.0 };
+                row.iter().map(move |v| v * k)
+            })
+            .collect();
+        self.encoder.init_items_from(&scaled, features.dim)
     }
 
     fn state(&self, obs: &Observation) -> State {
@@ -234,29 +292,61 @@ impl Reinforce {
         self.encoder.forward_with_start(&sessions, &start)
     }
 
-    /// The logits `[states, items]` and values `[states]` of `h`.
-    fn heads(&self, h: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    /// Every item's logit `[states, items]` of `h` (tracked).
+    fn logits(&self, h: &Tensor) -> candle_core::Result<Tensor> {
         let embeddings = self.params["encoder.embed.items"]
             .as_tensor()
             .narrow(0, 2, self.items)?;
         let rows = h.dim(0)?;
-        let logits =
-            (h.matmul(&embeddings.t()?)? + rows_of(self.params["items.bias"].as_tensor(), rows)?)?;
-        let values = (h.matmul(self.params["value.weight"].as_tensor())?
+        h.matmul(&embeddings.t()?)? + rows_of(self.params["items.bias"].as_tensor(), rows)?
+    }
+
+    /// The values `[states]` of `h`.
+    fn values(&self, h: &Tensor) -> candle_core::Result<Tensor> {
+        let rows = h.dim(0)?;
+        (h.matmul(self.params["value.weight"].as_tensor())?
             + rows_of(self.params["value.bias"].as_tensor(), rows)?)?
-        .squeeze(1)?;
-        Ok((logits, values))
+        .squeeze(1)
+    }
+
+    /// Every item's logit for each state of `h` (`[states, dim]`), row-major
+    /// into `out`: one product with the item table on the calling thread,
+    /// into a buffer the policy keeps (at 100,000 items a state's logits
+    /// are 400 kB).
+    fn logits_into(&self, h: &Tensor, out: &mut Vec<f32>) -> Result<(), String> {
+        let (rows, d) = h.dims2().map_err(err)?;
+        let n = self.items;
+        out.resize(rows * n, 0.0);
+        let table = self.params["encoder.embed.items"].as_tensor();
+        contiguous_values(h, |h| {
+            contiguous_values(table, |table| {
+                gemm_into(out, (rows, n, d), (h, d, 1), (&table[2 * d..], 1, d))
+            })
+        })
+        .and_then(|r| r)
+        .and_then(|r| r)
+        .map_err(err)?;
+        contiguous_values(self.params["items.bias"].as_tensor(), |bias| {
+            for row in out.chunks_exact_mut(n) {
+                row.iter_mut().zip(bias).for_each(|(z, b)| *z += b);
+            }
+        })
+        .map_err(err)
     }
 
     /// Logits (row-major `[states, items]`) and values of `states`, untracked.
     fn score(&self, states: &[&State]) -> Result<(Vec<f32>, Vec<f32>), String> {
         let h = self.encode(states)?.detach();
-        let (logits, values) = self.heads(&h).map_err(err)?;
-        let logits = logits
-            .flatten_all()
-            .and_then(|t| t.to_vec1())
-            .map_err(err)?;
-        Ok((logits, values.to_vec1().map_err(err)?))
+        let mut logits = Vec::new();
+        self.logits_into(&h, &mut logits)?;
+        let values = self.values(&h).and_then(|v| v.to_vec1()).map_err(err)?;
+        Ok((logits, values))
+    }
+
+    /// The values of `states`, untracked.
+    fn state_values(&self, states: &[&State]) -> Result<Vec<f32>, String> {
+        let h = self.encode(states)?.detach();
+        self.values(&h).and_then(|v| v.to_vec1()).map_err(err)
     }
 
     fn score_or_panic(&self, states: &[&State]) -> (Vec<f32>, Vec<f32>) {
@@ -287,8 +377,8 @@ impl Reinforce {
         }
         let awaiting = std::mem::take(&mut self.awaiting);
         let states: Vec<&State> = awaiting.iter().map(|(_, s)| s).collect();
-        let values = match self.score(&states) {
-            Ok((_, v)) => v,
+        let values = match self.state_values(&states) {
+            Ok(v) => v,
             Err(e) => {
                 self.diverged = Some(e);
                 return;
@@ -303,13 +393,20 @@ impl Reinforce {
     fn train_step(&mut self, batch: &[&Decision], behaviour: Option<&[f64]>) -> Result<(), String> {
         let states: Vec<&State> = batch.iter().map(|d| &d.state).collect();
         let h = self.encode(&states)?;
-        let (logits, values) = self.heads(&h).map_err(err)?;
+        let values = self.values(&h).map_err(err)?;
         let returns: Vec<f32> = batch.iter().map(|d| d.ret as f32).collect();
         let baseline: Vec<f32> = values.detach().to_vec1().map_err(err)?;
         let advantages: Vec<f64> = returns
             .iter()
             .zip(&baseline)
-            .map(|(&g, &v)| f64::from(g - v))
+            .map(|(&g, &v)| {
+                // Without a value loss there is no baseline.
+                if self.config.value_weight > 0.0 {
+                    f64::from(g - v)
+                } else {
+                    f64::from(g)
+                }
+            })
             .collect();
         let actions: Vec<u32> = batch.iter().map(|d| d.action).collect();
         let objective = Objective {
@@ -318,16 +415,44 @@ impl Reinforce {
             entropy: self.config.entropy,
             weight_cap: self.config.weight_cap,
         };
+        let policy_loss = if self.config.sampled(self.items) {
+            self.sampled_loss(&h, &objective, &actions, &advantages, behaviour)
+        } else {
+            self.logits(&h)
+                .and_then(|logits| objective.loss(&logits, &actions, &advantages, behaviour))
+        }
+        .map_err(err)?;
         let target = Tensor::from_vec(returns, batch.len(), &self.device).map_err(err)?;
-        let value_loss = (values - target)
-            .and_then(|e| e.sqr())
-            .and_then(|e| e.mean_all())
+        let squared = (values - target).and_then(|e| e.sqr()).map_err(err)?;
+        // From a log, the baseline regresses on the decisions weighed by
+        // ω (normalised to mean 1): it estimates π's value, not the
+        // logging policy's, whose higher-valued actions would otherwise
+        // make every other logged action look bad.
+        let squared = match behaviour {
+            None => squared,
+            Some(_) => {
+                let total: f64 = policy_loss.weights.iter().sum();
+                let weights: Vec<f32> = policy_loss
+                    .weights
+                    .iter()
+                    .map(|&w| {
+                        if total > 0.0 {
+                            (w * batch.len() as f64 / total) as f32
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                Tensor::from_vec(weights, batch.len(), &self.device)
+                    .and_then(|w| squared * w)
+                    .map_err(err)?
+            }
+        };
+        let value_loss = squared
+            .mean_all()
             .and_then(|e| e * (0.5 * self.config.value_weight))
             .map_err(err)?;
-        let loss = objective
-            .loss(&logits, &actions, &advantages, behaviour)
-            .and_then(|l| l + &value_loss)
-            .map_err(err)?;
+        let loss = (policy_loss.value + &value_loss).map_err(err)?;
         let value = f64::from(loss.to_scalar::<f32>().map_err(err)?);
         if !value.is_finite() {
             return Err(format!(
@@ -338,7 +463,7 @@ impl Reinforce {
         let grads = loss.backward().map_err(err)?;
         self.adam
             .step(
-                &self.params,
+                &self.trained,
                 &grads,
                 self.config.learning_rate,
                 self.config.max_grad_norm,
@@ -350,6 +475,44 @@ impl Reinforce {
             / baseline.len() as f64
             / self.config.reward_scale;
         Ok(())
+    }
+
+    /// The policy term with a sampled softmax: `negatives` items drawn
+    /// uniformly with replacement for the minibatch, each row scoring its
+    /// own action and the drawn items (a draw of its own action left out).
+    fn sampled_loss(
+        &mut self,
+        h: &Tensor,
+        objective: &Objective,
+        actions: &[u32],
+        advantages: &[f64],
+        behaviour: Option<&[f64]>,
+    ) -> candle_core::Result<Loss> {
+        let items = self.items as u32;
+        let drawn: Vec<u32> = (0..self.config.negatives)
+            .map(|_| self.negatives_rng.random_range(0..items))
+            .collect();
+        let hits: Vec<bool> = actions
+            .iter()
+            .flat_map(|&a| drawn.iter().map(move |&j| j == a))
+            .collect();
+        let table = self.params["encoder.embed.items"].as_tensor();
+        let bias = self.params["items.bias"].as_tensor();
+        let ids = |v: &[u32], offset: u32| {
+            Tensor::from_vec(
+                v.iter().map(|&i| i + offset).collect::<Vec<u32>>(),
+                v.len(),
+                &self.device,
+            )
+        };
+        // Token ids are item ids + 2 (padding and start come first).
+        let own = (h * table.index_select(&ids(actions, 2)?, 0)?)?
+            .sum_keepdim(1)?
+            .add(&bias.index_select(&ids(actions, 0)?, 0)?.unsqueeze(1)?)?;
+        let others = (h.matmul(&table.index_select(&ids(&drawn, 2)?, 0)?.t()?)?
+            + rows_of(&bias.index_select(&ids(&drawn, 0)?, 0)?, actions.len())?)?;
+        let logits = Tensor::cat(&[own, others], 1)?;
+        objective.sampled_loss(&logits, self.items, &hits, advantages, behaviour)
     }
 
     /// Learns from `data`'s decisions instead of the env's
@@ -454,19 +617,34 @@ impl Policy for Reinforce {
         self.slate_size = k;
         let states: Vec<State> = obs.iter().map(|o| self.state(o)).collect();
         let refs: Vec<&State> = states.iter().collect();
-        let (logits, _) = self.score(&refs)?;
+        let h = self.encode(&refs)?.detach();
         slates.clear();
         let mut slate = Vec::with_capacity(k);
-        for row in logits.chunks(self.items) {
-            match mode {
-                Mode::Train => {
-                    sample_slate(row, self.config.temperature, k, &mut self.rng, &mut slate)
+        let mut scores = std::mem::take(&mut self.scores);
+        // States in blocks, so the logits buffer stays a few megabytes at
+        // a large catalog.
+        let block = (SCORE_BLOCK / self.items).clamp(1, 256);
+        for first in (0..refs.len()).step_by(block) {
+            let rows = block.min(refs.len() - first);
+            let h = h.narrow(0, first, rows).map_err(err)?;
+            self.logits_into(&h, &mut scores)?;
+            for row in scores.chunks(self.items) {
+                match mode {
+                    Mode::Train => sample_slate(
+                        row,
+                        self.config.temperature,
+                        k,
+                        &mut self.rng,
+                        &mut self.sums,
+                        &mut slate,
+                    ),
+                    Mode::Greedy => crate::top_k(row, k, &mut slate),
                 }
-                Mode::Greedy => crate::top_k(row, k, &mut slate),
+                crate::check_slate(&slate, k)?;
+                slates.extend_from_slice(&slate);
             }
-            crate::check_slate(&slate, k)?;
-            slates.extend_from_slice(&slate);
         }
+        self.scores = scores;
         Ok(())
     }
 

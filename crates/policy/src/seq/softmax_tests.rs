@@ -117,7 +117,11 @@ fn returns_are_discounted_per_session_with_item_wise_credit() {
 /// gradient can settle on a wrong item in a state it rarely gets right by
 /// chance).
 fn train_rule(seed: u64) -> Reinforce {
-    let mut p = Reinforce::new(config(), &space(2), ITEMS, seed).unwrap();
+    train_rule_with(config(), seed)
+}
+
+fn train_rule_with(config: ReinforceConfig, seed: u64) -> Reinforce {
+    let mut p = Reinforce::new(config, &space(2), ITEMS, seed).unwrap();
     let mut rng = rng_from_seed(99);
     let mut slates = Vec::new();
     for _ in 0..1250 {
@@ -171,6 +175,74 @@ fn learns_a_rule_of_history_and_context() {
     let probs = p.probabilities(&obs(&[1.0, 3.0, 8.0]));
     assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-6);
     assert_eq!(crate::argmax(&probs), 4);
+}
+
+/// A sampled softmax (3 of the 8 items drawn per minibatch) and no
+/// baseline (`value_weight = 0`: the value head is not trained) learn the
+/// rule too, and a sampled policy trains the same bytes on any thread
+/// count.
+#[test]
+fn learns_the_rule_with_a_sampled_softmax_and_without_a_baseline() {
+    let sampled = ReinforceConfig {
+        negatives: 3,
+        ..config()
+    };
+    let bare = ReinforceConfig {
+        value_weight: 0.0,
+        ..config()
+    };
+    for (name, c) in [("sampled", sampled.clone()), ("no baseline", bare)] {
+        let p = train_rule_with(c, 1);
+        assert!(p.divergence().is_none(), "{name}");
+        let right = states_right(&p);
+        assert!(right >= 20, "{name}: {right} of 24 states right");
+    }
+    let bytes = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                train_rule_with(sampled.clone(), 2)
+                    .checkpoint()
+                    .unwrap()
+                    .unwrap()
+            })
+    };
+    assert_eq!(bytes(1), bytes(2));
+}
+
+/// `item_embeddings = "catalog"`: each item's embedding starts as its
+/// feature vector at unit length, zeros after; wrong sizes are refused.
+#[test]
+fn item_embeddings_start_from_catalog_features() {
+    let mut p = Reinforce::new(config(), &space(2), ITEMS, 3).unwrap();
+    let features = ItemFeatures {
+        dim: 2,
+        values: (0..ITEMS).flat_map(|i| [i as f32 + 1.0, 2.0]).collect(),
+    };
+    p.init_items_from_catalog(&features).unwrap();
+    let table: Vec<Vec<f32>> = p.params["encoder.embed.items"]
+        .as_tensor()
+        .to_vec2()
+        .unwrap();
+    for i in 0..ITEMS {
+        let (x, y) = (i as f32 + 1.0, 2.0f32);
+        let norm = (x * x + y * y).sqrt();
+        let row = &table[i + 2];
+        assert!((row[0] - x / norm).abs() < 1e-6 && (row[1] - y / norm).abs() < 1e-6);
+        assert!(row[2..].iter().all(|&v| v == 0.0));
+    }
+    let short = ItemFeatures {
+        dim: 2,
+        values: vec![1.0; 2 * ITEMS - 2],
+    };
+    assert!(p.init_items_from_catalog(&short).is_err());
+    let wide = ItemFeatures {
+        dim: 17,
+        values: vec![1.0; 17 * ITEMS],
+    };
+    assert!(p.init_items_from_catalog(&wide).is_err());
 }
 
 #[test]

@@ -272,7 +272,7 @@ fn item_embeddings_start_from_the_catalog_and_score_as_a_tower() {
     let mut e = encoder(DType::F32, 9);
     let d = config().dim;
     let features: Vec<f32> = (0..ITEMS * d).map(|i| (i % 7) as f32 / 7.0 - 0.5).collect();
-    e.init_items_from(&features).unwrap();
+    e.init_items_from(&features, d).unwrap();
     let tower = e.item_tower().unwrap();
     assert_eq!((tower.items(), tower.dim()), (ITEMS, d));
     // The tower's score of item i is h·(item i's features).
@@ -284,13 +284,22 @@ fn item_embeddings_start_from_the_catalog_and_score_as_a_tower() {
         assert!((s - want).abs() < 1e-5, "{s} vs {want}");
     }
     assert!(
-        e.init_items_from(&features[1..])
+        e.init_items_from(&features[1..], d)
             .unwrap_err()
             .contains("dimension")
     );
+    assert!(e.init_items_from(&features, d + 1).is_err());
     let mut bad = features.clone();
     bad[3] = f32::NAN;
-    assert!(e.init_items_from(&bad).unwrap_err().contains("finite"));
+    assert!(e.init_items_from(&bad, d).unwrap_err().contains("finite"));
+    // Narrower features fill the first columns, zeros after.
+    let narrow: Vec<f32> = (0..ITEMS * 3).map(|i| i as f32).collect();
+    e.init_items_from(&narrow, 3).unwrap();
+    e.item_tower().unwrap().score(&h, &mut scores).unwrap();
+    for (i, s) in scores.iter().enumerate() {
+        let want: f32 = (0..3).map(|c| h[c] * narrow[i * 3 + c]).sum();
+        assert!((s - want).abs() < 1e-4, "{s} vs {want}");
+    }
 }
 
 /// A start offset (a shopper's context) moves the state as the reference

@@ -6,9 +6,13 @@ use crate::config::ConfigError;
 use shoplab_env::{
     EnvBox, Family, FamilyKind,
     cost::EpisodeCost,
-    family::{ActionRule, Ratio, Sessions, fixed_slate_rule},
+    family::{ActionRule, ItemFeatures, Ratio, Sessions, fixed_slate_rule},
 };
-use std::{path::Path, sync::Arc};
+use std::{
+    any::{Any, TypeId},
+    path::Path,
+    sync::Arc,
+};
 
 /// How many fixed slates the baseline search considers (the harness
 /// screens them on 2 calibration episodes and plays the best 10 on 20).
@@ -21,6 +25,8 @@ pub struct RecommendationFamily;
 /// A validated recommendation scenario: many shoppers in session at once.
 pub struct Recommendation {
     model: RecommendationModel,
+    /// The catalog's feature vectors, made when a policy first asks.
+    features: std::sync::OnceLock<ItemFeatures>,
 }
 
 impl Recommendation {
@@ -48,7 +54,10 @@ impl FamilyKind for RecommendationFamily {
         if let Some(path) = &mut config.catalog.path {
             *path = std::fs::canonicalize(base.join(&*path)).unwrap_or(base.join(&*path));
         }
-        Ok(Arc::new(Recommendation { model }))
+        Ok(Arc::new(Recommendation {
+            model,
+            features: std::sync::OnceLock::new(),
+        }))
     }
 
     fn map_paths(
@@ -159,5 +168,23 @@ impl Family for Recommendation {
 
     fn expected_rewards(&self) -> bool {
         true
+    }
+
+    /// The catalog's item feature vectors ([`ItemFeatures`]), unit length.
+    fn setup(&self, type_id: TypeId) -> Option<&dyn Any> {
+        if type_id != TypeId::of::<ItemFeatures>() {
+            return None;
+        }
+        Some(self.features.get_or_init(|| {
+            let catalog = self.model.catalog();
+            ItemFeatures {
+                dim: catalog.dim,
+                values: catalog
+                    .items
+                    .iter()
+                    .flat_map(|i| i.features.iter().copied())
+                    .collect(),
+            }
+        }))
     }
 }
