@@ -244,13 +244,12 @@ impl Reinforce {
                 self.items
             ));
         }
-        let scale = 1.0f32;
         let scaled: Vec<f32> = features
             .values
             .chunks_exact(features.dim)
             .flat_map(|row| {
                 let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-                let k = if norm > 0.0 { scale / norm } else { 0.0 };
+                let k = if norm > 0.0 { 1.0 / norm } else { 0.0 };
                 row.iter().map(move |v| v * k)
             })
             .collect();
