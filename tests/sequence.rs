@@ -1,5 +1,6 @@
-//! The transformer softmax policy (`kind = "reinforce"`, issue #17) end to
-//! end: a recommendation run with slates of three gives the same bytes —
+//! The transformer policies (`kind = "reinforce"` and `kind = "dqn"` with
+//! `encoder = "transformer"`, issue #17) end to end: a recommendation run
+//! with slates of three gives the same bytes —
 //! CSVs and checkpoints — on one thread and two (and with candle's own
 //! elementwise pool at two threads), `reproduce` agrees, and
 //! bad encoder settings are refused before any work with the file, the
@@ -9,8 +10,8 @@ mod common;
 
 use common::{TempDir, assert_names, refused, shoplab};
 
-/// A small recommendation scenario with two REINFORCE policies: one
-/// reading the context, one the history alone.
+/// A small recommendation scenario with two REINFORCE policies (one
+/// reading the context, one the history alone) and a transformer DQN.
 fn small_text() -> String {
     let mut text = std::fs::read_to_string("scenarios/recommendation.toml").unwrap();
     text = common::replaced(
@@ -46,6 +47,17 @@ encoder = { dim = 8, heads = 1, layers = 1, history = 2 }
 context = false
 top_k = 1
 batch_size = 32
+
+[[policies]]
+kind = "dqn"
+encoder = "transformer"
+transformer = { dim = 8, heads = 2, layers = 1, history = 3 }
+one_hot = ["segment"]
+batch_size = 16
+buffer_size = 2000
+learning_starts = 100
+train_freq = 8
+target_update_interval = 200
 "#,
     );
     text
@@ -77,7 +89,7 @@ fn reinforce_runs_give_the_same_bytes_on_any_thread_count() {
         .unwrap()
         .map(|e| format!("checkpoints/{}", e.unwrap().file_name().to_string_lossy()))
         .collect();
-    assert_eq!(checkpoints.len(), 4, "{checkpoints:?}");
+    assert_eq!(checkpoints.len(), 6, "{checkpoints:?}");
     files.extend(checkpoints);
     for name in &files {
         assert!(
@@ -86,15 +98,17 @@ fn reinforce_runs_give_the_same_bytes_on_any_thread_count() {
             "{name} differs between thread counts"
         );
     }
-    // It learned: gradient steps were taken (learning.csv counts them).
+    // Each policy learned: gradient steps were taken (learning.csv counts them).
     let learning = std::fs::read_to_string(dirs[0].join("learning.csv")).unwrap();
-    assert!(
-        learning.lines().skip(1).any(|l| l
-            .split(',')
-            .nth(4)
-            .is_some_and(|u| u.parse::<u64>().unwrap_or(0) > 0)),
-        "no updates:\n{learning}"
-    );
+    for policy in ["reinforce", "reinforce_2", "dqn"] {
+        assert!(
+            learning.lines().skip(1).any(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                cells[1] == policy && cells[4].parse::<u64>().unwrap_or(0) > 0
+            }),
+            "no updates by {policy}:\n{learning}"
+        );
+    }
     let out = shoplab(&["reproduce", dirs[0].to_str().unwrap(), "--quiet"], &[]);
     common::assert_success(&out);
 }
@@ -116,10 +130,31 @@ fn bad_encoder_settings_are_refused_with_file_key_and_rule() {
         &[],
     );
     assert_names(&m, &["policies[1].temperature"]);
+    let m = refused(
+        &with(
+            "learning_starts = 100",
+            "learning_starts = 100\ndueling = true",
+        ),
+        &[],
+    );
+    assert_names(&m, &["policies[2].dueling", "two-tower"]);
+    let m = refused(
+        &with(
+            "dim = 8, heads = 2, layers = 1",
+            "dim = 8, heads = 3, layers = 1",
+        ),
+        &[],
+    );
+    assert_names(&m, &["policies[2].transformer.heads", "must divide dim"]);
     // A family without a history to read.
     let pricing = common::small_pricing("no-history", 5);
     let m = refused(
         &format!("{pricing}\n[[policies]]\nkind = \"reinforce\"\n"),
+        &[],
+    );
+    assert_names(&m, &["history_1"]);
+    let m = refused(
+        &format!("{pricing}\n[[policies]]\nkind = \"dqn\"\nencoder = \"transformer\"\n"),
         &[],
     );
     assert_names(&m, &["history_1"]);

@@ -1,6 +1,6 @@
 //! Settings of [`Dqn`](super::Dqn), with cleanrl-like defaults, and their rules.
 
-use crate::{PolicyError, schedule::LinearSchedule};
+use crate::{PolicyError, schedule::LinearSchedule, seq::encoder::EncoderConfig};
 use serde::{Deserialize, Serialize};
 use shoplab_env::{
     ObservationSpace,
@@ -37,6 +37,19 @@ pub enum Exploration {
     EpsilonGreedy,
     /// Softmax over `Q / temperature`.
     Boltzmann,
+}
+
+/// The Q-network's shape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QEncoder {
+    /// An MLP over the scaled (or one-hot) features, one output per action.
+    #[default]
+    Mlp,
+    /// The session transformer over the `history_1, history_2, …`
+    /// features, the other features moving its start token, and two-tower
+    /// Q-values `Q(s, i) = h(s)·e_i + b_i` ([`crate::seq::qlearning`]).
+    Transformer,
 }
 
 /// Settings of [`Dqn`], with cleanrl-like defaults.
@@ -100,6 +113,10 @@ pub struct DqnConfig {
     /// loss is minimised by a pseudo-median of the targets, not their mean,
     /// and with skewed rewards Q settles away from Q*.
     pub reward_scale: f64,
+    /// The Q-network: `"mlp"` (`hidden`) or `"transformer"` (`transformer`).
+    pub encoder: QEncoder,
+    /// The transformer's settings, with `encoder = "transformer"`.
+    pub transformer: EncoderConfig,
 }
 
 impl Default for DqnConfig {
@@ -141,6 +158,8 @@ impl Default for DqnConfig {
             priority_epsilon: 1e-6,
             one_hot: Vec::new(),
             reward_scale: 1.0,
+            encoder: QEncoder::Mlp,
+            transformer: EncoderConfig::default(),
         }
     }
 }
@@ -255,6 +274,9 @@ impl DqnConfig {
         training_decisions: f64,
     ) -> Result<PolicyCost, PolicyError> {
         self.validate()?;
+        if self.encoder == QEncoder::Transformer {
+            return self.transformer_cost(space, n_actions, training_decisions);
+        }
         let inputs = self.input_dim(space)? as f64;
         let mut fan_in = inputs;
         let mut parameters = 0.0;
@@ -284,6 +306,55 @@ impl DqnConfig {
                 + 65_536.0,
             train_work: forward + updates * batch * parameters * passes,
             act_work: forward,
+        })
+    }
+}
+
+impl DqnConfig {
+    /// [`cost`](Self::cost) of the transformer Q-network over a catalog of
+    /// `items`: its parameters eight times over (online, target, Adam's
+    /// moments, gradients, temporaries), a minibatch's activations and its
+    /// next states' Q-values over the catalog (twice for Double DQN), and
+    /// the replay buffer's raw features. Work per update and transition:
+    /// the online encoder forward and backward (three passes), the target
+    /// encoder and its scores of the catalog (and the online one's for
+    /// Double DQN); per decision, one encoder pass and the catalog's scores.
+    pub fn transformer_cost(
+        &self,
+        space: &ObservationSpace,
+        items: usize,
+        training_decisions: f64,
+    ) -> Result<PolicyCost, PolicyError> {
+        crate::seq::qlearning::check(self, space, items)?;
+        let (d, t) = (
+            self.transformer.dim as f64,
+            self.transformer.tokens() as f64,
+        );
+        let features = space.len() as f64;
+        let parameters =
+            self.transformer.parameter_count(items) as f64 + d * features + items as f64;
+        let layers = self.transformer.layers as f64;
+        let encode = 2.0 * (12.0 * d * d * layers * t + t * t * d * layers);
+        let scores = 2.0 * d * items as f64;
+        let nexts = if self.double { 2.0 } else { 1.0 };
+        let per_transition = 3.0 * encode + nexts * (encode + scores);
+        let batch = self.batch_size as f64;
+        let stored = (self.buffer_size as f64).min(training_decisions.max(1.0));
+        let priorities = if self.prioritized {
+            2.0 * 16.0 * (self.buffer_size as f64).log2().ceil().exp2()
+        } else {
+            0.0
+        };
+        let activations = batch * (t * d * (14.0 * layers + 2.0) + nexts * items as f64);
+        let updates = self.gradient_steps as f64 / self.train_freq as f64;
+        Ok(PolicyCost {
+            bytes: 8.0 * 4.0 * parameters
+                + 4.0 * activations
+                + stored * (2.0 * 4.0 * features + 16.0)
+                + priorities
+                + 65_536.0,
+            train_work: encode + scores + updates * batch * per_transition,
+            act_work: encode + scores,
         })
     }
 }

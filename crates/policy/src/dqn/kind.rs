@@ -1,9 +1,13 @@
 //! `kind = "dqn"` in scenario files.
 
-use super::{Dqn, DqnConfig};
-use crate::registry::{BuildContext, Built, Costed, PolicyKind};
+use super::{Dqn, DqnConfig, QEncoder};
+use crate::{
+    registry::{BuildContext, Built, Costed, PolicyKind},
+    seq::qlearning::SequenceDqn,
+};
 
-/// `kind = "dqn"`: deep Q-learning over the observation's features.
+/// `kind = "dqn"`: deep Q-learning over the observation's features (an
+/// MLP), or over the shopper's history (`encoder = "transformer"`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DqnKind;
 
@@ -32,11 +36,10 @@ impl PolicyKind for DqnKind {
     }
 
     fn build(&self, config: &Self::Config, cx: &BuildContext<'_>) -> Built {
-        Ok(Box::new(Dqn::new(
-            config.clone(),
-            cx.observation_space,
-            cx.action_space.n(),
-            cx.seed,
-        )?))
+        let (space, n) = (cx.observation_space, cx.action_space.n());
+        Ok(match config.encoder {
+            QEncoder::Mlp => Box::new(Dqn::new(config.clone(), space, n, cx.seed)?),
+            QEncoder::Transformer => Box::new(SequenceDqn::new(config.clone(), space, n, cx.seed)?),
+        })
     }
 }

@@ -46,7 +46,7 @@ pub mod replay;
 
 pub use config::{
     DqnConfig, Exploration, MAX_BATCH, MAX_BUFFER, MAX_GRADIENT_STEPS, MAX_INTERVAL, MAX_LAYERS,
-    MAX_ONE_HOT, MAX_WIDTH,
+    MAX_ONE_HOT, MAX_WIDTH, QEncoder,
 };
 use input::{Input, encode, inputs};
 pub use kind::DqnKind;
@@ -109,6 +109,13 @@ impl Dqn {
         seed: u64,
     ) -> Result<Self, PolicyError> {
         config.validate()?;
+        if config.encoder != QEncoder::Mlp {
+            return Err(PolicyError::invalid(
+                "encoder",
+                "this deep Q-learner is the MLP; `transformer` is built by `kind = \"dqn\"` \
+                 over a family with history_1, history_2, … features",
+            ));
+        }
         if n_actions == 0 || space.is_empty() {
             return Err(PolicyError::invalid(
                 "",
@@ -285,20 +292,11 @@ impl Dqn {
             .map_err(err)?;
         let y = Tensor::from_slice(&targets, b, &device).map_err(err)?;
         let td = (&q - &y).map_err(err)?;
-        let delta = self.config.huber_delta;
-        // huber(x) = ½·min(|x|, δ)² + δ·(|x| − min(|x|, δ))
-        let abs = td.abs().map_err(err)?;
-        let quadratic = abs.clamp(0f32, delta as f32).map_err(err)?;
-        let linear = (&abs - &quadratic).map_err(err)?;
-        let per_sample = ((quadratic.sqr().map_err(err)? * 0.5).map_err(err)?
-            + (linear * delta).map_err(err)?)
-        .map_err(err)?;
-        let loss = if self.config.prioritized {
-            let w = Tensor::from_slice(&self.batch.weights, b, &device).map_err(err)?;
-            (per_sample * w).and_then(|l| l.mean_all()).map_err(err)?
-        } else {
-            per_sample.mean_all().map_err(err)?
-        };
+        let weights = self
+            .config
+            .prioritized
+            .then_some(self.batch.weights.as_slice());
+        let loss = huber_loss(&td, self.config.huber_delta, weights).map_err(err)?;
         let loss_value = f64::from(loss.to_scalar::<f32>().map_err(err)?);
         let td_values = to_vec(&td)?;
         let mean_q = td_values
@@ -333,19 +331,64 @@ impl Dqn {
     }
 }
 
-impl Policy for Dqn {
-    fn begin_episode(&mut self, episode: usize, total: usize) {
-        self.epsilon = self.config.epsilon.value(episode, total);
-        self.temperature = self.config.temperature.value(episode, total);
-        self.beta = self.config.priority_beta.value(episode, total);
-        if let Some(end) = self.config.final_learning_rate {
-            let schedule = LinearSchedule {
-                start: self.config.learning_rate,
+/// The mean Huber loss of TD errors `td` (`[batch]`), each weighted by
+/// `weights` when given (prioritized replay's importance weights):
+/// `huber(x) = ½·min(|x|, δ)² + δ·(|x| − min(|x|, δ))`.
+pub(crate) fn huber_loss(
+    td: &Tensor,
+    delta: f64,
+    weights: Option<&[f32]>,
+) -> candle_core::Result<Tensor> {
+    let abs = td.abs()?;
+    let quadratic = abs.clamp(0f32, delta as f32)?;
+    let linear = (&abs - &quadratic)?;
+    let per_sample = ((quadratic.sqr()? * 0.5)? + (linear * delta)?)?;
+    match weights {
+        Some(w) => (per_sample * Tensor::from_slice(w, w.len(), td.device())?)?.mean_all(),
+        None => per_sample.mean_all(),
+    }
+}
+
+impl DqnConfig {
+    /// The exploration and learning knobs in force during training episode
+    /// `episode` of `total`: ε, the Boltzmann temperature, prioritized
+    /// replay's β, and the learning rate (annealed to
+    /// `final_learning_rate` when set).
+    pub(crate) fn knobs(&self, episode: usize, total: usize) -> Knobs {
+        let learning_rate = match self.final_learning_rate {
+            Some(end) => LinearSchedule {
+                start: self.learning_rate,
                 end,
                 decay_fraction: 1.0,
-            };
-            self.learning_rate = schedule.value(episode, total);
+            }
+            .value(episode, total),
+            None => self.learning_rate,
+        };
+        Knobs {
+            epsilon: self.epsilon.value(episode, total),
+            temperature: self.temperature.value(episode, total),
+            beta: self.priority_beta.value(episode, total),
+            learning_rate,
         }
+    }
+}
+
+/// See [`DqnConfig::knobs`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Knobs {
+    pub(crate) epsilon: f64,
+    pub(crate) temperature: f64,
+    pub(crate) beta: f64,
+    pub(crate) learning_rate: f64,
+}
+
+impl Policy for Dqn {
+    fn begin_episode(&mut self, episode: usize, total: usize) {
+        let knobs = self.config.knobs(episode, total);
+        self.epsilon = knobs.epsilon;
+        self.temperature = knobs.temperature;
+        self.beta = knobs.beta;
+        self.learning_rate = knobs.learning_rate;
     }
 
     fn act(&mut self, obs: &Observation) -> usize {

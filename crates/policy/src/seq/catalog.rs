@@ -78,6 +78,40 @@ impl ItemTower {
     }
 }
 
+/// Every item's score `h·e_i + b_i` for each state of `h` (`[states, dim]`),
+/// row-major `[states, items]` into `out`: `table` holds the item
+/// embeddings after `skip` other rows (the encoder's padding and start
+/// tokens), `bias` one value per item. One product on the calling thread,
+/// into a buffer the caller keeps (at 100,000 items a state's scores are
+/// 400 kB).
+pub(crate) fn score_states(
+    h: &candle_core::Tensor,
+    table: &candle_core::Tensor,
+    skip: usize,
+    bias: &candle_core::Tensor,
+    items: usize,
+    out: &mut Vec<f32>,
+) -> Result<(), String> {
+    use crate::dqn::dense::contiguous_values;
+    let err = |e: candle_core::Error| e.to_string();
+    let (rows, d) = h.dims2().map_err(err)?;
+    out.resize(rows * items, 0.0);
+    contiguous_values(h, |h| {
+        contiguous_values(table, |table| {
+            gemm_into(out, (rows, items, d), (h, d, 1), (&table[skip * d..], 1, d))
+        })
+    })
+    .and_then(|r| r)
+    .and_then(|r| r)
+    .map_err(err)?;
+    contiguous_values(bias, |bias| {
+        for row in out.chunks_exact_mut(items) {
+            row.iter_mut().zip(bias).for_each(|(z, b)| *z += b);
+        }
+    })
+    .map_err(err)
+}
+
 /// The indices of the `k` highest scores, best first (ties to the lower
 /// index), by partial selection: `O(n + k log k)`.
 pub use crate::top_k;

@@ -199,6 +199,25 @@ impl SessionEncoder {
         &self.vars
     }
 
+    /// An encoder with the same settings and a copy of these parameters
+    /// values, stored apart (a target network).
+    pub fn duplicate(&self) -> Result<Self, String> {
+        let vars = self
+            .vars
+            .iter()
+            .map(|(name, var)| {
+                let copy = var.as_tensor().copy().map_err(err)?;
+                Ok((name.clone(), Var::from_tensor(&copy).map_err(err)?))
+            })
+            .collect::<Result<BTreeMap<_, _>, String>>()?;
+        Ok(Self {
+            config: self.config.clone(),
+            items: self.items,
+            vars,
+            device: self.device.clone(),
+        })
+    }
+
     /// Sets the item embeddings (padding and start tokens keep theirs) to
     /// the catalog's feature vectors instead of random values — `features`
     /// is `items × width` row-major, `width ≤ dim`, each row written to the

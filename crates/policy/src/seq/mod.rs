@@ -7,16 +7,20 @@
 //! settings are checked by [`encoder::EncoderConfig::validate`] before any
 //! work, and its arithmetic by a plain reference implementation in the
 //! tests (forward and gradients, in `f64`). [`softmax::Reinforce`] is the
-//! policy built on it (`kind = "reinforce"`).
+//! softmax policy built on it (`kind = "reinforce"`), and
+//! [`qlearning::SequenceDqn`] the deep Q-learner (`kind = "dqn"` with
+//! `encoder = "transformer"`).
 
 pub mod attention;
 pub mod catalog;
 pub mod config;
 pub mod encoder;
 pub mod kind;
+pub mod qlearning;
 pub mod reinforce;
 mod sessions;
 pub mod softmax;
+mod state;
 
 #[cfg(test)]
 mod reference;

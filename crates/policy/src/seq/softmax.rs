@@ -41,15 +41,9 @@ use super::{
     encoder::{SessionEncoder, rows_of},
     reinforce::{log_policy, sample_slate},
     sessions::{Decision, SessionStep, State},
+    state::StateReader,
 };
-use crate::{
-    CheckpointError, LearningStats, Mode, Policy, PolicyError, Transition,
-    adam::Adam,
-    dqn::{
-        dense::{contiguous_values, gemm_into},
-        input::{Input, encode, inputs},
-    },
-};
+use crate::{CheckpointError, LearningStats, Mode, Policy, PolicyError, Transition, adam::Adam};
 use candle_core::{DType, Device, Tensor, Var};
 use rand::RngExt;
 use shoplab_env::{
@@ -59,9 +53,7 @@ use shoplab_env::{
 };
 use std::collections::{BTreeMap, VecDeque};
 
-/// The prefix of the observation's history features, numbered from 1
-/// (most recent).
-pub const HISTORY_PREFIX: &str = "history_";
+pub use super::state::HISTORY_PREFIX;
 
 /// Logits scored at once when acting: a block of states × the catalog.
 const SCORE_BLOCK: usize = 1 << 21;
@@ -86,11 +78,8 @@ pub struct Reinforce {
     trained: BTreeMap<String, Var>,
     adam: Adam,
     items: usize,
-    /// Feature indices of `history_1, history_2, …`.
-    history: Vec<usize>,
-    /// Feature indices of the context and how each is encoded.
-    context: Vec<(usize, Input)>,
-    context_dim: usize,
+    /// What the policy reads of an observation.
+    reader: StateReader,
     /// The slate size of the last step acted on.
     slate_size: usize,
     /// Each slot's session so far, and its step being filled.
@@ -130,29 +119,8 @@ impl Reinforce {
         seed: u64,
     ) -> Result<Self, PolicyError> {
         config.validate(n_actions)?;
-        let history: Vec<usize> = (1..)
-            .map_while(|j| space.index_of(&format!("{HISTORY_PREFIX}{j}")))
-            .collect();
-        if history.is_empty() {
-            return Err(PolicyError::MissingFeature("history_1"));
-        }
-        let encoding = inputs(space, &config.one_hot)?;
-        let context: Vec<(usize, Input)> = if config.context {
-            encoding
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| !history.contains(i))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let context_dim = context
-            .iter()
-            .map(|(_, input)| match input {
-                Input::Scaled { .. } => 1,
-                Input::OneHot { values, .. } => *values,
-            })
-            .sum();
+        let reader = StateReader::new(space, &config.one_hot, config.context, n_actions)?;
+        let context_dim = reader.context_dim();
         let invalid = |e: String| PolicyError::invalid("", e);
         let mut init = rng_from_seed(derive_seed(seed, "reinforce/init", 0));
         let encoder = SessionEncoder::new(config.encoder.clone(), n_actions, DType::F32, &mut init)
@@ -203,9 +171,7 @@ impl Reinforce {
             params,
             encoder,
             items: n_actions,
-            history,
-            context,
-            context_dim,
+            reader,
             slate_size: 1,
             sessions: Vec::new(),
             awaiting: Vec::new(),
@@ -257,38 +223,13 @@ impl Reinforce {
     }
 
     fn state(&self, obs: &Observation) -> State {
-        let items = self
-            .history
-            .iter()
-            .rev()
-            .filter_map(|&i| {
-                let v = obs.features[i];
-                (v >= 0.0 && v < self.items as f32 && v.fract() == 0.0).then_some(v as u32)
-            })
-            .collect();
-        let mut context = Vec::with_capacity(self.context_dim);
-        let mut one = Vec::new();
-        for &(i, input) in &self.context {
-            encode(&[input], &obs.features[i..=i], &mut one);
-            context.extend_from_slice(&one);
-        }
-        State { items, context }
+        self.reader.state(&obs.features)
     }
 
     /// `h(s)` of each state, `[states, dim]` (tracked).
     fn encode(&self, states: &[&State]) -> Result<Tensor, String> {
-        let sessions: Vec<&[u32]> = states.iter().map(|s| s.items.as_slice()).collect();
-        if self.context_dim == 0 {
-            return self.encoder.forward(&sessions);
-        }
-        let values: Vec<f32> = states
-            .iter()
-            .flat_map(|s| s.context.iter().copied())
-            .collect();
-        let start = Tensor::from_vec(values, (states.len(), self.context_dim), &self.device)
-            .and_then(|c| c.matmul(self.params["context.weight"].as_tensor()))
-            .map_err(err)?;
-        self.encoder.forward_with_start(&sessions, &start)
+        let weight = self.params.get("context.weight").map(|v| v.as_tensor());
+        self.reader.encode(&self.encoder, weight, states)
     }
 
     /// Every item's logit `[states, items]` of `h` (tracked).
@@ -313,24 +254,14 @@ impl Reinforce {
     /// into a buffer the policy keeps (at 100,000 items a state's logits
     /// are 400 kB).
     fn logits_into(&self, h: &Tensor, out: &mut Vec<f32>) -> Result<(), String> {
-        let (rows, d) = h.dims2().map_err(err)?;
-        let n = self.items;
-        out.resize(rows * n, 0.0);
-        let table = self.params["encoder.embed.items"].as_tensor();
-        contiguous_values(h, |h| {
-            contiguous_values(table, |table| {
-                gemm_into(out, (rows, n, d), (h, d, 1), (&table[2 * d..], 1, d))
-            })
-        })
-        .and_then(|r| r)
-        .and_then(|r| r)
-        .map_err(err)?;
-        contiguous_values(self.params["items.bias"].as_tensor(), |bias| {
-            for row in out.chunks_exact_mut(n) {
-                row.iter_mut().zip(bias).for_each(|(z, b)| *z += b);
-            }
-        })
-        .map_err(err)
+        super::catalog::score_states(
+            h,
+            self.params["encoder.embed.items"].as_tensor(),
+            2,
+            self.params["items.bias"].as_tensor(),
+            self.items,
+            out,
+        )
     }
 
     /// Logits (row-major `[states, items]`) and values of `states`, untracked.
@@ -511,7 +442,7 @@ impl Policy for Reinforce {
             "policy": "reinforce",
             "encoder": self.config.encoder,
             "items": self.items,
-            "context": self.context_dim,
+            "context": self.reader.context_dim(),
             "updates": self.adam.steps(),
         });
         Some(crate::vars_to_safetensors(
