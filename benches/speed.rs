@@ -681,7 +681,8 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("shoplab speed benchmark ({cores} cores available; medians of repeated runs)");
     // `cargo bench --bench speed -- dqn` runs only the DQN figures;
-    // `-- scenarios` only the shipped scenarios' throughput.
+    // `-- scenarios` only the shipped scenarios' throughput; `-- memory`
+    // only the memory per concurrent shopper.
     if std::env::args().skip(1).any(|a| a == "dqn") {
         return dqn_figures();
     }
@@ -699,6 +700,10 @@ fn main() {
     }
     if std::env::args().skip(1).any(|a| a == "offline") {
         return offline();
+    }
+    if std::env::args().skip(1).any(|a| a == "memory") {
+        let bytes = memory_per_shopper().unwrap_or(f64::NAN);
+        return println!("recommendation: resident bytes per concurrent shopper: {bytes:.0}");
     }
 
     let decisions = purchase_decisions();

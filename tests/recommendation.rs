@@ -128,8 +128,8 @@ fn bad_recommendation_input_is_refused() {
     assert_names(&m, &["recommendation.slate_size"]);
     let m = refused(&with("dim = 20", "dim = 0"), &[]);
     assert_names(&m, &["recommendation.dim", "between 1 and"]);
-    let m = refused(&with("history_len = 3", "history_len = 12"), &[]);
-    assert_names(&m, &["recommendation.history_len", "between 0 and 8"]);
+    let m = refused(&with("history_len = 3", "history_len = 21"), &[]);
+    assert_names(&m, &["recommendation.history_len", "between 0 and 20"]);
     let m = refused(&with("topic = 6", "topic = 60"), &[]);
     assert_names(&m, &["recommendation.segments[2].topic"]);
     let m = refused(

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Longest click history kept per shopper.
-pub const MAX_HISTORY: usize = 8;
+pub const MAX_HISTORY: usize = 20;
 /// Largest slate.
 pub const MAX_SLATE: u32 = 32;
 /// Most concurrent sessions.
@@ -20,6 +20,18 @@ pub(super) const HISTORY_NAMES: [&str; MAX_HISTORY] = [
     "history_6",
     "history_7",
     "history_8",
+    "history_9",
+    "history_10",
+    "history_11",
+    "history_12",
+    "history_13",
+    "history_14",
+    "history_15",
+    "history_16",
+    "history_17",
+    "history_18",
+    "history_19",
+    "history_20",
 ];
 
 /// What the scenario rewards.
@@ -174,7 +186,7 @@ pub struct RecommendationConfig {
     /// Items recommended per step.
     #[serde(default = "one")]
     pub slate_size: u32,
-    /// Clicked items a shopper's observation remembers, `0..=8`.
+    /// Clicked items a shopper's observation remembers, `0..=MAX_HISTORY` (20).
     #[serde(default = "default_history")]
     pub history_len: u32,
     /// Shoppers in session at once, stepped together.

@@ -185,7 +185,7 @@ fn validation_names_keys() {
     c.dim = 0;
     assert_eq!(c.validate(base).unwrap_err().key, "dim");
     let mut c = config();
-    c.history_len = 9;
+    c.history_len = 21;
     assert_eq!(c.validate(base).unwrap_err().key, "history_len");
     let mut c = config();
     c.catalog.path = Some("no-such-items.csv".into());
