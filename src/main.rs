@@ -264,14 +264,26 @@ fn stop_cleanly_on_signals() {
 /// says otherwise (on `recommendation-longterm`'s REINFORCE, two seeds on
 /// two cores took 12.2 s instead of 21.7 s, with the same bytes: results
 /// never depend on it, as only elementwise ops are split).
+///
+/// Candle's matrix product also asks, on every call, how many threads it
+/// may use: without `RAYON_NUM_THREADS` or `CANDLE_CPU_MASK` that means
+/// reading `/proc/cpuinfo` to count physical cores (about a fifth of a
+/// transformer DQN run's time went there). `CANDLE_CPU_MASK=0`, set unless
+/// either is set, answers one thread from memory; products then run on
+/// the calling thread (the same bytes: products never depend on the
+/// thread count). The mask would also pin candle's own worker threads,
+/// and with one candle thread there are none.
 fn one_candle_thread() {
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // SAFETY: called first thing in `main`, before any other thread
-        // exists that could read or write the environment.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var("CANDLE_NUM_THREADS", "1")
-        };
+    for (key, value) in [("CANDLE_NUM_THREADS", "1"), ("CANDLE_CPU_MASK", "0")] {
+        let rayon_set = std::env::var_os("RAYON_NUM_THREADS").is_some();
+        if std::env::var_os(key).is_none() && !(key == "CANDLE_CPU_MASK" && rayon_set) {
+            // SAFETY: called first thing in `main`, before any other thread
+            // exists that could read or write the environment.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::env::set_var(key, value)
+            };
+        }
     }
 }
 
