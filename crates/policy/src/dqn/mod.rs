@@ -65,12 +65,29 @@ use shoplab_env::{
     seed::{SimRng, derive_seed, rng_from_seed},
 };
 
-/// Sums of the training statistics since they were last read.
+/// Sums of a Q-learner's training statistics since they were last read.
 #[derive(Debug, Clone, Copy, Default)]
-struct StatsSum {
+pub(crate) struct StatsSum {
     updates: u64,
     loss: f64,
     mean_q: f64,
+}
+
+impl StatsSum {
+    /// Counts one update whose loss and mean Q are in scaled rewards
+    /// (`scale` = `reward_scale`); they are kept in reward units.
+    pub(crate) fn add(&mut self, loss: f64, mean_q: f64, scale: f64) {
+        self.updates += 1;
+        self.loss += loss / (scale * scale);
+        self.mean_q += mean_q / scale;
+    }
+
+    /// The statistics since the last read, with the exploration level in
+    /// force, and a fresh start.
+    pub(crate) fn take(&mut self, exploration: f64) -> LearningStats {
+        let s = std::mem::take(self);
+        LearningStats::from_sums(s.updates, s.loss, s.mean_q, exploration)
+    }
 }
 
 /// A deep Q-learner.
@@ -315,10 +332,7 @@ impl Dqn {
             .adam_step(&loss, self.learning_rate, self.config.max_grad_norm)?;
         self.buffer
             .update_priorities(&self.batch.indices, &td_values);
-        let scale = self.config.reward_scale;
-        self.stats.updates += 1;
-        self.stats.loss += loss_value / (scale * scale);
-        self.stats.mean_q += mean_q / scale;
+        self.stats.add(loss_value, mean_q, self.config.reward_scale);
         Ok(())
     }
 
@@ -350,6 +364,15 @@ pub(crate) fn huber_loss(
 }
 
 impl DqnConfig {
+    /// The exploration level a learning report shows: ε, or the Boltzmann
+    /// temperature.
+    pub(crate) fn exploration_level(&self, epsilon: f64, temperature: f64) -> f64 {
+        match self.exploration {
+            Exploration::EpsilonGreedy => epsilon,
+            Exploration::Boltzmann => temperature,
+        }
+    }
+
     /// The exploration and learning knobs in force during training episode
     /// `episode` of `total`: ε, the Boltzmann temperature, prioritized
     /// replay's β, and the learning rate (annealed to
@@ -507,17 +530,10 @@ impl Policy for Dqn {
     }
 
     fn learning_stats(&mut self) -> Option<LearningStats> {
-        let s = std::mem::take(&mut self.stats);
-        let exploration = match self.config.exploration {
-            Exploration::EpsilonGreedy => self.epsilon,
-            Exploration::Boltzmann => self.temperature,
-        };
-        Some(LearningStats::from_sums(
-            s.updates,
-            s.loss,
-            s.mean_q,
-            exploration,
-        ))
+        let level = self
+            .config
+            .exploration_level(self.epsilon, self.temperature);
+        Some(self.stats.take(level))
     }
 
     fn checkpoint(&self) -> Option<Result<Vec<u8>, CheckpointError>> {

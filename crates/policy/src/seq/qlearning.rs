@@ -32,7 +32,9 @@ use super::{
 use crate::{
     CheckpointError, LearningStats, Mode, Policy, PolicyError, Transition,
     adam::Adam,
-    dqn::{DqnConfig, Exploration, QEncoder, huber_loss, replay::Batch, replay::ReplayBuffer},
+    dqn::{
+        DqnConfig, Exploration, QEncoder, StatsSum, huber_loss, replay::Batch, replay::ReplayBuffer,
+    },
 };
 use candle_core::{DType, Device, Tensor, Var};
 use rand::RngExt;
@@ -47,14 +49,6 @@ const SCORE_BLOCK: usize = 1 << 21;
 
 fn err(e: candle_core::Error) -> String {
     e.to_string()
-}
-
-/// Sums of the training statistics since they were last read.
-#[derive(Debug, Clone, Copy, Default)]
-struct StatsSum {
-    updates: u64,
-    loss: f64,
-    mean_q: f64,
 }
 
 /// A deep Q-learner over the session transformer.
@@ -353,10 +347,7 @@ impl SequenceDqn {
             .map_err(|e| e.0)?;
         self.buffer
             .update_priorities(&self.batch.indices, &td_values);
-        let scale = self.config.reward_scale;
-        self.stats.updates += 1;
-        self.stats.loss += loss_value / (scale * scale);
-        self.stats.mean_q += mean_q / scale;
+        self.stats.add(loss_value, mean_q, self.config.reward_scale);
         Ok(())
     }
 
@@ -531,17 +522,10 @@ impl Policy for SequenceDqn {
     }
 
     fn learning_stats(&mut self) -> Option<LearningStats> {
-        let s = std::mem::take(&mut self.stats);
-        let exploration = match self.config.exploration {
-            Exploration::EpsilonGreedy => self.epsilon,
-            Exploration::Boltzmann => self.temperature,
-        };
-        Some(LearningStats::from_sums(
-            s.updates,
-            s.loss,
-            s.mean_q,
-            exploration,
-        ))
+        let level = self
+            .config
+            .exploration_level(self.epsilon, self.temperature);
+        Some(self.stats.take(level))
     }
 
     fn checkpoint(&self) -> Option<Result<Vec<u8>, CheckpointError>> {
