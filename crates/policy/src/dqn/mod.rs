@@ -104,10 +104,8 @@ pub struct Dqn {
     input_dim: usize,
     n_actions: usize,
     transitions: u64,
-    epsilon: f64,
-    learning_rate: f64,
-    temperature: f64,
-    beta: f64,
+    /// ε, temperature, β and learning rate of the current episode.
+    knobs: Knobs,
     stats: StatsSum,
     diverged: Option<String>,
     rng: SimRng,
@@ -163,10 +161,7 @@ impl Dqn {
             input_dim,
             n_actions,
             transitions: 0,
-            epsilon: config.epsilon.start,
-            learning_rate: config.learning_rate,
-            temperature: config.temperature.start,
-            beta: config.priority_beta.start,
+            knobs: config.knobs(0, 1),
             stats: StatsSum::default(),
             diverged: None,
             rng: rng_from_seed(derive_seed(seed, "dqn/act", 0)),
@@ -185,7 +180,7 @@ impl Dqn {
 
     /// The exploration probability now in force.
     pub fn epsilon(&self) -> f64 {
-        self.epsilon
+        self.knobs.epsilon
     }
 
     /// Transitions seen so far.
@@ -250,7 +245,7 @@ impl Dqn {
                 if taken.contains(&a) {
                     0.0
                 } else {
-                    ((v - top) / self.temperature).exp()
+                    ((v - top) / self.knobs.temperature).exp()
                 }
             })
             .collect();
@@ -281,7 +276,7 @@ impl Dqn {
         let (b, d) = (self.config.batch_size, self.input_dim);
         let n = self.n_actions;
         self.buffer
-            .sample(&mut self.rng, b, self.beta, &mut self.batch);
+            .sample(&mut self.rng, b, self.knobs.beta, &mut self.batch);
         let device = self.net.device().clone();
         let arch = self.net.architecture().clone();
         let next = matrix(&self.batch.next_obs, b, d, &device)?;
@@ -329,7 +324,7 @@ impl Dqn {
             )));
         }
         self.net
-            .adam_step(&loss, self.learning_rate, self.config.max_grad_norm)?;
+            .adam_step(&loss, self.knobs.learning_rate, self.config.max_grad_norm)?;
         self.buffer
             .update_priorities(&self.batch.indices, &td_values);
         self.stats.add(loss_value, mean_q, self.config.reward_scale);
@@ -407,11 +402,7 @@ pub(crate) struct Knobs {
 
 impl Policy for Dqn {
     fn begin_episode(&mut self, episode: usize, total: usize) {
-        let knobs = self.config.knobs(episode, total);
-        self.epsilon = knobs.epsilon;
-        self.temperature = knobs.temperature;
-        self.beta = knobs.beta;
-        self.learning_rate = knobs.learning_rate;
+        self.knobs = self.config.knobs(episode, total);
     }
 
     fn act(&mut self, obs: &Observation) -> usize {
@@ -420,7 +411,7 @@ impl Policy for Dqn {
         }
         match self.config.exploration {
             Exploration::EpsilonGreedy => {
-                if self.rng.random_bool(self.epsilon) {
+                if self.rng.random_bool(self.knobs.epsilon) {
                     self.rng.random_range(0..self.n_actions)
                 } else {
                     self.greedy(obs)
@@ -444,13 +435,16 @@ impl Policy for Dqn {
         }
         match self.config.exploration {
             Exploration::EpsilonGreedy => {
-                crate::epsilon_greedy_probabilities(self.epsilon, self.greedy(obs), n, probs);
+                crate::epsilon_greedy_probabilities(self.knobs.epsilon, self.greedy(obs), n, probs);
             }
             Exploration::Boltzmann => {
                 let q = self.q_values(obs);
                 let top = q.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 probs.clear();
-                probs.extend(q.iter().map(|&v| ((v - top) / self.temperature).exp()));
+                probs.extend(
+                    q.iter()
+                        .map(|&v| ((v - top) / self.knobs.temperature).exp()),
+                );
                 let total: f64 = probs.iter().sum();
                 probs.iter_mut().for_each(|p| *p /= total);
             }
@@ -461,7 +455,7 @@ impl Policy for Dqn {
     fn act_slate(&mut self, obs: &Observation, k: usize, n: usize, slate: &mut Vec<usize>) {
         let explore = !self.learning()
             || (self.config.exploration == Exploration::EpsilonGreedy
-                && self.rng.random_bool(self.epsilon));
+                && self.rng.random_bool(self.knobs.epsilon));
         if explore {
             crate::random_slate(&mut self.rng, n, k, slate);
             return;
@@ -532,7 +526,7 @@ impl Policy for Dqn {
     fn learning_stats(&mut self) -> Option<LearningStats> {
         let level = self
             .config
-            .exploration_level(self.epsilon, self.temperature);
+            .exploration_level(self.knobs.epsilon, self.knobs.temperature);
         Some(self.stats.take(level))
     }
 

@@ -347,7 +347,7 @@ fn boltzmann_sampling_follows_the_softmax() {
         ..DqnConfig::default()
     };
     let mut dqn = Dqn::new(config, &one_state(), 4, 1).unwrap();
-    dqn.temperature = 0.5;
+    dqn.knobs.temperature = 0.5;
     let q = [1.0, 0.5, 0.0, -1.0];
     let weights: Vec<f64> = q.iter().map(|v: &f64| (v / 0.5).exp()).collect();
     let total: f64 = weights.iter().sum();

@@ -33,7 +33,8 @@ use crate::{
     CheckpointError, LearningStats, Mode, Policy, PolicyError, Transition,
     adam::Adam,
     dqn::{
-        DqnConfig, Exploration, QEncoder, StatsSum, huber_loss, replay::Batch, replay::ReplayBuffer,
+        DqnConfig, Exploration, Knobs, QEncoder, StatsSum, huber_loss, replay::Batch,
+        replay::ReplayBuffer,
     },
 };
 use candle_core::{DType, Device, Tensor, Var};
@@ -69,10 +70,8 @@ pub struct SequenceDqn {
     /// Features per observation (what the buffer stores).
     features: usize,
     transitions: u64,
-    epsilon: f64,
-    learning_rate: f64,
-    temperature: f64,
-    beta: f64,
+    /// ε, temperature, β and learning rate of the current episode.
+    knobs: Knobs,
     stats: StatsSum,
     diverged: Option<String>,
     rng: SimRng,
@@ -172,10 +171,7 @@ impl SequenceDqn {
             items: n_actions,
             features: space.len(),
             transitions: 0,
-            epsilon: config.epsilon.start,
-            learning_rate: config.learning_rate,
-            temperature: config.temperature.start,
-            beta: config.priority_beta.start,
+            knobs: config.knobs(0, 1),
             stats: StatsSum::default(),
             diverged: None,
             rng: rng_from_seed(derive_seed(seed, "dqn/act", 0)),
@@ -244,7 +240,7 @@ impl SequenceDqn {
         match (mode, self.config.exploration) {
             (Mode::Train, Exploration::Boltzmann) => {
                 // Q / τ in reward units is the scaled Q over τ · scale.
-                let temperature = self.temperature * self.config.reward_scale;
+                let temperature = self.knobs.temperature * self.config.reward_scale;
                 sample_slate(q, temperature, k, &mut self.rng, &mut self.sums, slate);
             }
             _ => crate::top_k(q, k, slate),
@@ -262,7 +258,7 @@ impl SequenceDqn {
             ));
         }
         self.buffer
-            .sample(&mut self.rng, b, self.beta, &mut self.batch);
+            .sample(&mut self.rng, b, self.knobs.beta, &mut self.batch);
         let read = |rows: &[f32]| -> Vec<State> {
             rows.chunks_exact(self.features)
                 .map(|r| self.reader.state(r))
@@ -341,7 +337,7 @@ impl SequenceDqn {
             .step(
                 &self.params,
                 &grads,
-                self.learning_rate,
+                self.knobs.learning_rate,
                 self.config.max_grad_norm,
             )
             .map_err(|e| e.0)?;
@@ -370,11 +366,7 @@ impl SequenceDqn {
 
 impl Policy for SequenceDqn {
     fn begin_episode(&mut self, episode: usize, total: usize) {
-        let knobs = self.config.knobs(episode, total);
-        self.epsilon = knobs.epsilon;
-        self.temperature = knobs.temperature;
-        self.beta = knobs.beta;
-        self.learning_rate = knobs.learning_rate;
+        self.knobs = self.config.knobs(episode, total);
     }
 
     fn act(&mut self, obs: &Observation) -> usize {
@@ -407,7 +399,7 @@ impl Policy for SequenceDqn {
                 let learning = self.learning();
                 let epsilon = self.config.exploration == Exploration::EpsilonGreedy;
                 (0..obs.len())
-                    .map(|_| !learning || (epsilon && self.rng.random_bool(self.epsilon)))
+                    .map(|_| !learning || (epsilon && self.rng.random_bool(self.knobs.epsilon)))
                     .collect()
             }
         };
@@ -457,12 +449,20 @@ impl Policy for SequenceDqn {
         let q = self.q_values(obs);
         match self.config.exploration {
             Exploration::EpsilonGreedy => {
-                crate::epsilon_greedy_probabilities(self.epsilon, crate::argmax(&q), n, probs);
+                crate::epsilon_greedy_probabilities(
+                    self.knobs.epsilon,
+                    crate::argmax(&q),
+                    n,
+                    probs,
+                );
             }
             Exploration::Boltzmann => {
                 let top = q.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 probs.clear();
-                probs.extend(q.iter().map(|&v| ((v - top) / self.temperature).exp()));
+                probs.extend(
+                    q.iter()
+                        .map(|&v| ((v - top) / self.knobs.temperature).exp()),
+                );
                 let total: f64 = probs.iter().sum();
                 probs.iter_mut().for_each(|p| *p /= total);
             }
@@ -524,7 +524,7 @@ impl Policy for SequenceDqn {
     fn learning_stats(&mut self) -> Option<LearningStats> {
         let level = self
             .config
-            .exploration_level(self.epsilon, self.temperature);
+            .exploration_level(self.knobs.epsilon, self.knobs.temperature);
         Some(self.stats.take(level))
     }
 
