@@ -18,6 +18,7 @@ pub mod encoder;
 pub mod kind;
 pub mod qlearning;
 pub mod reinforce;
+mod scan;
 mod sessions;
 pub mod softmax;
 mod state;
