@@ -441,3 +441,120 @@ fn ads_logs_carry_exact_propensities() {
         &["dual_pacing_thompson after 20 training episodes, greedy"],
     );
 }
+
+/// A small Decision Transformer for the small pricing scenario.
+const DECISION_TRANSFORMER: &str = r#"
+[[policies]]
+kind = "decision_transformer"
+gradient_steps = 60
+context = 4
+dim = 16
+heads = 2
+layers = 1
+batch_size = 16
+"#;
+
+/// Decision Transformer in a run: it trains on the dataset, plays online,
+/// gets the same bytes on 1 and 2 threads, and is estimated from the log
+/// by replaying each logged session through it; `shoplab ope`, which
+/// scores a checkpoint row by row, refuses it, saying why. Its settings
+/// are refused with the file, key and line.
+#[test]
+fn a_decision_transformer_trains_plays_and_is_estimated_by_replay() {
+    let tmp = TempDir::new("offline-dt");
+    let file = tmp.path().join("dt.toml");
+    let offline = "dataset = \"medium\"\nmedium = \"q_learning\"\nmedium_episodes = 60\n\
+                   episodes = 80\nope = [\"wpdis\"]";
+    let text = format!("{}{DECISION_TRANSFORMER}", scenario("dt", offline));
+    std::fs::write(&file, &text).unwrap();
+    let results = tmp.path().join("results");
+    let dirs = common::run_with_threads(&file, &results, "dt", &["1", "2"]);
+    let checkpoint = "checkpoints/decision_transformer-seed2.safetensors";
+    for name in [
+        "episodes.csv",
+        "summary.csv",
+        "learning.csv",
+        "offline_ope.csv",
+        checkpoint,
+    ] {
+        let read = |dir: &Path| {
+            std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e} in {dir:?}"))
+        };
+        assert!(
+            read(&dirs[0]) == read(&dirs[1]),
+            "{name} differs between thread counts"
+        );
+    }
+    let ope = std::fs::read_to_string(dirs[0].join("offline_ope.csv")).unwrap();
+    let rows: Vec<&str> = ope
+        .lines()
+        .filter(|l| l.starts_with("decision_transformer,"))
+        .collect();
+    assert_eq!(rows.len(), 4, "{ope}");
+    for row in rows {
+        let estimate: f64 = row.split(',').nth(4).unwrap().parse().unwrap();
+        assert!(estimate.is_finite(), "{row}");
+    }
+    let learning = std::fs::read_to_string(dirs[0].join("learning.csv")).unwrap();
+    assert!(learning.contains("decision_transformer"), "{learning}");
+    // `shoplab ope` scores a checkpoint row by row: refused for a policy
+    // whose decision reads the episode so far.
+    let log = tmp.path().join("log.csv");
+    let logged = shoplab(
+        &[
+            "log",
+            file.to_str().unwrap(),
+            "--policy",
+            "random",
+            "--episodes",
+            "5",
+            "--out",
+            log.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_success(&logged);
+    let out = shoplab(
+        &[
+            "ope",
+            log.to_str().unwrap(),
+            "--target-policy",
+            "decision_transformer",
+            "--scenario",
+            file.to_str().unwrap(),
+            "--checkpoint",
+            dirs[0].join(checkpoint).to_str().unwrap(),
+            "--results",
+            tmp.path().join("ope").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert_names(
+        &String::from_utf8_lossy(&out.stderr),
+        &["decision_transformer", "episode so far"],
+    );
+    // Bad settings, on the policy's own key and line.
+    let bad = |from: &str, to: &str| refused(&replaced(&text, from, to), &[]);
+    assert_names(
+        &bad("dim = 16", "dim = 17"),
+        &["policies[7].heads", "line", "must divide dim"],
+    );
+    assert_names(
+        &bad("context = 4", "context = 1"),
+        &["policies[7].context", "line"],
+    );
+    assert_names(
+        &bad(
+            "batch_size = 16\n",
+            "batch_size = 16\ntarget_return = inf\n",
+        ),
+        &["policies[7].target_return", "finite"],
+    );
+    // Without data.
+    let m = refused(
+        &format!("{}{DECISION_TRANSFORMER}", common::small_pricing("bad", 6)),
+        &[],
+    );
+    assert_names(&m, &["policies[5]", "[offline]"]);
+}

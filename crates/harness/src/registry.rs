@@ -517,6 +517,7 @@ impl Default for Registry {
             .with_policy(OfflineKind(Learner::Cql))
             .with_policy(OfflineKind(Learner::Bcq))
             .with_policy(SeedArticleKind)
+            .with_policy(shoplab_policy::offline::dt_kind::DecisionTransformerKind)
             .with_policy(ActionTableKind)
     }
 }

@@ -224,6 +224,13 @@ pub trait Policy: Send + std::fmt::Debug {
     fn learn(&mut self, transition: &Transition<'_>) {
         let _ = transition;
     }
+    /// Sees one transition of an evaluation episode ([`Mode::Greedy`]),
+    /// where nothing is learned: for policies whose greedy decision reads
+    /// the episode so far (Decision Transformer lowers its return still to
+    /// come by each reward). The default ignores it.
+    fn see_greedy_step(&mut self, transition: &Transition<'_>) {
+        let _ = transition;
+    }
     /// Whether the policy has learned anything about `obs`'s state — for
     /// learners with a table of states, whether any of its entries was
     /// updated; `None` (the default) where that has no meaning (a policy
@@ -446,7 +453,8 @@ pub enum Mode {
 }
 
 /// Plays one episode of `env` from `seed`: act, step, learn (in
-/// [`Mode::Train`]), passing every step to `on_step`. After `max_steps`
+/// [`Mode::Train`]; in [`Mode::Greedy`] the policy only sees the step,
+/// [`Policy::see_greedy_step`]), passing every step to `on_step`. After `max_steps`
 /// steps an episode that has not ended is truncated, and learners are told
 /// so (they still bootstrap from the last observation). Returns the steps
 /// taken. The one rollout loop of single-session envs: the harness's runner
@@ -469,16 +477,18 @@ pub fn rollout(
         let step = env.step(action);
         steps += 1;
         let truncated = step.truncated || steps >= max_steps;
-        if mode == Mode::Train {
-            agent.learn(&Transition {
-                slot: 0,
-                obs: &obs,
-                action,
-                reward: step.reward,
-                next_obs: &step.obs,
-                terminated: step.terminated,
-                truncated,
-            });
+        let transition = Transition {
+            slot: 0,
+            obs: &obs,
+            action,
+            reward: step.reward,
+            next_obs: &step.obs,
+            terminated: step.terminated,
+            truncated,
+        };
+        match mode {
+            Mode::Train => agent.learn(&transition),
+            Mode::Greedy => agent.see_greedy_step(&transition),
         }
         on_step(&step);
         if step.terminated || truncated {

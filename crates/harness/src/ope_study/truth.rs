@@ -42,6 +42,19 @@ impl Target {
         match &self.checkpoint {
             None => Ok(policy),
             Some(bytes) => {
+                // Played greedy row by row, a policy whose decision reads
+                // the episode so far would be scored on decisions it never
+                // makes; a run's offline section replays each logged
+                // session through it instead.
+                if !policy.greedy_is_markov() {
+                    return Err(failed(
+                        "its greedy decision reads the episode so far (the return still to \
+                         come, earlier steps), which a row of a log does not hold: its \
+                         off-policy estimates are in the offline section of the run that \
+                         trained it, where each logged session is replayed through it"
+                            .into(),
+                    ));
+                }
                 policy
                     .load_checkpoint(bytes)
                     .map_err(|e| failed(format!("its checkpoint: {e}")))?;

@@ -17,8 +17,13 @@
 //! many iterations as its longest session. Pairs never logged stay at 0
 //! (reported by [`TabularFqi::count`]).
 
+pub mod dt;
+pub mod dt_kind;
 pub mod kinds;
 pub mod neural;
+
+#[cfg(test)]
+mod dt_tests;
 
 /// Logged transitions, row by row.
 #[derive(Debug, Clone, PartialEq, Default)]

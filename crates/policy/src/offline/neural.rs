@@ -205,29 +205,38 @@ fn logsumexp(x: &Tensor) -> NetResult<Tensor> {
         .map_err(err)
 }
 
+/// Each feature's mean and standard deviation over the log's rows (a
+/// deviation of 1 where the feature is constant): the offline learners'
+/// input standardisation, `(x − mean) / deviation`.
+pub(crate) fn standardisation(data: &Transitions) -> (Vec<f32>, Vec<f32>) {
+    let d = data.dim;
+    let n = data.len().max(1) as f64;
+    let mut mean = vec![0.0f64; d];
+    let mut sq = vec![0.0f64; d];
+    for i in 0..data.len() {
+        for (j, &v) in data.obs_of(i).iter().enumerate() {
+            mean[j] += f64::from(v) / n;
+            sq[j] += f64::from(v) * f64::from(v) / n;
+        }
+    }
+    let scale = mean
+        .iter()
+        .zip(&sq)
+        .map(|(m, s)| {
+            let var = s - m * m;
+            if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
+        })
+        .collect();
+    (mean.iter().map(|&m| m as f32).collect(), scale)
+}
+
 impl OfflineLearner {
     /// A learner for `data` (its standardisation) with `n_actions` actions.
     /// The settings are trusted here: check them first with
     /// [`OfflineConfig::validate`].
     pub fn new(config: OfflineConfig, data: &Transitions, n_actions: usize) -> NetResult<Self> {
         let d = data.dim;
-        let n = data.len().max(1) as f64;
-        let mut mean = vec![0.0f64; d];
-        let mut sq = vec![0.0f64; d];
-        for i in 0..data.len() {
-            for (j, &v) in data.obs_of(i).iter().enumerate() {
-                mean[j] += f64::from(v) / n;
-                sq[j] += f64::from(v) * f64::from(v) / n;
-            }
-        }
-        let scale: Vec<f32> = mean
-            .iter()
-            .zip(&sq)
-            .map(|(m, s)| {
-                let var = s - m * m;
-                if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
-            })
-            .collect();
+        let (mean, scale) = standardisation(data);
         let arch = Architecture {
             inputs: d,
             hidden: config.hidden.clone(),
@@ -246,7 +255,7 @@ impl OfflineLearner {
             net,
             target,
             imitation,
-            mean: mean.iter().map(|&m| m as f32).collect(),
+            mean,
             scale,
             rng,
             steps: 0,

@@ -343,24 +343,74 @@ impl SessionEncoder {
     }
 
     fn forward_tokens(&self, ids: &Tensor, start: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let d = self.config.dim;
+        let id_values = ids.to_vec2::<u32>()?;
+        let offsets = match start {
+            Some(start) => {
+                // A [b, t, 1] indicator of each row's start token, times the
+                // row's offset [b, 1, d].
+                let at: Vec<f64> = id_values
+                    .iter()
+                    .flat_map(|row| row.iter().map(|&id| f64::from(u8::from(id == START))))
+                    .collect();
+                let dtype = self
+                    .param("embed.items")
+                    .map_err(candle_core::Error::msg)?
+                    .dtype();
+                let at = Tensor::from_vec(at, (b, t, 1), &self.device)?.to_dtype(dtype)?;
+                Some(at.broadcast_mul(&start.unsqueeze(1)?)?)
+            }
+            None => None,
+        };
+        let x = self.blocks(ids, &id_values, offsets.as_ref())?;
+        let p = |n: &str| self.param(n).map_err(candle_core::Error::msg);
+        let last = x.narrow(1, t - 1, 1)?.squeeze(1)?.reshape((b, d))?;
+        layer_norm(&last, p("final_norm.weight")?, p("final_norm.bias")?)
+    }
+
+    /// Every token's output, after the final layer norm: `[rows, tokens,
+    /// dim]` for token ids `ids` (`[rows, tokens]`, ids as
+    /// [`tokens`](Self::tokens) lays them out: [`PAD`], [`START`], item
+    /// `i` as `i + 2`) with `offsets` (`[rows, tokens, dim]`) added to each
+    /// token's embedding — what a model that reads more than items per
+    /// step (Decision Transformer: a state and a return per step) feeds in.
+    /// Token `i`'s output reads tokens `0 ..= i` only; padding is never
+    /// read.
+    pub(crate) fn forward_steps(
+        &self,
+        ids: &Tensor,
+        offsets: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let id_values = ids.to_vec2::<u32>()?;
+        let x = self.blocks(ids, &id_values, Some(offsets))?;
+        let p = |n: &str| self.param(n).map_err(candle_core::Error::msg);
+        let flat = x.reshape((b * t, self.config.dim))?;
+        layer_norm(&flat, p("final_norm.weight")?, p("final_norm.bias")?)?.reshape((
+            b,
+            t,
+            self.config.dim,
+        ))
+    }
+
+    /// The embeddings of `ids` plus positions (plus `offsets`), through
+    /// every block: `[rows, tokens, dim]`, before the final norm.
+    fn blocks(
+        &self,
+        ids: &Tensor,
+        id_values: &[Vec<u32>],
+        offsets: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         let p = |n: &str| self.param(n).map_err(candle_core::Error::msg);
         let (b, t) = ids.dims2()?;
         let (d, heads) = (self.config.dim, self.config.heads);
-        let dtype = p("embed.items")?.dtype();
         let items = p("embed.items")?
             .embedding(&ids.flatten_all()?)?
             .reshape((b, t, d))?;
         let mut x = (items + rows_of(p("embed.positions")?, b)?.reshape((b, t, d))?)?;
-        let id_values = ids.to_vec2::<u32>()?;
-        if let Some(start) = start {
-            // A [b, t, 1] indicator of each row's start token, times the
-            // row's offset [b, 1, d].
-            let at: Vec<f64> = id_values
-                .iter()
-                .flat_map(|row| row.iter().map(|&id| f64::from(u8::from(id == START))))
-                .collect();
-            let at = Tensor::from_vec(at, (b, t, 1), &self.device)?.to_dtype(dtype)?;
-            x = (x + at.broadcast_mul(&start.unsqueeze(1)?)?)?;
+        if let Some(offsets) = offsets {
+            x = (x + offsets)?;
         }
         // Which tokens are real: attention never reads padding.
         let valid: std::sync::Arc<Vec<bool>> =
@@ -388,8 +438,7 @@ impl SessionEncoder {
             let down = linear(&up, p(&n("mlp.down.weight"))?, p(&n("mlp.down.bias"))?)?;
             x = (x + down)?;
         }
-        let last = x.narrow(1, t - 1, 1)?.squeeze(1)?;
-        layer_norm(&last, p("final_norm.weight")?, p("final_norm.bias")?)
+        Ok(x)
     }
 }
 
