@@ -229,25 +229,9 @@ fn evaluate(
 
 /// Each feature's mean and standard deviation (1 where constant).
 fn standardisation(log: &Log) -> (Vec<f64>, Vec<f64>) {
-    let d = log.features.len();
-    let n = log.len().max(1) as f64;
-    let mut mean = vec![0.0; d];
-    let mut sq = vec![0.0; d];
-    for i in 0..log.len() {
-        for (j, &v) in log.features_of(i).iter().enumerate() {
-            mean[j] += f64::from(v) / n;
-            sq[j] += f64::from(v) * f64::from(v) / n;
-        }
-    }
-    let scale = mean
-        .iter()
-        .zip(&sq)
-        .map(|(m, s)| {
-            let var = s - m * m;
-            if var > 1e-12 { var.sqrt() } else { 1.0 }
-        })
-        .collect();
-    (mean, scale)
+    shoplab_policy::offline::neural::feature_moments(log.len(), log.features.len(), |i| {
+        log.features_of(i)
+    })
 }
 
 /// FQE's estimate with a normal interval from `resamples` bootstrap refits

@@ -205,16 +205,20 @@ fn logsumexp(x: &Tensor) -> NetResult<Tensor> {
         .map_err(err)
 }
 
-/// Each feature's mean and standard deviation over the log's rows (a
-/// deviation of 1 where the feature is constant): the offline learners'
-/// input standardisation, `(x − mean) / deviation`.
-pub(crate) fn standardisation(data: &Transitions) -> (Vec<f32>, Vec<f32>) {
-    let d = data.dim;
-    let n = data.len().max(1) as f64;
+/// Each feature's mean and standard deviation over `rows` rows of `d`
+/// features (`row(i)` the `i`-th), a deviation of 1 where the feature is
+/// constant: the input standardisation `(x − mean) / deviation` of the
+/// offline learners and of FQE.
+pub fn feature_moments<'a>(
+    rows: usize,
+    d: usize,
+    row: impl Fn(usize) -> &'a [f32],
+) -> (Vec<f64>, Vec<f64>) {
+    let n = rows.max(1) as f64;
     let mut mean = vec![0.0f64; d];
     let mut sq = vec![0.0f64; d];
-    for i in 0..data.len() {
-        for (j, &v) in data.obs_of(i).iter().enumerate() {
+    for i in 0..rows {
+        for (j, &v) in row(i).iter().enumerate() {
             mean[j] += f64::from(v) / n;
             sq[j] += f64::from(v) * f64::from(v) / n;
         }
@@ -224,10 +228,17 @@ pub(crate) fn standardisation(data: &Transitions) -> (Vec<f32>, Vec<f32>) {
         .zip(&sq)
         .map(|(m, s)| {
             let var = s - m * m;
-            if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
+            if var > 1e-12 { var.sqrt() } else { 1.0 }
         })
         .collect();
-    (mean.iter().map(|&m| m as f32).collect(), scale)
+    (mean, scale)
+}
+
+/// [`feature_moments`] of the log's observations, in `f32`.
+pub(crate) fn standardisation(data: &Transitions) -> (Vec<f32>, Vec<f32>) {
+    let (mean, scale) = feature_moments(data.len(), data.dim, |i| data.obs_of(i));
+    let narrow = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
+    (narrow(mean), narrow(scale))
 }
 
 impl OfflineLearner {
