@@ -18,12 +18,24 @@ its run folder as DataFrames; ``shoplab.read_log`` reads a log for obp and
 d3rlpy.
 """
 
-from . import _native
-from ._native import Scenario, shipped_scenarios
-from .envs import AdsEnv, PricingEnv, RecommendationEnv, ShoplabEnv
-from .logs import Log, read_log
-from .results import Run, load_run, run
-from .vector import ShoplabVectorEnv, vector_env
+import os as _os
+
+# As the `shoplab` binary does (src/main.rs, `one_candle_thread`): each
+# run's candle ops stay on its own thread, since shoplab runs one seed per
+# core, and candle's matrix product answers "how many threads" from a
+# mask instead of reading /proc/cpuinfo on every call. Set before the
+# native module loads, and only where the user set nothing; results are
+# the same bytes either way, only the speed differs.
+_os.environ.setdefault("CANDLE_NUM_THREADS", "1")
+if "RAYON_NUM_THREADS" not in _os.environ:
+    _os.environ.setdefault("CANDLE_CPU_MASK", "0")
+
+from . import _native  # noqa: E402
+from ._native import Scenario, shipped_scenarios  # noqa: E402
+from .envs import AdsEnv, PricingEnv, RecommendationEnv, ShoplabEnv  # noqa: E402
+from .logs import Log, read_log  # noqa: E402
+from .results import Run, load_run, run  # noqa: E402
+from .vector import ShoplabVectorEnv, vector_env  # noqa: E402
 
 __version__ = _native.__version__
 

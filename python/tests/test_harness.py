@@ -78,3 +78,25 @@ def test_a_sweep_runs_from_python_as_from_the_cli(cli, small_pricing, tmp_path):
     assert sorted(run.configs) == ["c01", "c02"]
     assert run.configs["c02"].values == {"pricing.inventory": 12}
     assert list(run.configs["c01"].summary["policy"]) == ["fixed_price_2", "random", "oracle"]
+
+
+def test_importing_keeps_candle_on_the_run_s_thread_unless_told_otherwise():
+    # As the CLI: one candle thread, and a mask instead of /proc/cpuinfo
+    # reads; what the user set is kept, and with RAYON_NUM_THREADS set the
+    # mask is left alone.
+    import os
+    import sys
+
+    def after_import(env):
+        clean = {k: v for k, v in os.environ.items()
+                 if k not in ("CANDLE_NUM_THREADS", "CANDLE_CPU_MASK", "RAYON_NUM_THREADS")}
+        code = ("import os, shoplab; print(os.environ.get('CANDLE_NUM_THREADS'), "
+                "os.environ.get('CANDLE_CPU_MASK'))")
+        out = subprocess.run([sys.executable, "-c", code], env={**clean, **env},
+                             check=True, capture_output=True, text=True)
+        return out.stdout.split()
+
+    assert after_import({}) == ["1", "0"]
+    assert after_import({"CANDLE_NUM_THREADS": "3"}) == ["3", "0"]
+    assert after_import({"RAYON_NUM_THREADS": "2"}) == ["1", "None"]
+    assert after_import({"CANDLE_CPU_MASK": "1"}) == ["1", "1"]
