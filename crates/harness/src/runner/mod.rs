@@ -253,8 +253,15 @@ fn actions_on_log(agent: &mut dyn Policy, log: &shoplab_logs::Log) -> Vec<u32> {
         features: log.features_of(i).to_vec(),
     };
     if agent.greedy_is_markov() {
+        let mut obs = Observation {
+            features: Vec::with_capacity(log.features.len()),
+        };
         return (0..log.len())
-            .map(|i| agent.greedy(&observation(i)) as u32)
+            .map(|i| {
+                obs.features.clear();
+                obs.features.extend_from_slice(log.features_of(i));
+                agent.greedy(&obs) as u32
+            })
             .collect();
     }
     let mut actions = vec![0; log.len()];
