@@ -154,7 +154,19 @@ fn encoder_training() {
 }
 
 fn main() {
-    scoring(100_000, 32);
-    scoring(100_000, 64);
-    encoder_training();
+    // As the `shoplab` binary does.
+    shoplab_policy::memory::keep_freed_memory();
+    // `cargo bench --bench catalog -- encoder` (or `-- scoring`) runs one part.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wants = |part: &str| only.is_empty() || only.iter().any(|a| a == part);
+    if wants("scoring") {
+        scoring(100_000, 32);
+        scoring(100_000, 64);
+    }
+    if wants("encoder") {
+        encoder_training();
+    }
 }

@@ -289,6 +289,9 @@ fn one_candle_thread() {
 
 fn main() {
     one_candle_thread();
+    // Freed training buffers are reused instead of returned to the system
+    // and faulted in again (see shoplab_policy::memory).
+    shoplab_policy::memory::keep_freed_memory();
     quiet_on_closed_stdout();
     stop_cleanly_on_signals();
     match run(Cli::parse(), &Registry::default()) {

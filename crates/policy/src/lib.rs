@@ -18,6 +18,7 @@ pub mod dqn;
 pub mod epsilon_greedy;
 pub mod fixed;
 pub mod linucb;
+pub mod memory;
 pub mod most_popular;
 pub mod myopic_oracle;
 pub mod noisy;

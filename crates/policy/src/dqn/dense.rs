@@ -13,13 +13,14 @@
 //! for the bias and ReLU forward; the ReLU mask, two gemms and a column sum
 //! backward. Composed from candle's elementwise ops, the same layer
 //! allocated and swept a tensor per step, which cost as much as the
-//! products themselves at these sizes.
+//! products themselves at these sizes. The op takes `f32` tensors (training)
+//! or `f64` ones (the session encoder's checks), the same code for both.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 
 /// A matrix operand: its elements from the first one on, row stride and
 /// column stride.
-type Operand<'a> = (&'a [f32], usize, usize);
+type Operand<'a, T> = (&'a [T], usize, usize);
 
 /// The largest index an `rows × cols` operand with strides `(rs, cs)`
 /// reaches, if it fits in `usize`.
@@ -33,12 +34,15 @@ fn last_index(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
 /// non-negative strides, into the row-major `m × n` slice `dst`, on the
 /// calling thread. Every index the strides reach is checked against the
 /// slices first.
-pub fn gemm_into(
-    dst: &mut [f32],
+pub fn gemm_into<T: WithDType>(
+    dst: &mut [T],
     (m, n, k): (usize, usize, usize),
-    (lhs, lhs_rs, lhs_cs): Operand<'_>,
-    (rhs, rhs_rs, rhs_cs): Operand<'_>,
+    (lhs, lhs_rs, lhs_cs): Operand<'_, T>,
+    (rhs, rhs_rs, rhs_cs): Operand<'_, T>,
 ) -> candle_core::Result<()> {
+    if T::DTYPE != candle_core::DType::F32 && T::DTYPE != candle_core::DType::F64 {
+        candle_core::bail!("gemm: {:?} is neither f32 nor f64", T::DTYPE);
+    }
     if dst.len() != m * n {
         candle_core::bail!("gemm: destination of {} for {m} × {n}", dst.len());
     }
@@ -46,7 +50,7 @@ pub fn gemm_into(
         return Ok(());
     }
     if k == 0 {
-        dst.fill(0.0);
+        dst.fill(T::zero());
         return Ok(());
     }
     let fits =
@@ -62,7 +66,8 @@ pub fn gemm_into(
     // stride 1, row stride n); every element the lhs (m × k) and rhs (k × n)
     // strides reach was checked to lie inside their slices above. Strides
     // are non-negative, and `dst` is a unique borrow, so no operand aliases
-    // it. With `read_dst = false` the destination is only written.
+    // it. With `read_dst = false` the destination is only written. `T` is
+    // f32 or f64 (checked above), types gemm has kernels for.
     #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
@@ -79,8 +84,8 @@ pub fn gemm_into(
             rhs.as_ptr(),
             rhs_cs,
             rhs_rs,
-            0.0,
-            1.0,
+            T::zero(),
+            T::one(),
             false,
             false,
             false,
@@ -141,13 +146,23 @@ pub(crate) fn contiguous_values<R>(
     t: &Tensor,
     f: impl FnOnce(&[f32]) -> R,
 ) -> candle_core::Result<R> {
+    contiguous_slice(t, f)
+}
+
+/// A CPU tensor's elements of type `T` as a contiguous slice, copied only
+/// when the layout is not contiguous already.
+pub(crate) fn contiguous_slice<T: WithDType, R>(
+    t: &Tensor,
+    f: impl FnOnce(&[T]) -> R,
+) -> candle_core::Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
-    let candle_core::Storage::Cpu(CpuStorage::F32(values)) = &*storage else {
-        candle_core::bail!("dense expects f32 CPU tensors");
+    let candle_core::Storage::Cpu(storage) = &*storage else {
+        candle_core::bail!("expected a CPU tensor");
     };
+    let values = T::cpu_storage_as_slice(storage)?;
     let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("dense: a contiguous tensor has no contiguous offsets");
+        candle_core::bail!("a contiguous tensor has no contiguous offsets");
     };
     Ok(f(&values[start..end]))
 }
@@ -166,9 +181,44 @@ impl CustomOp3 for Dense {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) = (s1, s2, s3) else {
-            candle_core::bail!("dense expects f32 tensors");
+        match (s1, s2, s3) {
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
+                self.forward((x, l1), (w, l2), (b, l3))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
+                self.forward((x, l1), (w, l2), (b, l3))
+            }
+            _ => candle_core::bail!("dense expects f32 or f64 tensors, all of one type"),
+        }
+    }
+
+    /// With `g` the gradient of `y` masked by the ReLU (`y > 0`):
+    /// `∂x = g · w`, `∂w = gᵀ · x` and `∂b = Σ_rows g`.
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        y: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (x_grad, w_grad, b_grad) = match x.dtype() {
+            candle_core::DType::F32 => self.backward::<f32>(x, w, y, grad)?,
+            candle_core::DType::F64 => self.backward::<f64>(x, w, y, grad)?,
+            other => candle_core::bail!("dense expects f32 or f64 tensors, found {other:?}"),
         };
+        Ok((x_grad, Some(w_grad), Some(b_grad)))
+    }
+}
+
+impl Dense {
+    /// The forward pass for one element type.
+    fn forward<T: WithDType>(
+        &self,
+        (x, l1): (&[T], &Layout),
+        (w, l2): (&[T], &Layout),
+        (b, l3): (&[T], &Layout),
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (batch, inputs, x_rs, x_cs, x_offset) = view(l1, x.len())?;
         let (outputs, w_inputs, w_rs, w_cs, w_offset) = view(l2, w.len())?;
         let Some((b_start, b_end)) = l3.contiguous_offsets() else {
@@ -183,7 +233,7 @@ impl CustomOp3 for Dense {
                 l3.dims()
             );
         }
-        let mut y = vec![0f32; batch * outputs];
+        let mut y = vec![T::zero(); batch * outputs];
         // x · wᵀ: the transpose of `w` is a view with its strides swapped.
         gemm_into(
             &mut y,
@@ -192,46 +242,47 @@ impl CustomOp3 for Dense {
             (&w[w_offset..], w_cs, w_rs),
         )?;
         for row in y.chunks_exact_mut(outputs.max(1)) {
-            for (v, bias) in row.iter_mut().zip(b) {
+            for (v, &bias) in row.iter_mut().zip(b) {
                 *v += bias;
-                if self.0 == Activation::Relu && *v < 0.0 {
-                    *v = 0.0;
+                if self.0 == Activation::Relu && *v < T::zero() {
+                    *v = T::zero();
                 }
             }
         }
-        Ok((CpuStorage::F32(y), Shape::from((batch, outputs))))
+        Ok((T::to_cpu_storage_owned(y), Shape::from((batch, outputs))))
     }
 
     /// With `g` the gradient of `y` masked by the ReLU (`y > 0`):
-    /// `∂x = g · w`, `∂w = gᵀ · x` and `∂b = Σ_rows g`.
-    fn bwd(
+    /// `∂x = g · w`, `∂w = gᵀ · x` and `∂b = Σ_rows g`; `∂x` only when `x`
+    /// is tracked (a first layer's input is data).
+    #[allow(clippy::type_complexity)]
+    fn backward<T: WithDType>(
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
         y: &Tensor,
         grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> candle_core::Result<(Option<Tensor>, Tensor, Tensor)> {
         let (batch, outputs) = y.dims2()?;
         let inputs = x.dims2()?.1;
-        let g = contiguous_values(grad, |grad| match self.0 {
+        let g = contiguous_slice(grad, |grad: &[T]| match self.0 {
             Activation::Identity => Ok(grad.to_vec()),
             // The ReLU passes gradient only where it passed the value.
-            Activation::Relu => contiguous_values(y, |y| {
+            Activation::Relu => contiguous_slice(y, |y: &[T]| {
                 grad.iter()
                     .zip(y)
-                    .map(|(&g, &y)| if y > 0.0 { g } else { 0.0 })
-                    .collect::<Vec<f32>>()
+                    .map(|(&g, &y)| if y > T::zero() { g } else { T::zero() })
+                    .collect::<Vec<T>>()
             }),
         })??;
-        let mut grad_b = vec![0f32; outputs];
+        let mut grad_b = vec![T::zero(); outputs];
         for row in g.chunks_exact(outputs.max(1)) {
-            for (sum, v) in grad_b.iter_mut().zip(row) {
+            for (sum, &v) in grad_b.iter_mut().zip(row) {
                 *sum += v;
             }
         }
-        let mut grad_w = vec![0f32; outputs * inputs];
-        contiguous_values(x, |x| {
+        let mut grad_w = vec![T::zero(); outputs * inputs];
+        contiguous_slice(x, |x: &[T]| {
             gemm_into(
                 &mut grad_w,
                 (outputs, inputs, batch),
@@ -239,10 +290,9 @@ impl CustomOp3 for Dense {
                 (x, inputs, 1),
             )
         })??;
-        // The first layer's input is data: skip its gradient.
         let grad_x = if x.track_op() {
-            let mut grad_x = vec![0f32; batch * inputs];
-            contiguous_values(w, |w| {
+            let mut grad_x = vec![T::zero(); batch * inputs];
+            contiguous_slice(w, |w: &[T]| {
                 gemm_into(
                     &mut grad_x,
                     (batch, inputs, outputs),
@@ -256,8 +306,8 @@ impl CustomOp3 for Dense {
         };
         Ok((
             grad_x,
-            Some(Tensor::from_vec(grad_w, (outputs, inputs), w.device())?),
-            Some(Tensor::from_vec(grad_b, outputs, w.device())?),
+            Tensor::from_vec(grad_w, (outputs, inputs), w.device())?,
+            Tensor::from_vec(grad_b, outputs, w.device())?,
         ))
     }
 }

@@ -13,53 +13,71 @@
 //! (no valid token ever reads a padding position, so this changes no
 //! session's state). The backward pass recomputes the weights `P` and
 //! applies `dV = Pᵀ dO`, `dP = dO Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`,
-//! `dQ = dS K / √d_h`, `dK = dSᵀ Q / √d_h`. Arithmetic is in `f64` for
-//! either input type; the tests check both passes against the composed
-//! ops and central differences.
+//! `dQ = dS K / √d_h`, `dK = dSᵀ Q / √d_h`. Arithmetic is in the inputs'
+//! type (`f32` in training, `f64` in the checks), one head of one session
+//! at a time with its keys (and values) transposed so that a query's
+//! products with every key run along contiguous memory; the order of every
+//! sum is fixed, so the bits do not depend on the thread count. The tests
+//! check both passes against the composed ops and central differences.
 
+use super::fused::{Real, storage_slice, with_values};
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The fused op: `heads` heads, and which tokens are real (`[batch × tokens]`,
-/// false for padding).
-#[derive(Debug, Clone)]
+/// false for padding). The forward pass keeps its attention weights
+/// (`[batch, heads, tokens, tokens]`, in the inputs' type) for the backward
+/// pass.
+#[derive(Debug)]
 struct CausalAttention {
+    tokens: usize,
     heads: usize,
     valid: Arc<Vec<bool>>,
+    weights: Mutex<Option<CpuStorage>>,
 }
 
-/// Causal attention of `q`, `k`, `v` (`[batch, tokens, dim]`, contiguous)
-/// with `heads` heads; `valid[s · tokens + i]` says whether token `i` of
-/// session `s` is real. Gradients flow to all three inputs.
+/// Causal attention of `q`, `k`, `v` (each `[batch, tokens, dim]`, or the
+/// same rows as `[batch · tokens, dim]`; contiguous) with `heads` heads
+/// over sessions of `tokens` tokens; `valid[s · tokens + i]` says whether
+/// token `i` of session `s` is real. The output has `q`'s shape; gradients
+/// flow to all three inputs.
 pub fn attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    heads: usize,
+    (tokens, heads): (usize, usize),
     valid: Arc<Vec<bool>>,
 ) -> candle_core::Result<Tensor> {
-    let (b, t, d) = q.dims3()?;
-    if k.dims() != q.dims() || v.dims() != q.dims() || valid.len() != b * t {
-        candle_core::bail!("attention: q, k, v and the token mask disagree in shape");
+    let d = q.dims().last().copied().unwrap_or(0);
+    let rows = q.elem_count() / d.max(1);
+    if k.dims() != q.dims()
+        || v.dims() != q.dims()
+        || tokens == 0
+        || !rows.is_multiple_of(tokens)
+        || valid.len() != rows
+    {
+        candle_core::bail!(
+            "attention: q {:?}, k, v, sessions of {tokens} tokens and a mask of {} disagree",
+            q.dims(),
+            valid.len()
+        );
     }
-    if heads == 0 || !d.is_multiple_of(heads) {
+    if heads == 0 || d == 0 || !d.is_multiple_of(heads) {
         candle_core::bail!("attention: {heads} heads do not divide dim {d}");
     }
-    q.apply_op3(k, v, CausalAttention { heads, valid })
+    q.apply_op3(
+        k,
+        v,
+        CausalAttention {
+            tokens,
+            heads,
+            valid,
+            weights: Mutex::new(None),
+        },
+    )
 }
 
-/// A contiguous tensor's values in `f64`.
-fn values(storage: &CpuStorage, layout: &Layout) -> candle_core::Result<Vec<f64>> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("attention expects contiguous inputs");
-    };
-    Ok(match storage {
-        CpuStorage::F32(v) => v[start..end].iter().map(|&x| f64::from(x)).collect(),
-        CpuStorage::F64(v) => v[start..end].to_vec(),
-        _ => candle_core::bail!("attention expects f32 or f64"),
-    })
-}
-
+#[cfg(test)]
 fn tensor_values(t: &Tensor) -> candle_core::Result<Vec<f64>> {
     t.flatten_all()?.to_dtype(DType::F64)?.to_vec1()
 }
@@ -84,101 +102,177 @@ impl Dims {
     }
 }
 
-impl CausalAttention {
-    /// The attention weights of query `i` (session `s`, head `h`) over keys
-    /// `0..=i`, into `p` (zero for padding keys); false for a padding query.
-    fn weights(
-        &self,
-        n: Dims,
-        (q, k): (&[f64], &[f64]),
-        (s, h, i): (usize, usize, usize),
-        p: &mut [f64],
-    ) -> bool {
-        let hd = n.head_dim();
-        let scale = 1.0 / (hd as f64).sqrt();
-        p.fill(0.0);
-        if !self.valid[s * n.t + i] {
-            return false;
-        }
-        let qi = &q[n.at(s, i, h)..n.at(s, i, h) + hd];
-        let mut top = f64::NEG_INFINITY;
-        for j in (0..=i).filter(|&j| self.valid[s * n.t + j]) {
-            let kj = &k[n.at(s, j, h)..n.at(s, j, h) + hd];
-            p[j] = scale * qi.iter().zip(kj).map(|(a, b)| a * b).sum::<f64>();
-            top = top.max(p[j]);
-        }
-        let mut total = 0.0;
-        for j in (0..=i).filter(|&j| self.valid[s * n.t + j]) {
-            p[j] = (p[j] - top).exp();
-            total += p[j];
-        }
-        p[..=i].iter_mut().for_each(|x| *x /= total);
-        true
+/// `acc += a · x`, element by element.
+fn axpy<T: Real>(acc: &mut [T], a: T, x: &[T]) {
+    for (y, &v) in acc.iter_mut().zip(x) {
+        *y += a * v;
     }
+}
 
-    /// Calls `f` with every real query's place (session, head, token) and
-    /// its weights over keys `0..=i`.
-    fn each_query(
-        &self,
-        n: Dims,
-        (q, k): (&[f64], &[f64]),
-        mut f: impl FnMut((usize, usize, usize), &[f64]),
-    ) {
-        let mut p = vec![0.0; n.t];
+/// `Σ a_c · b_c` in eight interleaved partial sums (lane `l` takes
+/// `c ≡ l mod 8`) added in one fixed tree, then the tail: the same bits
+/// whatever vector width the compiler picks.
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    const LANES: usize = 8;
+    let mut acc = [T::zero(); LANES];
+    let (a_chunks, a_tail) = a.as_chunks::<LANES>();
+    let (b_chunks, b_tail) = b.as_chunks::<LANES>();
+    for (x, y) in a_chunks.iter().zip(b_chunks) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = T::zero();
+    for (&x, &y) in a_tail.iter().zip(b_tail) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail
+}
+
+impl CausalAttention {
+    /// Every real query's attention weights: `[b, heads, t, t]`, row `i`
+    /// of a (session, head) block holding `softmax(q_i·k_j / √d_h)` over
+    /// real keys `j ≤ i` and zeros elsewhere (a padding query's row is all
+    /// zeros).
+    fn probabilities<T: Real>(&self, n: Dims, q: &[T], k: &[T]) -> Vec<T> {
+        let (t, hd) = (n.t, n.head_dim());
+        let scale = T::from_f64(1.0 / (hd as f64).sqrt());
+        let mut p = vec![T::zero(); n.b * n.heads * t * t];
+        // 0 for a real key, −∞ for padding.
+        let mut mask = vec![T::zero(); t];
         for s in 0..n.b {
+            let valid = &self.valid[s * t..(s + 1) * t];
+            for (m, &real) in mask.iter_mut().zip(valid) {
+                *m = if real { T::zero() } else { T::NEG_INFINITY };
+            }
             for h in 0..n.heads {
-                for i in 0..n.t {
-                    if self.weights(n, (q, k), (s, h, i), &mut p) {
-                        f((s, h, i), &p[..=i]);
+                let block = &mut p[(s * n.heads + h) * t * t..(s * n.heads + h + 1) * t * t];
+                for i in (0..t).filter(|&i| valid[i]) {
+                    let row = &mut block[i * t..i * t + i + 1];
+                    let qi = &q[n.at(s, i, h)..n.at(s, i, h) + hd];
+                    let mut top = T::NEG_INFINITY;
+                    for (j, (pj, &m)) in row.iter_mut().zip(&mask).enumerate() {
+                        *pj = dot(qi, &k[n.at(s, j, h)..n.at(s, j, h) + hd]) * scale + m;
+                        top = top.larger(*pj);
+                    }
+                    let mut total = T::zero();
+                    for pj in row.iter_mut() {
+                        *pj = (*pj - top).exp();
+                        total += *pj;
+                    }
+                    for pj in row.iter_mut() {
+                        *pj /= total;
                     }
                 }
             }
         }
+        p
     }
 
-    fn forward(&self, n: Dims, q: &[f64], k: &[f64], v: &[f64]) -> Vec<f64> {
-        let hd = n.head_dim();
-        let mut out = vec![0.0; q.len()];
-        self.each_query(n, (q, k), |(s, h, i), p| {
-            let o = n.at(s, i, h);
-            for (j, &pj) in p.iter().enumerate().filter(|(_, p)| **p > 0.0) {
-                let vj = &v[n.at(s, j, h)..n.at(s, j, h) + hd];
-                for c in 0..hd {
-                    out[o + c] += pj * vj[c];
+    fn forward<T: Real>(&self, n: Dims, q: &[T], k: &[T], v: &[T]) -> (Vec<T>, Vec<T>) {
+        let (t, hd) = (n.t, n.head_dim());
+        let p = self.probabilities(n, q, k);
+        let mut out = vec![T::zero(); q.len()];
+        for s in 0..n.b {
+            for h in 0..n.heads {
+                let block = &p[(s * n.heads + h) * t * t..(s * n.heads + h + 1) * t * t];
+                for i in 0..t {
+                    let o = n.at(s, i, h);
+                    for (j, &pj) in block[i * t..i * t + i + 1].iter().enumerate() {
+                        if pj != T::zero() {
+                            axpy(
+                                &mut out[o..o + hd],
+                                pj,
+                                &v[n.at(s, j, h)..n.at(s, j, h) + hd],
+                            );
+                        }
+                    }
                 }
             }
-        });
-        out
+        }
+        (out, p)
     }
 
-    /// `(dQ, dK, dV)` for the output gradient `go`.
-    fn backward(&self, n: Dims, q: &[f64], k: &[f64], v: &[f64], go: &[f64]) -> [Vec<f64>; 3] {
-        let hd = n.head_dim();
-        let scale = 1.0 / (hd as f64).sqrt();
-        let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
-        let mut dp = vec![0.0; n.t];
-        self.each_query(n, (q, k), |(s, h, i), p| {
-            let o = n.at(s, i, h);
-            let goi = &go[o..o + hd];
-            let mut weighted = 0.0;
-            for j in 0..=i {
-                let vj = n.at(s, j, h);
-                dp[j] = goi.iter().zip(&v[vj..vj + hd]).map(|(a, b)| a * b).sum();
-                weighted += p[j] * dp[j];
-                for c in 0..hd {
-                    dv[vj + c] += p[j] * goi[c];
+    /// `(dQ, dK, dV)` for the output gradient `go`, with the forward
+    /// pass's weights `p`.
+    fn backward<T: Real>(&self, n: Dims, [q, k, v, go]: [&[T]; 4], p: &[T]) -> [Vec<T>; 3] {
+        let (t, hd) = (n.t, n.head_dim());
+        let scale = T::from_f64(1.0 / (hd as f64).sqrt());
+        let zeros = || vec![T::zero(); q.len()];
+        let (mut dq, mut dk, mut dv) = (zeros(), zeros(), zeros());
+        let mut dp = vec![T::zero(); t];
+        for s in 0..n.b {
+            for h in 0..n.heads {
+                let block = &p[(s * n.heads + h) * t * t..(s * n.heads + h + 1) * t * t];
+                for i in (0..t).filter(|&i| self.valid[s * t + i]) {
+                    let row = &block[i * t..i * t + i + 1];
+                    let o = n.at(s, i, h);
+                    let goi = &go[o..o + hd];
+                    // dP = dO Vᵀ, row i, and Σ_j P_ij dP_ij.
+                    let mut weighted = T::zero();
+                    for (j, (dpj, &pj)) in dp.iter_mut().zip(row).enumerate() {
+                        *dpj = dot(goi, &v[n.at(s, j, h)..n.at(s, j, h) + hd]);
+                        weighted += pj * *dpj;
+                    }
+                    for (j, (&pj, &dpj)) in row.iter().zip(&dp).enumerate() {
+                        if pj == T::zero() {
+                            continue;
+                        }
+                        let kj = n.at(s, j, h);
+                        axpy(&mut dv[kj..kj + hd], pj, goi);
+                        let ds = pj * (dpj - weighted) * scale;
+                        axpy(&mut dq[o..o + hd], ds, &k[kj..kj + hd]);
+                        axpy(&mut dk[kj..kj + hd], ds, &q[o..o + hd]);
+                    }
                 }
             }
-            for j in (0..=i).filter(|&j| p[j] > 0.0) {
-                let ds = p[j] * (dp[j] - weighted) * scale;
-                let kj = n.at(s, j, h);
-                for c in 0..hd {
-                    dq[o + c] += ds * k[kj + c];
-                    dk[kj + c] += ds * q[o + c];
-                }
-            }
-        });
+        }
         [dq, dk, dv]
+    }
+
+    /// The sizes of a call on inputs of `shape`.
+    fn dims(&self, shape: &Shape) -> Dims {
+        let d = shape.dims().last().copied().unwrap_or(0);
+        Dims {
+            b: shape.elem_count() / (d * self.tokens).max(1),
+            t: self.tokens,
+            d,
+            heads: self.heads,
+        }
+    }
+
+    fn grads<T: Real>(
+        &self,
+        [q, k, v, grad]: [&Tensor; 4],
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let n = self.dims(q.shape());
+        let kept = self
+            .weights
+            .lock()
+            .map_err(|_| candle_core::Error::msg("attention: the weights' lock was poisoned"))?;
+        let [dq, dk, dv] = with_values([q, k, v, grad], |values: [&[T]; 4]| {
+            match kept.as_ref().map(T::cpu_storage_as_slice) {
+                Some(Ok(p)) if p.len() == n.b * n.heads * n.t * n.t => self.backward(n, values, p),
+                // Not kept (or of another type): computed again.
+                _ => {
+                    let p = self.probabilities(n, values[0], values[1]);
+                    self.backward(n, values, &p)
+                }
+            }
+        })?;
+        let back = |g: Vec<T>| Tensor::from_vec(g, q.shape(), q.device());
+        Ok((Some(back(dq)?), Some(back(dk)?), Some(back(dv)?)))
+    }
+
+    /// The forward pass for one element type, keeping the weights.
+    fn run<T: Real>(&self, n: Dims, [q, k, v]: [&[T]; 3]) -> candle_core::Result<CpuStorage> {
+        let (out, p) = self.forward(n, q, k, v);
+        *self
+            .weights
+            .lock()
+            .map_err(|_| candle_core::Error::msg("attention: the weights' lock was poisoned"))? =
+            Some(T::to_cpu_storage_owned(p));
+        Ok(T::to_cpu_storage_owned(out))
     }
 }
 
@@ -196,17 +290,25 @@ impl CustomOp3 for CausalAttention {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (b, t, d) = l1.shape().dims3()?;
-        let n = Dims {
-            b,
-            t,
-            d,
-            heads: self.heads,
-        };
-        let out = self.forward(n, &values(s1, l1)?, &values(s2, l2)?, &values(s3, l3)?);
+        let n = self.dims(l1.shape());
         let storage = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(out.into_iter().map(|x| x as f32).collect()),
-            _ => CpuStorage::F64(out),
+            CpuStorage::F32(_) => self.run::<f32>(
+                n,
+                [
+                    storage_slice(s1, l1)?,
+                    storage_slice(s2, l2)?,
+                    storage_slice(s3, l3)?,
+                ],
+            )?,
+            CpuStorage::F64(_) => self.run::<f64>(
+                n,
+                [
+                    storage_slice(s1, l1)?,
+                    storage_slice(s2, l2)?,
+                    storage_slice(s3, l3)?,
+                ],
+            )?,
+            _ => candle_core::bail!("attention expects f32 or f64"),
         };
         Ok((storage, l1.shape().clone()))
     }
@@ -219,22 +321,11 @@ impl CustomOp3 for CausalAttention {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (b, t, d) = q.dims3()?;
-        let n = Dims {
-            b,
-            t,
-            d,
-            heads: self.heads,
-        };
-        let [dq, dk, dv] = self.backward(
-            n,
-            &tensor_values(q)?,
-            &tensor_values(k)?,
-            &tensor_values(v)?,
-            &tensor_values(grad)?,
-        );
-        let back = |g: Vec<f64>| Tensor::from_vec(g, (b, t, d), q.device())?.to_dtype(q.dtype());
-        Ok((Some(back(dq)?), Some(back(dk)?), Some(back(dv)?)))
+        match q.dtype() {
+            DType::F32 => self.grads::<f32>([q, k, v, grad]),
+            DType::F64 => self.grads::<f64>([q, k, v, grad]),
+            other => candle_core::bail!("attention expects f32 or f64, found {other:?}"),
+        }
     }
 }
 
@@ -317,7 +408,7 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        let fused = attention(&q, &k, &v, heads, Arc::new(valid.clone())).unwrap();
+        let fused = attention(&q, &k, &v, (t, heads), Arc::new(valid.clone())).unwrap();
         let plain = composed(&q, &k, &v, heads, &valid);
         let (f, p): (Vec<f64>, Vec<f64>) = (
             tensor_values(&fused).unwrap(),
@@ -355,14 +446,27 @@ mod tests {
             &f32s(&q),
             &f32s(&k),
             &f32s(&v),
-            heads,
+            (t, heads),
             Arc::new(valid.clone()),
         )
         .unwrap();
         for (a, c) in tensor_values(&single).unwrap().iter().zip(&f) {
             assert!((a - c).abs() < 1e-6);
         }
-        assert!(attention(&q, &k, &v, 3, Arc::new(valid.clone())).is_err());
-        assert!(attention(&q, &k, &v, heads, Arc::new(vec![true; 2])).is_err());
+        assert!(attention(&q, &k, &v, (t, 3), Arc::new(valid.clone())).is_err());
+        assert!(attention(&q, &k, &v, (t, heads), Arc::new(vec![true; 2])).is_err());
+        assert!(attention(&q, &k, &v, (2, heads), Arc::new(valid.clone())).is_err());
+        // The same rows as [b · t, d]: the same values.
+        let rows = |x: &Var| x.as_tensor().reshape((b * t, d)).unwrap();
+        let flat = attention(
+            &rows(&q),
+            &rows(&k),
+            &rows(&v),
+            (t, heads),
+            Arc::new(valid.clone()),
+        )
+        .unwrap();
+        assert_eq!(flat.dims(), [b * t, d]);
+        assert_eq!(tensor_values(&flat).unwrap(), f);
     }
 }

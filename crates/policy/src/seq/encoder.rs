@@ -14,13 +14,16 @@
 //! sorted name order from shoplab's seeded generator: embeddings
 //! `U(−0.02·√3, 0.02·√3)` (standard deviation 0.02), linear layers
 //! PyTorch's `U(−1/√fan_in, 1/√fan_in)`, layer norms weight 1 and bias
-//! 0. Weights are stored `[out, in]`. The forward pass is composed of
-//! candle ops, so candle's autograd gives the gradients; the tests compare
-//! both with a plain `f64` implementation. Checkpoints are safetensors,
+//! 0. Weights are stored `[out, in]`. The forward pass is candle ops, the
+//! heavy ones fused with hand-written gradients (dense layers, layer norm,
+//! causal attention: one op each, on the calling thread), so candle's
+//! autograd gives the gradients; the tests compare both with a plain `f64`
+//! implementation. Checkpoints are safetensors,
 //! names sorted, the settings in the metadata.
 
 use crate::CheckpointError;
-use candle_core::{D, DType, Device, Tensor, Var};
+use crate::dqn::dense::{Activation, dense};
+use candle_core::{DType, Device, Tensor, Var};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use shoplab_env::{config::ConfigError, seed::SimRng};
@@ -359,13 +362,20 @@ impl SessionEncoder {
                     .map_err(candle_core::Error::msg)?
                     .dtype();
                 let at = Tensor::from_vec(at, (b, t, 1), &self.device)?.to_dtype(dtype)?;
-                Some(at.broadcast_mul(&start.unsqueeze(1)?)?)
+                Some(
+                    at.broadcast_mul(&start.unsqueeze(1)?)?
+                        .reshape((b * t, d))?,
+                )
             }
             None => None,
         };
         let x = self.blocks(ids, &id_values, offsets.as_ref())?;
         let p = |n: &str| self.param(n).map_err(candle_core::Error::msg);
-        let last = x.narrow(1, t - 1, 1)?.squeeze(1)?.reshape((b, d))?;
+        // Each session's last token: rows t − 1, 2t − 1, ….
+        let rows: Vec<u32> = (1..=b)
+            .map(|s| u32::try_from(s * t - 1).map_err(candle_core::Error::wrap))
+            .collect::<candle_core::Result<_>>()?;
+        let last = x.index_select(&Tensor::new(rows, &self.device)?, 0)?;
         layer_norm(&last, p("final_norm.weight")?, p("final_norm.bias")?)
     }
 
@@ -384,18 +394,22 @@ impl SessionEncoder {
     ) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let id_values = ids.to_vec2::<u32>()?;
-        let x = self.blocks(ids, &id_values, Some(offsets))?;
+        let offsets = offsets.reshape((b * t, self.config.dim))?;
+        let x = self.blocks(ids, &id_values, Some(&offsets))?;
         let p = |n: &str| self.param(n).map_err(candle_core::Error::msg);
-        let flat = x.reshape((b * t, self.config.dim))?;
-        layer_norm(&flat, p("final_norm.weight")?, p("final_norm.bias")?)?.reshape((
+        layer_norm(&x, p("final_norm.weight")?, p("final_norm.bias")?)?.reshape((
             b,
             t,
             self.config.dim,
         ))
     }
 
-    /// The embeddings of `ids` plus positions (plus `offsets`), through
-    /// every block: `[rows, tokens, dim]`, before the final norm.
+    /// The embeddings of `ids` plus positions (plus `offsets`, `[rows ·
+    /// tokens, dim]`), through every block: `[rows · tokens, dim]`, before
+    /// the final norm. Every token's vector is one row of a 2-D tensor
+    /// throughout, so no op reshapes between layers (each reshape would be
+    /// one more node in the backward pass, with a gradient to allocate and
+    /// add).
     fn blocks(
         &self,
         ids: &Tensor,
@@ -405,10 +419,8 @@ impl SessionEncoder {
         let p = |n: &str| self.param(n).map_err(candle_core::Error::msg);
         let (b, t) = ids.dims2()?;
         let (d, heads) = (self.config.dim, self.config.heads);
-        let items = p("embed.items")?
-            .embedding(&ids.flatten_all()?)?
-            .reshape((b, t, d))?;
-        let mut x = (items + rows_of(p("embed.positions")?, b)?.reshape((b, t, d))?)?;
+        let items = p("embed.items")?.embedding(&ids.flatten_all()?)?;
+        let mut x = (items + rows_of(p("embed.positions")?, b)?.reshape((b * t, d))?)?;
         if let Some(offsets) = offsets {
             x = (x + offsets)?;
         }
@@ -426,7 +438,7 @@ impl SessionEncoder {
                 )
             };
             let (q, k, v) = (project("query")?, project("key")?, project("value")?);
-            let attended = super::attention::attention(&q, &k, &v, heads, valid.clone())?;
+            let attended = super::attention::attention(&q, &k, &v, (t, heads), valid.clone())?;
             let out = linear(
                 &attended,
                 p(&n("attention.output.weight"))?,
@@ -434,7 +446,12 @@ impl SessionEncoder {
             )?;
             x = (x + out)?;
             let h = layer_norm(&x, p(&n("norm2.weight"))?, p(&n("norm2.bias"))?)?;
-            let up = linear(&h, p(&n("mlp.up.weight"))?, p(&n("mlp.up.bias"))?)?.relu()?;
+            let up = linear_then(
+                &h,
+                p(&n("mlp.up.weight"))?,
+                p(&n("mlp.up.bias"))?,
+                Activation::Relu,
+            )?;
             let down = linear(&up, p(&n("mlp.down.weight"))?, p(&n("mlp.down.bias"))?)?;
             x = (x + down)?;
         }
@@ -452,19 +469,31 @@ fn fan_in(config: &EncoderConfig, name: &str) -> usize {
     }
 }
 
-/// `x · Wᵀ + b` over the last dimension, as one 2-D product over every
-/// row of `x` (a batched product would broadcast `W` over the batch, and
-/// its backward pass would build a gradient of `W` per row before summing
-/// them).
+/// `x · Wᵀ + b` over the last dimension, as one fused dense op over every
+/// row of `x` (one product; a batched product would broadcast `W` over the
+/// batch, and its backward pass would build a gradient of `W` per row
+/// before summing them).
 fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    linear_then(x, weight, bias, Activation::Identity)
+}
+
+/// [`linear`] followed by `activation`, in the same op.
+fn linear_then(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    activation: Activation,
+) -> candle_core::Result<Tensor> {
+    if x.rank() == 2 {
+        return dense(x, weight, bias, activation);
+    }
     let dims = x.dims().to_vec();
     let inputs = dims[dims.len() - 1];
     let rows = x.elem_count() / inputs;
     let mut out_dims = dims;
     let last = out_dims.len() - 1;
     out_dims[last] = weight.dim(0)?;
-    let out = x.reshape((rows, inputs))?.matmul(&weight.t()?)?;
-    (out + rows_of(bias, rows)?)?.reshape(out_dims)
+    dense(&x.reshape((rows, inputs))?, weight, bias, activation)?.reshape(out_dims)
 }
 
 /// `v` (any shape, `n` values) repeated as each of `rows` rows, `[rows, n]`,
@@ -478,14 +507,8 @@ pub(crate) fn rows_of(v: &Tensor, rows: usize) -> candle_core::Result<Tensor> {
     ones.matmul(&v.reshape((1, n))?)
 }
 
-/// Layer norm over the last dimension (biased variance, as PyTorch's).
+/// Layer norm over the last dimension (biased variance, as PyTorch's), the
+/// fused op.
 fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let centered = x.broadcast_sub(&mean)?;
-    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = centered.broadcast_div(&(var + LN_EPS)?.sqrt()?)?;
-    let rows = normed.elem_count() / weight.elem_count();
-    let (w, b) = (rows_of(weight, rows)?, rows_of(bias, rows)?);
-    let shape = normed.shape().clone();
-    ((normed.reshape(w.shape())? * w)? + b)?.reshape(shape)
+    super::fused::layer_norm(x, weight, bias, LN_EPS)
 }

@@ -15,6 +15,7 @@ pub mod attention;
 pub mod catalog;
 pub mod config;
 pub mod encoder;
+pub mod fused;
 pub mod kind;
 pub mod qlearning;
 pub mod reinforce;
