@@ -5,22 +5,24 @@
 //! overhead: a batched product of thousands of 4×8 matrices, a mask
 //! tensor, transposes and copies, five ops of softmax, each with its own
 //! backward. [`attention`] instead takes the projections `q`, `k`, `v`
-//! as they come out of the linear layers — `[batch, tokens, dim]`, the
-//! heads side by side in `dim` — and loops over sessions, heads and
-//! queries directly: query `i` attends to keys `j ≤ i` that are not
-//! padding, `softmax(q_i·k_j / √d_h)`, and its output is the weighted sum
-//! of those values. A padding query attends to nothing and outputs zeros
-//! (no valid token ever reads a padding position, so this changes no
-//! session's state). The backward pass recomputes the weights `P` and
-//! applies `dV = Pᵀ dO`, `dP = dO Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`,
-//! `dQ = dS K / √d_h`, `dK = dSᵀ Q / √d_h`. Arithmetic is in the inputs'
-//! type (`f32` in training, `f64` in the checks), one head of one session
-//! at a time with its keys (and values) transposed so that a query's
-//! products with every key run along contiguous memory; the order of every
-//! sum is fixed, so the bits do not depend on the thread count. The tests
-//! check both passes against the composed ops and central differences.
+//! as they come out of the linear layers — `[batch, tokens, dim]` or the
+//! same rows as `[batch · tokens, dim]`, the heads side by side in `dim` —
+//! and works one head of one session at a time: the head's `tokens ×
+//! d_h` blocks gathered contiguously, `S = Q Kᵀ / √d_h` and `O = P V` as
+//! single-threaded gemm products, the softmax over keys `j ≤ i` that are
+//! not padding in between. A padding query attends to nothing and outputs
+//! zeros (no valid token ever reads a padding position, so this changes no
+//! session's state). The forward pass keeps the weights `P` for the
+//! backward pass, which applies `dV = Pᵀ dO`, `dP = dO Vᵀ`,
+//! `dS = P ⊙ (dP − rowsum(P ⊙ dP)) / √d_h`, `dQ = dS K`, `dK = dSᵀ Q`
+//! (four more products a block). Arithmetic is in the inputs' type (`f32`
+//! in training, `f64` in the checks), every sum in a fixed order, so the
+//! bits do not depend on the thread count. The tests check both passes
+//! against the composed ops and central differences.
 
 use super::fused::{Real, storage_slice, with_values};
+use super::scan::dispatch;
+use crate::dqn::dense::gemm_into;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use std::sync::{Arc, Mutex};
 
@@ -100,33 +102,71 @@ impl Dims {
     fn at(&self, s: usize, i: usize, h: usize) -> usize {
         (s * self.t + i) * self.d + h * self.head_dim()
     }
-}
 
-/// `acc += a · x`, element by element.
-fn axpy<T: Real>(acc: &mut [T], a: T, x: &[T]) {
-    for (y, &v) in acc.iter_mut().zip(x) {
-        *y += a * v;
-    }
-}
-
-/// `Σ a_c · b_c` in eight interleaved partial sums (lane `l` takes
-/// `c ≡ l mod 8`) added in one fixed tree, then the tail: the same bits
-/// whatever vector width the compiler picks.
-fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    const LANES: usize = 8;
-    let mut acc = [T::zero(); LANES];
-    let (a_chunks, a_tail) = a.as_chunks::<LANES>();
-    let (b_chunks, b_tail) = b.as_chunks::<LANES>();
-    for (x, y) in a_chunks.iter().zip(b_chunks) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
+    /// Head `h` of session `s`'s tokens, `[t, head_dim]` contiguous, into
+    /// `out`.
+    #[inline(always)]
+    fn gather<T: Real>(&self, x: &[T], (s, h): (usize, usize), out: &mut [T]) {
+        let hd = self.head_dim();
+        for (j, row) in out.chunks_exact_mut(hd).enumerate() {
+            row.copy_from_slice(&x[self.at(s, j, h)..self.at(s, j, h) + hd]);
         }
     }
-    let mut tail = T::zero();
-    for (&x, &y) in a_tail.iter().zip(b_tail) {
-        tail += x * y;
+
+    /// The inverse of [`Self::gather`]: `from` written to head `h` of
+    /// session `s`'s tokens in `x`.
+    #[inline(always)]
+    fn scatter<T: Real>(&self, from: &[T], (s, h): (usize, usize), x: &mut [T]) {
+        let hd = self.head_dim();
+        for (j, row) in from.chunks_exact(hd).enumerate() {
+            x[self.at(s, j, h)..self.at(s, j, h) + hd].copy_from_slice(row);
+        }
     }
-    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail
+}
+
+/// The forward pass (output and weights) as a pass for
+/// [`dispatch`](super::scan::dispatch): compiled for AVX2 where the CPU has
+/// it, the same bits either way (no sum is reordered, no product fused).
+struct ForwardPass<'a, T> {
+    op: &'a CausalAttention,
+    n: Dims,
+    qkv: [&'a [T]; 3],
+}
+
+impl<T: Real> pulp::NullaryFnOnce for ForwardPass<'_, T> {
+    type Output = candle_core::Result<(Vec<T>, Vec<T>)>;
+
+    #[inline(always)]
+    fn call(self) -> Self::Output {
+        let [q, k, v] = self.qkv;
+        self.op.forward(self.n, q, k, v)
+    }
+}
+
+/// The backward pass for [`dispatch`](super::scan::dispatch), with the
+/// forward pass's weights (`None`: computed again).
+struct BackwardPass<'a, T> {
+    op: &'a CausalAttention,
+    n: Dims,
+    values: [&'a [T]; 4],
+    weights: Option<&'a [T]>,
+}
+
+impl<T: Real> pulp::NullaryFnOnce for BackwardPass<'_, T> {
+    type Output = candle_core::Result<[Vec<T>; 3]>;
+
+    #[inline(always)]
+    fn call(self) -> Self::Output {
+        match self.weights {
+            Some(p) => self.op.backward(self.n, self.values, p),
+            None => {
+                let p = self
+                    .op
+                    .probabilities(self.n, self.values[0], self.values[1])?;
+                self.op.backward(self.n, self.values, &p)
+            }
+        }
+    }
 }
 
 impl CausalAttention {
@@ -134,26 +174,33 @@ impl CausalAttention {
     /// of a (session, head) block holding `softmax(q_i·k_j / √d_h)` over
     /// real keys `j ≤ i` and zeros elsewhere (a padding query's row is all
     /// zeros).
-    fn probabilities<T: Real>(&self, n: Dims, q: &[T], k: &[T]) -> Vec<T> {
+    #[inline(always)]
+    fn probabilities<T: Real>(&self, n: Dims, q: &[T], k: &[T]) -> candle_core::Result<Vec<T>> {
         let (t, hd) = (n.t, n.head_dim());
         let scale = T::from_f64(1.0 / (hd as f64).sqrt());
         let mut p = vec![T::zero(); n.b * n.heads * t * t];
-        // 0 for a real key, −∞ for padding.
-        let mut mask = vec![T::zero(); t];
+        let (mut qh, mut kh) = (vec![T::zero(); t * hd], vec![T::zero(); t * hd]);
         for s in 0..n.b {
             let valid = &self.valid[s * t..(s + 1) * t];
-            for (m, &real) in mask.iter_mut().zip(valid) {
-                *m = if real { T::zero() } else { T::NEG_INFINITY };
-            }
             for h in 0..n.heads {
+                n.gather(q, (s, h), &mut qh);
+                n.gather(k, (s, h), &mut kh);
                 let block = &mut p[(s * n.heads + h) * t * t..(s * n.heads + h + 1) * t * t];
-                for i in (0..t).filter(|&i| valid[i]) {
-                    let row = &mut block[i * t..i * t + i + 1];
-                    let qi = &q[n.at(s, i, h)..n.at(s, i, h) + hd];
+                // S = Q Kᵀ.
+                gemm_into(block, (t, t, hd), (&qh, hd, 1), (&kh, 1, hd))?;
+                for (i, row) in block.chunks_exact_mut(t).enumerate() {
+                    if !valid[i] {
+                        row.fill(T::zero());
+                        continue;
+                    }
                     let mut top = T::NEG_INFINITY;
-                    for (j, (pj, &m)) in row.iter_mut().zip(&mask).enumerate() {
-                        *pj = dot(qi, &k[n.at(s, j, h)..n.at(s, j, h) + hd]) * scale + m;
-                        top = top.larger(*pj);
+                    for (j, pj) in row.iter_mut().enumerate() {
+                        if j <= i && valid[j] {
+                            *pj *= scale;
+                            top = top.larger(*pj);
+                        } else {
+                            *pj = T::NEG_INFINITY;
+                        }
                     }
                     let mut total = T::zero();
                     for pj in row.iter_mut() {
@@ -166,68 +213,78 @@ impl CausalAttention {
                 }
             }
         }
-        p
+        Ok(p)
     }
 
-    fn forward<T: Real>(&self, n: Dims, q: &[T], k: &[T], v: &[T]) -> (Vec<T>, Vec<T>) {
+    #[inline(always)]
+    fn forward<T: Real>(
+        &self,
+        n: Dims,
+        q: &[T],
+        k: &[T],
+        v: &[T],
+    ) -> candle_core::Result<(Vec<T>, Vec<T>)> {
         let (t, hd) = (n.t, n.head_dim());
-        let p = self.probabilities(n, q, k);
+        let p = self.probabilities(n, q, k)?;
         let mut out = vec![T::zero(); q.len()];
+        let (mut vh, mut oh) = (vec![T::zero(); t * hd], vec![T::zero(); t * hd]);
         for s in 0..n.b {
             for h in 0..n.heads {
+                n.gather(v, (s, h), &mut vh);
                 let block = &p[(s * n.heads + h) * t * t..(s * n.heads + h + 1) * t * t];
-                for i in 0..t {
-                    let o = n.at(s, i, h);
-                    for (j, &pj) in block[i * t..i * t + i + 1].iter().enumerate() {
-                        if pj != T::zero() {
-                            axpy(
-                                &mut out[o..o + hd],
-                                pj,
-                                &v[n.at(s, j, h)..n.at(s, j, h) + hd],
-                            );
-                        }
-                    }
-                }
+                // O = P V.
+                gemm_into(&mut oh, (t, hd, t), (block, t, 1), (&vh, hd, 1))?;
+                n.scatter(&oh, (s, h), &mut out);
             }
         }
-        (out, p)
+        Ok((out, p))
     }
 
     /// `(dQ, dK, dV)` for the output gradient `go`, with the forward
     /// pass's weights `p`.
-    fn backward<T: Real>(&self, n: Dims, [q, k, v, go]: [&[T]; 4], p: &[T]) -> [Vec<T>; 3] {
+    #[inline(always)]
+    fn backward<T: Real>(
+        &self,
+        n: Dims,
+        [q, k, v, go]: [&[T]; 4],
+        p: &[T],
+    ) -> candle_core::Result<[Vec<T>; 3]> {
         let (t, hd) = (n.t, n.head_dim());
         let scale = T::from_f64(1.0 / (hd as f64).sqrt());
         let zeros = || vec![T::zero(); q.len()];
         let (mut dq, mut dk, mut dv) = (zeros(), zeros(), zeros());
-        let mut dp = vec![T::zero(); t];
+        let head = || vec![T::zero(); t * hd];
+        let (mut qh, mut kh, mut vh, mut goh) = (head(), head(), head(), head());
+        let (mut dqh, mut dkh, mut dvh) = (head(), head(), head());
+        let mut ds = vec![T::zero(); t * t];
         for s in 0..n.b {
             for h in 0..n.heads {
+                for (x, xh) in [(q, &mut qh), (k, &mut kh), (v, &mut vh), (go, &mut goh)] {
+                    n.gather(x, (s, h), xh);
+                }
                 let block = &p[(s * n.heads + h) * t * t..(s * n.heads + h + 1) * t * t];
-                for i in (0..t).filter(|&i| self.valid[s * t + i]) {
-                    let row = &block[i * t..i * t + i + 1];
-                    let o = n.at(s, i, h);
-                    let goi = &go[o..o + hd];
-                    // dP = dO Vᵀ, row i, and Σ_j P_ij dP_ij.
+                // dV = Pᵀ dO; dP = dO Vᵀ.
+                gemm_into(&mut dvh, (t, hd, t), (block, 1, t), (&goh, hd, 1))?;
+                gemm_into(&mut ds, (t, t, hd), (&goh, hd, 1), (&vh, 1, hd))?;
+                // dS = P ⊙ (dP − Σ_j P_ij dP_ij) / √d_h (zero where P is).
+                for (row, dsr) in block.chunks_exact(t).zip(ds.chunks_exact_mut(t)) {
                     let mut weighted = T::zero();
-                    for (j, (dpj, &pj)) in dp.iter_mut().zip(row).enumerate() {
-                        *dpj = dot(goi, &v[n.at(s, j, h)..n.at(s, j, h) + hd]);
-                        weighted += pj * *dpj;
+                    for (&pj, &dpj) in row.iter().zip(dsr.iter()) {
+                        weighted += pj * dpj;
                     }
-                    for (j, (&pj, &dpj)) in row.iter().zip(&dp).enumerate() {
-                        if pj == T::zero() {
-                            continue;
-                        }
-                        let kj = n.at(s, j, h);
-                        axpy(&mut dv[kj..kj + hd], pj, goi);
-                        let ds = pj * (dpj - weighted) * scale;
-                        axpy(&mut dq[o..o + hd], ds, &k[kj..kj + hd]);
-                        axpy(&mut dk[kj..kj + hd], ds, &q[o..o + hd]);
+                    for (&pj, dsj) in row.iter().zip(dsr.iter_mut()) {
+                        *dsj = pj * (*dsj - weighted) * scale;
                     }
+                }
+                // dQ = dS K; dK = dSᵀ Q.
+                gemm_into(&mut dqh, (t, hd, t), (&ds, t, 1), (&kh, hd, 1))?;
+                gemm_into(&mut dkh, (t, hd, t), (&ds, 1, t), (&qh, hd, 1))?;
+                for (xh, x) in [(&dqh, &mut dq), (&dkh, &mut dk), (&dvh, &mut dv)] {
+                    n.scatter(xh, (s, h), x);
                 }
             }
         }
-        [dq, dk, dv]
+        Ok([dq, dk, dv])
     }
 
     /// The sizes of a call on inputs of `shape`.
@@ -251,22 +308,29 @@ impl CausalAttention {
             .lock()
             .map_err(|_| candle_core::Error::msg("attention: the weights' lock was poisoned"))?;
         let [dq, dk, dv] = with_values([q, k, v, grad], |values: [&[T]; 4]| {
-            match kept.as_ref().map(T::cpu_storage_as_slice) {
-                Some(Ok(p)) if p.len() == n.b * n.heads * n.t * n.t => self.backward(n, values, p),
-                // Not kept (or of another type): computed again.
-                _ => {
-                    let p = self.probabilities(n, values[0], values[1]);
-                    self.backward(n, values, &p)
-                }
-            }
-        })?;
+            // Not kept (or of another type): computed again.
+            let weights = match kept.as_ref().map(T::cpu_storage_as_slice) {
+                Some(Ok(p)) if p.len() == n.b * n.heads * n.t * n.t => Some(p),
+                _ => None,
+            };
+            dispatch(BackwardPass {
+                op: self,
+                n,
+                values,
+                weights,
+            })
+        })??;
         let back = |g: Vec<T>| Tensor::from_vec(g, q.shape(), q.device());
         Ok((Some(back(dq)?), Some(back(dk)?), Some(back(dv)?)))
     }
 
     /// The forward pass for one element type, keeping the weights.
     fn run<T: Real>(&self, n: Dims, [q, k, v]: [&[T]; 3]) -> candle_core::Result<CpuStorage> {
-        let (out, p) = self.forward(n, q, k, v);
+        let (out, p) = dispatch(ForwardPass {
+            op: self,
+            n,
+            qkv: [q, k, v],
+        })?;
         *self
             .weights
             .lock()

@@ -28,12 +28,15 @@ pub(crate) trait Real: WithDType {
 macro_rules! real {
     ($t:ty) => {
         impl Real for $t {
+            #[inline(always)]
             fn exp(self) -> Self {
                 <$t>::exp(self)
             }
+            #[inline(always)]
             fn sqrt(self) -> Self {
                 <$t>::sqrt(self)
             }
+            #[inline(always)]
             fn larger(self, other: Self) -> Self {
                 <$t>::max(self, other)
             }
