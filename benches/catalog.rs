@@ -6,9 +6,13 @@
 //!   table once, the floor of any `f32` pass;
 //! - the transformer encoder's training throughput: forward and backward
 //!   of a 2-layer, 64-dimensional, 4-head encoder over histories of 20
-//!   items, batch 64, one thread.
+//!   items, batch 64, one thread (`benches/peers/encoder_torch.py` is the
+//!   same work in PyTorch).
 //!
-//! `cargo bench --bench catalog`; each figure the median of repeated runs.
+//! `cargo bench --bench catalog` (`-- scoring` or `-- encoder` for one
+//! part); each figure the median of repeated runs. Like the `shoplab`
+//! binary, the bench first asks the allocator to keep freed memory
+//! (`shoplab_policy::memory`).
 
 use candle_core::{DType, Tensor};
 use rand::RngExt;

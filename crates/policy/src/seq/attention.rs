@@ -20,7 +20,7 @@
 //! bits do not depend on the thread count. The tests check both passes
 //! against the composed ops and central differences.
 
-use super::fused::{Real, storage_slice, with_values};
+use super::fused::{Forward3, Real, cpu_fwd3, with_values};
 use super::scan::dispatch;
 use crate::dqn::dense::gemm_into;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
@@ -325,7 +325,7 @@ impl CausalAttention {
     }
 
     /// The forward pass for one element type, keeping the weights.
-    fn run<T: Real>(&self, n: Dims, [q, k, v]: [&[T]; 3]) -> candle_core::Result<CpuStorage> {
+    fn run<T: Real>(&self, n: Dims, [q, k, v]: [&[T]; 3]) -> candle_core::Result<Vec<T>> {
         let (out, p) = dispatch(ForwardPass {
             op: self,
             n,
@@ -336,7 +336,15 @@ impl CausalAttention {
             .lock()
             .map_err(|_| candle_core::Error::msg("attention: the weights' lock was poisoned"))? =
             Some(T::to_cpu_storage_owned(p));
-        Ok(T::to_cpu_storage_owned(out))
+        Ok(out)
+    }
+}
+
+impl Forward3 for CausalAttention {
+    const NAME: &'static str = "attention";
+
+    fn forward3<T: Real>(&self, qkv: [&[T]; 3], shape: &Shape) -> candle_core::Result<Vec<T>> {
+        self.run(self.dims(shape), qkv)
     }
 }
 
@@ -354,27 +362,7 @@ impl CustomOp3 for CausalAttention {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let n = self.dims(l1.shape());
-        let storage = match s1 {
-            CpuStorage::F32(_) => self.run::<f32>(
-                n,
-                [
-                    storage_slice(s1, l1)?,
-                    storage_slice(s2, l2)?,
-                    storage_slice(s3, l3)?,
-                ],
-            )?,
-            CpuStorage::F64(_) => self.run::<f64>(
-                n,
-                [
-                    storage_slice(s1, l1)?,
-                    storage_slice(s2, l2)?,
-                    storage_slice(s3, l3)?,
-                ],
-            )?,
-            _ => candle_core::bail!("attention expects f32 or f64"),
-        };
-        Ok((storage, l1.shape().clone()))
+        cpu_fwd3(self, [(s1, l1), (s2, l2), (s3, l3)])
     }
 
     fn bwd(

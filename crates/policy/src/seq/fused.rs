@@ -58,6 +58,45 @@ pub(crate) fn storage_slice<'a, T: WithDType>(
     Ok(&T::cpu_storage_as_slice(storage)?[start..end])
 }
 
+/// A fused op's forward pass over three contiguous inputs, written once for
+/// both element types.
+pub(crate) trait Forward3 {
+    /// The op's name, for errors.
+    const NAME: &'static str;
+
+    /// The output's values, of the first input's shape `shape`.
+    fn forward3<T: Real>(&self, inputs: [&[T]; 3], shape: &Shape) -> candle_core::Result<Vec<T>>;
+}
+
+/// `op`'s forward pass on three CPU storages of one element type (`f32`
+/// or `f64`), as [`CustomOp3::cpu_fwd`] returns it.
+pub(crate) fn cpu_fwd3<O: Forward3>(
+    op: &O,
+    [(s1, l1), (s2, l2), (s3, l3)]: [(&CpuStorage, &Layout); 3],
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let shape = l1.shape();
+    let out = match s1 {
+        CpuStorage::F32(_) => CpuStorage::F32(op.forward3::<f32>(
+            [
+                storage_slice(s1, l1)?,
+                storage_slice(s2, l2)?,
+                storage_slice(s3, l3)?,
+            ],
+            shape,
+        )?),
+        CpuStorage::F64(_) => CpuStorage::F64(op.forward3::<f64>(
+            [
+                storage_slice(s1, l1)?,
+                storage_slice(s2, l2)?,
+                storage_slice(s3, l3)?,
+            ],
+            shape,
+        )?),
+        _ => candle_core::bail!("{} expects f32 or f64 tensors", O::NAME),
+    };
+    Ok((out, shape.clone()))
+}
+
 /// Calls `f` with the values of `N` CPU tensors of type `T` (each made
 /// contiguous first, copying only where it is not).
 pub(crate) fn with_values<T: WithDType, R, const N: usize>(
@@ -198,6 +237,14 @@ impl LayerNorm {
     }
 }
 
+impl Forward3 for LayerNorm {
+    const NAME: &'static str = "layer norm";
+
+    fn forward3<T: Real>(&self, [x, w, b]: [&[T]; 3], _: &Shape) -> candle_core::Result<Vec<T>> {
+        Ok(self.forward(x, w, b))
+    }
+}
+
 impl CustomOp3 for LayerNorm {
     fn name(&self) -> &'static str {
         "layer-norm"
@@ -212,20 +259,7 @@ impl CustomOp3 for LayerNorm {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(self.forward::<f32>(
-                storage_slice(s1, l1)?,
-                storage_slice(s2, l2)?,
-                storage_slice(s3, l3)?,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(self.forward::<f64>(
-                storage_slice(s1, l1)?,
-                storage_slice(s2, l2)?,
-                storage_slice(s3, l3)?,
-            )),
-            _ => candle_core::bail!("layer norm expects f32 or f64 tensors"),
-        };
-        Ok((out, l1.shape().clone()))
+        cpu_fwd3(self, [(s1, l1), (s2, l2), (s3, l3)])
     }
 
     fn bwd(
