@@ -446,7 +446,7 @@ impl SessionEncoder {
             )?;
             x = (x + out)?;
             let h = layer_norm(&x, p(&n("norm2.weight"))?, p(&n("norm2.bias"))?)?;
-            let up = linear_then(
+            let up = dense(
                 &h,
                 p(&n("mlp.up.weight"))?,
                 p(&n("mlp.up.bias"))?,
@@ -469,31 +469,12 @@ fn fan_in(config: &EncoderConfig, name: &str) -> usize {
     }
 }
 
-/// `x · Wᵀ + b` over the last dimension, as one fused dense op over every
-/// row of `x` (one product; a batched product would broadcast `W` over the
+/// `x · Wᵀ + b` for the rows of `x` (`[rows, in]`: every token of every
+/// session, one product; a batched product would broadcast `W` over the
 /// batch, and its backward pass would build a gradient of `W` per row
-/// before summing them).
+/// before summing them), as one fused dense op.
 fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
-    linear_then(x, weight, bias, Activation::Identity)
-}
-
-/// [`linear`] followed by `activation`, in the same op.
-fn linear_then(
-    x: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    activation: Activation,
-) -> candle_core::Result<Tensor> {
-    if x.rank() == 2 {
-        return dense(x, weight, bias, activation);
-    }
-    let dims = x.dims().to_vec();
-    let inputs = dims[dims.len() - 1];
-    let rows = x.elem_count() / inputs;
-    let mut out_dims = dims;
-    let last = out_dims.len() - 1;
-    out_dims[last] = weight.dim(0)?;
-    dense(&x.reshape((rows, inputs))?, weight, bias, activation)?.reshape(out_dims)
+    dense(x, weight, bias, Activation::Identity)
 }
 
 /// `v` (any shape, `n` values) repeated as each of `rows` rows, `[rows, n]`,
