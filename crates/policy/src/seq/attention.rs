@@ -125,8 +125,10 @@ impl Dims {
 }
 
 /// The forward pass (output and weights) as a pass for
-/// [`dispatch`](super::scan::dispatch): compiled for AVX2 where the CPU has
-/// it, the same bits either way (no sum is reordered, no product fused).
+/// [`dispatch`](super::scan::dispatch): its loops compiled for AVX2 where
+/// the CPU has it, the same bits either way (no sum is reordered, no
+/// product fused); the block products are gemm's, which picks its own
+/// kernels.
 struct ForwardPass<'a, T> {
     op: &'a CausalAttention,
     n: Dims,

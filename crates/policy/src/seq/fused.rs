@@ -4,9 +4,12 @@
 //!
 //! Composed of candle ops, a layer norm is ten tensors a call (mean,
 //! centre, square, mean, add, square root, divide, scale, shift) and as
-//! many backward steps, each allocating and sweeping a tensor; at the
-//! encoder's sizes that cost more than its matrix products. [`layer_norm`]
-//! reads each row once forward and twice backward. Every kernel runs on
+//! many backward steps, each allocating and sweeping a tensor (with the
+//! composed attention, the elementwise sweeps and their fresh pages cost
+//! the encoder's training step more than its matrix products, in a
+//! profile of `cargo bench --bench catalog -- encoder`). [`layer_norm`]
+//! works row by row in one op each way: the row's mean and variance, then
+//! its output (forward) or its gradient (backward). Every kernel runs on
 //! the calling thread in one fixed order, so its bits do not depend on the
 //! thread count, and is written once for `f32` (training) and `f64` (the
 //! checks against the reference implementation).
