@@ -75,29 +75,29 @@ pub(crate) trait Forward3 {
 /// or `f64`), as [`CustomOp3::cpu_fwd`] returns it.
 pub(crate) fn cpu_fwd3<O: Forward3>(
     op: &O,
-    [(s1, l1), (s2, l2), (s3, l3)]: [(&CpuStorage, &Layout); 3],
+    inputs: [(&CpuStorage, &Layout); 3],
 ) -> candle_core::Result<(CpuStorage, Shape)> {
-    let shape = l1.shape();
-    let out = match s1 {
-        CpuStorage::F32(_) => CpuStorage::F32(op.forward3::<f32>(
-            [
-                storage_slice(s1, l1)?,
-                storage_slice(s2, l2)?,
-                storage_slice(s3, l3)?,
-            ],
-            shape,
-        )?),
-        CpuStorage::F64(_) => CpuStorage::F64(op.forward3::<f64>(
-            [
-                storage_slice(s1, l1)?,
-                storage_slice(s2, l2)?,
-                storage_slice(s3, l3)?,
-            ],
-            shape,
-        )?),
+    let out = match inputs[0].0 {
+        CpuStorage::F32(_) => forward_typed::<f32, O>(op, inputs)?,
+        CpuStorage::F64(_) => forward_typed::<f64, O>(op, inputs)?,
         _ => candle_core::bail!("{} expects f32 or f64 tensors", O::NAME),
     };
-    Ok((out, shape.clone()))
+    Ok((out, inputs[0].1.shape().clone()))
+}
+
+/// [`cpu_fwd3`] for element type `T` (every input must be of it).
+fn forward_typed<T: Real, O: Forward3>(
+    op: &O,
+    [(s1, l1), (s2, l2), (s3, l3)]: [(&CpuStorage, &Layout); 3],
+) -> candle_core::Result<CpuStorage> {
+    let values = [
+        storage_slice(s1, l1)?,
+        storage_slice(s2, l2)?,
+        storage_slice(s3, l3)?,
+    ];
+    Ok(T::to_cpu_storage_owned(
+        op.forward3::<T>(values, l1.shape())?,
+    ))
 }
 
 /// Calls `f` with the values of `N` CPU tensors of type `T` (each made
